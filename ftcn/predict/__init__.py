@@ -1,0 +1,1 @@
+"""Video prediction: from a decoded video and its face tracks to clip, frame, track and video scores."""

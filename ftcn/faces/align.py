@@ -78,17 +78,27 @@ def clip_affine(
     return frame_to_aligned, origin.astype(np.int64)
 
 
-def warp_face(frame: np.ndarray, crop_box: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
-    """The aligned face of one frame: pixels outside its crop box are black (official), bilinear warp.
+def warp_region(region: np.ndarray, origin: tuple[int, int], affine: np.ndarray, size: int) -> np.ndarray:
+    """Warp a crop region whose top-left sits at ``origin`` in the frame, with a frame-to-aligned matrix.
 
-    Only the crop region is copied and warped (with the matrix shifted to its origin), which gives the same
-    image as masking the whole frame but touches far fewer pixels.
+    Everything outside the region is black, as in the official pipeline where only the frame's own crop box
+    carries pixels; warping the region alone (matrix shifted to its origin) gives that image while touching far
+    fewer pixels than masking the whole frame.
     """
-    x1, y1, x2, y2 = (int(v) for v in crop_box)
-    region = np.ascontiguousarray(frame[y1:y2, x1:x2])
-    shifted = affine.astype(np.float64).copy()
-    shifted[:, 2] += shifted[:, :2] @ np.array([x1, y1], dtype=np.float64)
     if region.size == 0:
-        return np.zeros((size, size, frame.shape[2]), dtype=frame.dtype)
-    return cv2.warpAffine(region, shifted, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=0)
+        return np.zeros((size, size, 3), dtype=np.uint8)
+    shifted = np.asarray(affine, dtype=np.float64).copy()
+    shifted[:, 2] += shifted[:, :2] @ np.asarray(origin, dtype=np.float64)
+    return cv2.warpAffine(np.ascontiguousarray(region), shifted, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def crop_region(frame: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
+    """The pixels of a crop box (end-exclusive slicing, as officially), copied so the frame can be freed."""
+    x1, y1, x2, y2 = (int(v) for v in crop_box)
+    return frame[y1:y2, x1:x2].copy()
+
+
+def warp_face(frame: np.ndarray, crop_box: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
+    """The aligned face of one frame: only its crop box carries pixels, bilinear warp."""
+    return warp_region(crop_region(frame, crop_box), (int(crop_box[0]), int(crop_box[1])), affine, size)

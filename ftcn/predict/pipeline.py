@@ -1,0 +1,139 @@
+"""From a video file to a prediction result: faces, tracks, clips, model, scores.
+
+The CLI, the worker and the benchmarks all call :func:`predict_video`; it takes a loaded model and backend (load
+once per process) and reports progress through a callback, so it knows nothing of terminals or job queues.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftcn.checkpoints import Checkpoint
+from ftcn.faces.backends import FaceBackend
+from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
+from ftcn.models import FTCN
+from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
+from ftcn.predict.faces_pass import scan_faces
+from ftcn.predict.result import RESULT_SCHEMA_VERSION, track_results, verdict_for, video_score
+from ftcn.predict.scoring import mean_score
+from ftcn.video.decode import VideoLimits
+
+#: Clip stride of the default mode: measured by bench/bench_predict.py to stay within 0.02 of stride 1.
+DEFAULT_STRIDE = 8
+
+#: progress(stage, done, total) with stage one of "faces", "clips".
+Progress = Callable[[str, int, int | None], None]
+
+
+class TrackerMode(str, Enum):
+    FOLLOW_ALL = "follow_all"
+    OFFICIAL = "official"
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How a video is analysed. ``stride=1, detect_every=1, tracker=official`` is the official behaviour."""
+
+    stride: int = DEFAULT_STRIDE
+    batch_size: int = 4
+    detect_every: int = 1
+    tracker: TrackerMode = TrackerMode.FOLLOW_ALL
+    tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
+    max_frames: int | None = None
+    limits: VideoLimits = field(default_factory=VideoLimits)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "stride": self.stride,
+            "batch_size": self.batch_size,
+            "detect_every": self.detect_every,
+            "tracker": self.tracker.value,
+            "max_frames": self.max_frames,
+        }
+
+
+def predict_video(
+    path: str | Path,
+    model: FTCN,
+    checkpoint: Checkpoint,
+    backend: FaceBackend,
+    options: PredictOptions | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Analyse one video and return the result document (see ``result.schema.json``)."""
+    options = options or PredictOptions()
+    path = Path(path)
+    report = progress or (lambda stage, done, total: None)
+    started = time.perf_counter()
+
+    scan = scan_faces(
+        path, backend, detect_every=options.detect_every, limits=options.limits, max_frames=options.max_frames,
+        on_frame=lambda done, total: report("faces", done, total),
+    )
+    clock = time.perf_counter()
+    if options.tracker is TrackerMode.OFFICIAL:
+        _, tracks = link_official(scan.faces)
+    else:
+        tracks = link_faces(scan.faces, options.tracker_config)
+    cfg = model.cfg
+    frame_size = (scan.info.width, scan.info.height)
+    plans, crops = plan_clips(tracks, frame_size, cfg.clip_len, options.stride, cfg.image_size)
+    track_s = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    clips = iter_aligned_clips(path, plans, crops, tracks, cfg.image_size, options.limits)
+    done = 0
+
+    def on_batch(count: int) -> None:
+        nonlocal done
+        done += count
+        report("clips", done, len(plans))
+
+    probabilities = classify_clips(model, clips, options.batch_size, len(plans), on_batch) if plans else np.zeros(0)
+    infer_s = time.perf_counter() - clock
+
+    windows = [plan.window for plan in plans]
+    tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold)
+    score = video_score(tracks_out)
+    return {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "input": {
+            "filename": path.name,
+            "width": scan.info.width,
+            "height": scan.info.height,
+            "fps": round(scan.info.fps, 4),
+            "duration_s": scan.info.duration_s,
+            "frames_read": scan.frames_read,
+            "rotation": scan.info.rotation,
+            "codec": scan.info.codec,
+        },
+        "model": {
+            "name": cfg.name,
+            "config": cfg.to_dict(),
+            "threshold": checkpoint.threshold,
+            "source_format": checkpoint.source_format,
+            "metadata": checkpoint.metadata,
+        },
+        "options": {**options.describe(), "backend": backend.name},
+        "verdict": verdict_for(score, checkpoint.threshold).value,
+        "score": score,
+        "mean_clip_score": mean_score(list(probabilities)) if len(plans) else None,
+        "threshold": checkpoint.threshold,
+        "timings_s": {
+            **{k: round(v, 3) for k, v in scan.seconds.items()},
+            "track_and_plan": round(track_s, 3),
+            "align_and_model": round(infer_s, 3),
+            "total": round(time.perf_counter() - started, 3),
+        },
+        "tracks": tracks_out,
+    }
+
+
+__all__ = ["DEFAULT_STRIDE", "PredictOptions", "TrackerMode", "predict_video"]

@@ -1,0 +1,167 @@
+"""Streaming video decoding with PyAV: one RGB frame at a time, display rotation applied, bounded.
+
+Frames are yielded one by one and never collected here, so memory does not grow with the video's length. Frame
+times come from each frame's own timestamp (variable frame rate videos are common from phones and screen
+recorders); ``fps`` is only the stream's average rate, reported for information.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+class InvalidVideo(ValueError):
+    """The file is not a decodable video (corrupt, truncated, not a video at all, no video stream)."""
+
+
+class VideoTooLarge(InvalidVideo):
+    """The video exceeds a configured bound (duration, frame count or frame size)."""
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Bounds checked before and while decoding (a service must not be stalled by one huge upload)."""
+
+    max_duration_s: float = 600.0
+    max_frames: int = 36_000
+    max_pixels: int = 3840 * 2160
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about the video, with width/height as displayed (after rotation)."""
+
+    width: int
+    height: int
+    fps: float
+    duration_s: float | None
+    frame_count: int | None
+    codec: str
+    rotation: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    time_s: float
+    rgb: np.ndarray  # [H, W, 3] uint8, as displayed
+
+
+def _open(path: str | Path) -> av.container.InputContainer:
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidVideo(f"video not found: {path}")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidVideo(f"{path.name} is not a readable video ({exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise InvalidVideo(f"{path.name} has no video stream")
+    return container
+
+
+def _rotation_of(stream: av.video.stream.VideoStream, first: av.VideoFrame | None) -> int:
+    if first is not None:
+        return int(round(first.rotation / 90.0)) * 90 % 360
+    return 0
+
+
+def _info(container: av.container.InputContainer, first: av.VideoFrame | None) -> VideoInfo:
+    stream = container.streams.video[0]
+    rotation = _rotation_of(stream, first)
+    width = first.width if first is not None else stream.codec_context.width
+    height = first.height if first is not None else stream.codec_context.height
+    if rotation in (90, 270):
+        width, height = height, width
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    rate = stream.average_rate or stream.guessed_rate
+    return VideoInfo(
+        width=int(width),
+        height=int(height),
+        fps=float(rate) if rate else 0.0,
+        duration_s=duration,
+        frame_count=int(stream.frames) if stream.frames else None,
+        codec=stream.codec_context.name,
+        rotation=rotation,
+    )
+
+
+def _check_bounds(info: VideoInfo, limits: VideoLimits, name: str) -> None:
+    if info.width * info.height > limits.max_pixels:
+        raise VideoTooLarge(f"{name}: frames of {info.width}x{info.height} exceed the limit of {limits.max_pixels} pixels")
+    if info.duration_s is not None and info.duration_s > limits.max_duration_s:
+        raise VideoTooLarge(f"{name}: {info.duration_s:.1f} s is longer than the limit of {limits.max_duration_s:.0f} s")
+    if info.frame_count is not None and info.frame_count > limits.max_frames:
+        raise VideoTooLarge(f"{name}: {info.frame_count} frames exceed the limit of {limits.max_frames}")
+
+
+def _to_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")
+    if rotation:
+        # PyAV reports the counter-clockwise rotation the display matrix applies; np.rot90 turns counter-clockwise.
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
+
+
+def _decoded(container: av.container.InputContainer, name: str) -> Iterator[av.VideoFrame]:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError as exc:
+        raise InvalidVideo(f"{name}: decoding failed ({exc})") from None
+
+
+def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
+    """Container facts, checked against ``limits``; decodes one frame to prove the stream is readable."""
+    limits = limits or VideoLimits()
+    name = Path(path).name
+    with _open(path) as container:
+        first = next(_decoded(container, name), None)
+        if first is None:
+            raise InvalidVideo(f"{name}: no decodable video frame")
+        info = _info(container, first)
+    _check_bounds(info, limits, name)
+    return info
+
+
+def iter_frames(
+    path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None
+) -> Iterator[Frame]:
+    """Yield displayed RGB frames in order; raises :class:`InvalidVideo` / :class:`VideoTooLarge` as it finds out.
+
+    Bounds are re-checked while decoding, because container headers can lie about duration and frame count.
+    """
+    limits = limits or VideoLimits()
+    name = Path(path).name
+    with _open(path) as container:
+        rotation = None
+        start_time = None
+        count = 0
+        for frame in _decoded(container, name):
+            if rotation is None:
+                info = _info(container, frame)
+                _check_bounds(info, limits, name)
+                rotation = info.rotation
+            time_s = float(frame.time) if frame.time is not None else count / 30.0
+            start_time = time_s if start_time is None else start_time
+            if count >= limits.max_frames:
+                raise VideoTooLarge(f"{name}: more than {limits.max_frames} frames")
+            if time_s - start_time > limits.max_duration_s:
+                raise VideoTooLarge(f"{name}: longer than the limit of {limits.max_duration_s:.0f} s")
+            yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation))
+            count += 1
+            if max_frames is not None and count >= max_frames:
+                return
+        if count == 0:
+            raise InvalidVideo(f"{name}: no decodable video frame")

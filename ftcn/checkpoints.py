@@ -48,10 +48,11 @@ def _torch_load(path: str | Path, what: str) -> Any:
         raise CheckpointError(f"{what} {path} is empty")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, which is exactly what untrusted input must not get.
         raise CheckpointError(
-            f"{what} {path} holds objects other than tensors and plain containers, or is not a PyTorch file; "
-            f"refusing to unpickle it ({str(exc).splitlines()[0]})"
+            f"{what} {path} is not a PyTorch checkpoint, or holds objects other than tensors and plain "
+            f"containers (refusing to unpickle it)"
         ) from None
     except Exception as exc:  # noqa: BLE001 - torch.load raises anything on garbage (KeyError, EOFError, ...)
         raise CheckpointError(

@@ -136,10 +136,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> FTCN:
-    """Build the network the checkpoint describes and fill it strictly; eval mode."""
+    """Build the network the checkpoint describes and fill it strictly; eval mode, channels-last-3d.
+
+    Channels-last-3d memory format measured 1.4-1.9x faster on CPU (bench/bench_model.py) with identical outputs
+    up to float rounding; inputs are converted to match in :func:`ftcn.predict.clip_pass.to_model_input`.
+    """
     model = build_model(checkpoint.config)
     load_strict(model, checkpoint.state_dict, f"checkpoint ({checkpoint.config.name})")
-    return model.to(device).eval()
+    return model.to(device, memory_format=torch.channels_last_3d).eval()
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[FTCN, Checkpoint]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,7 @@ import torch
 from ftcn.faces import official
 from ftcn.faces.align import five_from_68
 from ftcn.faces.types import Face
+from ftcn.timing import StageTimer
 
 
 class BackendUnavailable(RuntimeError):
@@ -31,6 +32,7 @@ class BackendUnavailable(RuntimeError):
 
 class FaceBackend(Protocol):
     name: str
+    timer: StageTimer  # seconds spent in "detect" and "landmarks"
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces of one frame, highest score first, already filtered to valid faces."""
@@ -83,6 +85,7 @@ class DlibBackend:
 
     detect_size: int | None = 640
     name: str = "dlib"
+    timer: StageTimer = field(default_factory=StageTimer)
 
     def __post_init__(self) -> None:
         try:
@@ -97,7 +100,8 @@ class DlibBackend:
         scale = _detection_scale(rgb.shape, self.detect_size)
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
                                                      if scale < 1 else cv2.INTER_LINEAR)
-        rects, margins, _ = self._detector.run(np.ascontiguousarray(small), 0, -0.5)
+        with self.timer.measure("detect"):
+            rects, margins, _ = self._detector.run(np.ascontiguousarray(small), 0, -0.5)
         faces = []
         for rect, margin in zip(rects, margins):
             box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float64) / scale
@@ -109,7 +113,8 @@ class DlibBackend:
 
     def _face(self, rgb: np.ndarray, box: np.ndarray, score: float) -> Face:
         rect = self._rectangle(*(int(round(v)) for v in box))
-        shape = self._predictor(rgb, rect)
+        with self.timer.measure("landmarks"):
+            shape = self._predictor(rgb, rect)
         landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         return Face(box=box, score=score, points5=five_from_68(landmarks), landmarks68=landmarks)
 
@@ -165,6 +170,7 @@ class RetinaFaceBackend:
     detect_size: int | None = None
     bgr: bool = False
     name: str = "retinaface"
+    timer: StageTimer = field(default_factory=StageTimer)
 
     def __post_init__(self) -> None:
         from ftcn.checkpoints import load_landmark_net, load_retinaface
@@ -179,12 +185,14 @@ class RetinaFaceBackend:
         image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         if self.bgr:
             image = image[:, :, ::-1]
-        found = detect(self._detector, image)
+        with self.timer.measure("detect"):
+            found = detect(self._detector, image)
         keep = [i for i in range(len(found.scores)) if found.scores[i] >= official.VALID_FACE_SCORE]
         keep = keep[: official.MAX_FACES_PER_FRAME]
         boxes = found.boxes[keep] / scale
         points = found.points[keep] / scale
-        landmarks = self.landmarks68(rgb, boxes)
+        with self.timer.measure("landmarks"):
+            landmarks = self.landmarks68(rgb, boxes)
         faces = [
             Face(box=boxes[i].astype(np.float64), score=float(found.scores[k]), points5=points[i].astype(np.float64),
                  landmarks68=landmarks[i])

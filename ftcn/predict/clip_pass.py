@@ -20,6 +20,7 @@ from ftcn.faces.align import clip_affine, crop_region, warp_region
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.types import Track
 from ftcn.models import FTCN
+from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits, iter_frames
 
 
@@ -56,6 +57,7 @@ def iter_aligned_clips(
     size: int,
     limits: VideoLimits | None = None,
     on_frame: Callable[[int], None] | None = None,
+    timer: StageTimer | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (plan index, aligned clip uint8 [T, size, size, 3]) in order of the clips' last frames."""
     if not plans:
@@ -67,7 +69,13 @@ def iter_aligned_clips(
     order = sorted(range(len(plans)), key=lambda i: plans[i].ready_at)
     cursor = 0
     regions: dict[tuple[int, int], np.ndarray] = {}
-    for frame in iter_frames(path, limits, max_frames=last_frame + 1):
+    timer = timer or StageTimer()
+    frames = iter_frames(path, limits, max_frames=last_frame + 1)
+    while True:
+        with timer.measure("decode"):
+            frame = next(frames, None)
+        if frame is None:
+            break
         t = frame.index
         for track_index, track in enumerate(tracks):
             if (track_index, t) in uses:
@@ -76,12 +84,13 @@ def iter_aligned_clips(
             plan = plans[order[cursor]]
             track_index = plan.window.track
             crop_of = crops[track_index]
-            clip = np.stack(
-                [
-                    warp_region(regions[(track_index, int(f))], tuple(crop_of[int(p)][:2]), plan.affine, size)
-                    for f, p in zip(plan.window.frames, plan.window.positions)
-                ]
-            )
+            with timer.measure("align"):
+                clip = np.stack(
+                    [
+                        warp_region(regions[(track_index, int(f))], tuple(crop_of[int(p)][:2]), plan.affine, size)
+                        for f, p in zip(plan.window.frames, plan.window.positions)
+                    ]
+                )
             yield order[cursor], clip
             for f in plan.window.frames:
                 key = (track_index, int(f))
@@ -101,24 +110,28 @@ def to_model_input(clips: list[np.ndarray], model: FTCN, device: torch.device) -
     batch = torch.from_numpy(np.stack(clips)).to(device).permute(0, 4, 1, 2, 3).float()
     mean = torch.tensor(model.cfg.mean, device=device).view(1, 3, 1, 1, 1)
     std = torch.tensor(model.cfg.std, device=device).view(1, 3, 1, 1, 1)
-    return (batch - mean) / std
+    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last_3d)
 
 
 def classify_clips(
     model: FTCN, clips: Iterator[tuple[int, np.ndarray]], batch_size: int, count: int,
     on_batch: Callable[[int], None] | None = None,
+    timer: StageTimer | None = None,
 ) -> np.ndarray:
     """Probabilities for every planned clip, batched; autocast (bf16) only on CUDA, fp32 on CPU."""
     device = next(model.parameters()).device
+    timer = timer or StageTimer()
     probabilities = np.full(count, np.nan)
     pending: list[tuple[int, np.ndarray]] = []
 
     def flush() -> None:
         indices = [i for i, _ in pending]
-        inputs = to_model_input([c for _, c in pending], model, device)
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(inputs)
-        probabilities[indices] = torch.sigmoid(logits.float()).cpu().numpy()
+        with timer.measure("model"):
+            inputs = to_model_input([c for _, c in pending], model, device)
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                        enabled=device.type == "cuda"):
+                logits = model(inputs)
+            probabilities[indices] = torch.sigmoid(logits.float()).cpu().numpy()
         if on_batch:
             on_batch(len(indices))
         pending.clear()

@@ -6,13 +6,13 @@ pixels are decoded again, one window at a time, by :mod:`ftcn.predict.clip_pass`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ftcn.faces.backends import FaceBackend
 from ftcn.faces.types import Face, FrameFaces
+from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoInfo, VideoLimits, iter_frames, probe
 
 
@@ -21,7 +21,6 @@ class FaceScan:
     info: VideoInfo
     faces: list[FrameFaces]
     frame_times: list[float]
-    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def frames_read(self) -> int:
@@ -36,20 +35,23 @@ def scan_faces(
     limits: VideoLimits | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
+    timer: StageTimer | None = None,
 ) -> FaceScan:
     """Decode every frame and detect faces on every ``detect_every``-th one (boxes carried in between)."""
     if detect_every < 1:
         raise ValueError(f"detect_every must be >= 1, got {detect_every}")
     info = probe(path, limits)
     total = info.frame_count if max_frames is None else min(info.frame_count or max_frames, max_frames)
+    timer = timer or StageTimer()
     faces: list[FrameFaces] = []
     times: list[float] = []
-    decode_s = detect_s = 0.0
     previous: list[Face] = []
-    clock = time.perf_counter()
-    for frame in iter_frames(path, limits, max_frames=max_frames):
-        decode_s += time.perf_counter() - clock
-        clock = time.perf_counter()
+    frames = iter_frames(path, limits, max_frames=max_frames)
+    while True:
+        with timer.measure("decode"):
+            frame = next(frames, None)
+        if frame is None:
+            break
         if frame.index % detect_every == 0 or not previous:
             found = backend.detect(frame.rgb)
         else:
@@ -57,8 +59,6 @@ def scan_faces(
         previous = found
         faces.append(found)
         times.append(frame.time_s)
-        detect_s += time.perf_counter() - clock
         if on_frame:
             on_frame(frame.index + 1, total)
-        clock = time.perf_counter()
-    return FaceScan(info=info, faces=faces, frame_times=times, seconds={"decode": decode_s, "detect": detect_s})
+    return FaceScan(info=info, faces=faces, frame_times=times)

@@ -6,7 +6,6 @@ once per process) and reports progress through a callback, so it knows nothing o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -23,6 +22,7 @@ from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clip
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.result import RESULT_SCHEMA_VERSION, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
+from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
 #: Clip stride of the default mode: measured by bench/bench_predict.py to stay within 0.02 of stride 1.
@@ -71,34 +71,34 @@ def predict_video(
     options = options or PredictOptions()
     path = Path(path)
     report = progress or (lambda stage, done, total: None)
-    started = time.perf_counter()
+    timer = StageTimer()
+    backend.timer.reset()
+    with timer.measure("total"):
+        scan = scan_faces(
+            path, backend, detect_every=options.detect_every, limits=options.limits, max_frames=options.max_frames,
+            on_frame=lambda done, total: report("faces", done, total), timer=timer,
+        )
+        timer.merge(backend.timer)
+        with timer.measure("track"):
+            if options.tracker is TrackerMode.OFFICIAL:
+                _, tracks = link_official(scan.faces)
+            else:
+                tracks = link_faces(scan.faces, options.tracker_config)
+            cfg = model.cfg
+            plans, crops = plan_clips(tracks, (scan.info.width, scan.info.height), cfg.clip_len, options.stride,
+                                      cfg.image_size)
+        clips = iter_aligned_clips(path, plans, crops, tracks, cfg.image_size, options.limits, timer=timer)
+        done = 0
 
-    scan = scan_faces(
-        path, backend, detect_every=options.detect_every, limits=options.limits, max_frames=options.max_frames,
-        on_frame=lambda done, total: report("faces", done, total),
-    )
-    clock = time.perf_counter()
-    if options.tracker is TrackerMode.OFFICIAL:
-        _, tracks = link_official(scan.faces)
-    else:
-        tracks = link_faces(scan.faces, options.tracker_config)
-    cfg = model.cfg
-    frame_size = (scan.info.width, scan.info.height)
-    plans, crops = plan_clips(tracks, frame_size, cfg.clip_len, options.stride, cfg.image_size)
-    track_s = time.perf_counter() - clock
+        def on_batch(count: int) -> None:
+            nonlocal done
+            done += count
+            report("clips", done, len(plans))
 
-    clock = time.perf_counter()
-    clips = iter_aligned_clips(path, plans, crops, tracks, cfg.image_size, options.limits)
-    done = 0
-
-    def on_batch(count: int) -> None:
-        nonlocal done
-        done += count
-        report("clips", done, len(plans))
-
-    probabilities = classify_clips(model, clips, options.batch_size, len(plans), on_batch) if plans else np.zeros(0)
-    infer_s = time.perf_counter() - clock
-
+        probabilities = (
+            classify_clips(model, clips, options.batch_size, len(plans), on_batch, timer=timer)
+            if plans else np.zeros(0)
+        )
     windows = [plan.window for plan in plans]
     tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold)
     score = video_score(tracks_out)
@@ -126,12 +126,7 @@ def predict_video(
         "score": score,
         "mean_clip_score": mean_score(list(probabilities)) if len(plans) else None,
         "threshold": checkpoint.threshold,
-        "timings_s": {
-            **{k: round(v, 3) for k, v in scan.seconds.items()},
-            "track_and_plan": round(track_s, 3),
-            "align_and_model": round(infer_s, 3),
-            "total": round(time.perf_counter() - started, 3),
-        },
+        "timings_s": timer.rounded(),
         "tracks": tracks_out,
     }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ftcn.checkpoints import load_model
 from ftcn.cli.progress import StageBars
 from ftcn.faces.backends import make_backend
-from ftcn.predict.pipeline import DEFAULT_STRIDE, PredictOptions, TrackerMode, predict_video
+from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
 from ftcn.render.annotate import write_annotated_video
 from ftcn.render.timeline import write_timeline_plot
 
@@ -26,10 +26,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--retinaface-weights", type=Path, help="mobilenet0.25_Final.pth (retinaface backend)")
     parser.add_argument("--landmark-weights", type=Path, help="MobileNet_GDConv .pth.tar (retinaface backend)")
     parser.add_argument("--detect-size", type=int, help="longer side of frames fed to the detector "
-                        "(default: 640 for dlib, full resolution for retinaface)")
-    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE,
-                        help=f"frames between clip starts; 1 = official (default {DEFAULT_STRIDE})")
-    parser.add_argument("--detect-every", type=int, default=1, help="run the detector every N frames")
+                        "(default: 640 for dlib, upscaling at most 2x; full resolution for retinaface)")
+    parser.add_argument("--stride", type=int,
+                        help="frames between clip starts; 1 = official (default: half the clip length)")
+    parser.add_argument("--detect-every", type=int,
+                        help="run the detector every N frames (default: 3 for dlib, 1 for retinaface)")
     parser.add_argument("--tracker", choices=[m.value for m in TrackerMode], default=TrackerMode.FOLLOW_ALL.value)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-frames", type=int, help="only analyse the first N frames")
@@ -39,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.stride < 1 or args.detect_every < 1 or args.batch_size < 1:
+    if min(args.stride or 1, args.detect_every or 1, args.batch_size) < 1:
         raise ValueError("--stride, --detect-every and --batch-size must be at least 1")
     if args.device == "cuda":
         import torch

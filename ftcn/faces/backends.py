@@ -33,6 +33,8 @@ class BackendUnavailable(RuntimeError):
 class FaceBackend(Protocol):
     name: str
     timer: StageTimer  # seconds spent in "detect" and "landmarks"
+    #: Detector runs every N frames by default; boxes are carried (and landmarks refitted) in between.
+    preferred_detect_every: int
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces of one frame, highest score first, already filtered to valid faces."""
@@ -48,6 +50,9 @@ def _detection_scale(shape: tuple[int, ...], detect_size: int | None) -> float:
     if not detect_size:
         return 1.0
     return detect_size / max(shape[:2])
+
+
+DLIB_DETECT_SIZE = 640
 
 
 def _keep_valid(faces: list[Face]) -> list[Face]:
@@ -79,12 +84,15 @@ class DlibBackend:
 
     A margin of 0 (dlib's own decision boundary) maps to 0.5, the official "valid face" threshold, and a margin of
     about 0.7 to 0.8, the track-start threshold. ``detect_size`` rescales frames so that their longer side has that
-    many pixels before detection: HOG finds faces from about 80 px, so small videos are upscaled, large ones
-    downscaled for speed. Landmarks are always fitted on the full-resolution frame.
+    many pixels before detection (default: 640, upscaling at most 2x): HOG finds faces from about 80 px, so small
+    videos are upscaled, large ones downscaled for speed. Landmarks are always fitted on the full-resolution frame,
+    on every frame, which is why boxes can be carried between detections (``preferred_detect_every``) without
+    making the aligned faces jitter.
     """
 
-    detect_size: int | None = 640
+    detect_size: int | None = None
     name: str = "dlib"
+    preferred_detect_every: int = 3
     timer: StageTimer = field(default_factory=StageTimer)
 
     def __post_init__(self) -> None:
@@ -97,7 +105,8 @@ class DlibBackend:
         self._rectangle = dlib.rectangle
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        scale = _detection_scale(rgb.shape, self.detect_size)
+        scale = _detection_scale(rgb.shape, self.detect_size) if self.detect_size else min(
+            2.0, _detection_scale(rgb.shape, DLIB_DETECT_SIZE))
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
                                                      if scale < 1 else cv2.INTER_LINEAR)
         with self.timer.measure("detect"):
@@ -170,6 +179,8 @@ class RetinaFaceBackend:
     detect_size: int | None = None
     bgr: bool = False
     name: str = "retinaface"
+    #: RetinaFace's 5 points (used for alignment) only come with a detection, so detect on every frame.
+    preferred_detect_every: int = 1
     timer: StageTimer = field(default_factory=StageTimer)
 
     def __post_init__(self) -> None:
@@ -224,7 +235,7 @@ def make_backend(
 ) -> FaceBackend:
     """Build a backend by name; the retinaface backend needs both official weight files."""
     if name == "dlib":
-        return DlibBackend(detect_size=detect_size if detect_size is not None else 640)
+        return DlibBackend(detect_size=detect_size)
     if name == "retinaface":
         if not retinaface_weights or not landmark_weights:
             raise BackendUnavailable(

@@ -7,7 +7,7 @@ once per process) and reports progress through a callback, so it knows nothing o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,6 @@ from ftcn.predict.scoring import mean_score
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
-#: Clip stride of the default mode: measured by bench/bench_predict.py to stay within 0.02 of stride 1.
-DEFAULT_STRIDE = 8
 
 #: progress(stage, done, total) with stage one of "faces", "clips".
 Progress = Callable[[str, int, int | None], None]
@@ -39,15 +37,27 @@ class TrackerMode(str, Enum):
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """How a video is analysed. ``stride=1, detect_every=1, tracker=official`` is the official behaviour."""
+    """How a video is analysed. ``stride=1, detect_every=1, tracker=official`` is the official behaviour.
 
-    stride: int = DEFAULT_STRIDE
+    Defaults (None) are the fast mode measured by bench/bench_predict.py: clips every half clip length (each
+    frame is still seen by two clips) and the backend's preferred detection interval.
+    """
+
+    stride: int | None = None
     batch_size: int = 4
-    detect_every: int = 1
+    detect_every: int | None = None
     tracker: TrackerMode = TrackerMode.FOLLOW_ALL
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
     max_frames: int | None = None
     limits: VideoLimits = field(default_factory=VideoLimits)
+
+    def resolved(self, clip_len: int, backend: FaceBackend) -> "PredictOptions":
+        """The options with defaults filled in for this model and backend."""
+        return replace(
+            self,
+            stride=self.stride or max(1, clip_len // 2),
+            detect_every=self.detect_every or backend.preferred_detect_every,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -68,7 +78,7 @@ def predict_video(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Analyse one video and return the result document (see ``result.schema.json``)."""
-    options = options or PredictOptions()
+    options = (options or PredictOptions()).resolved(model.cfg.clip_len, backend)
     path = Path(path)
     report = progress or (lambda stage, done, total: None)
     timer = StageTimer()
@@ -131,4 +141,4 @@ def predict_video(
     }
 
 
-__all__ = ["DEFAULT_STRIDE", "PredictOptions", "TrackerMode", "predict_video"]
+__all__ = ["PredictOptions", "TrackerMode", "predict_video"]

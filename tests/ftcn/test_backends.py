@@ -1,0 +1,70 @@
+"""Face backends: the offline dlib backend on a real photo; the RetinaFace backend's plumbing and crop rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ftcn.faces.backends import BackendUnavailable, DlibBackend, landmark_crop, landmark_input, make_backend
+from tests.media import face_photo
+from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
+
+
+def test_dlib_finds_the_face_with_landmarks_and_five_points() -> None:
+    photo = face_photo()
+    faces = DlibBackend().detect(photo)
+    assert len(faces) >= 1
+    best = faces[0]
+    x1, y1, x2, y2 = best.box
+    assert 0.5 <= best.score <= 1.0 and x2 - x1 > 40
+    assert best.landmarks68.shape == (68, 2) and best.points5.shape == (5, 2)
+    left_eye, right_eye, nose, mouth_left, mouth_right = best.points5
+    assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+    assert (x1 - 5 <= best.points5[:, 0]).all() and (best.points5[:, 0] <= x2 + 5).all()
+
+
+def test_dlib_sees_no_face_in_noise() -> None:
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    assert DlibBackend().detect(noise) == []
+
+
+def test_landmark_crop_follows_the_official_rule() -> None:
+    box = np.array([10.4, 20.0, 109.6, 139.0])  # w = 100.2, h = 120 -> size int(1.2 * 100.2) = 120
+    clipped, source = landmark_crop(box, (480, 640, 3))
+    cx, cy = 10.4 + 100.2 // 2, 20.0 + 120.0 // 2
+    np.testing.assert_allclose(source, [cx - 60, cy - 60, cx + 60, cy + 60])
+    assert clipped.tolist() == [int(cx - 60), int(cy - 60), int(cx + 60), int(cy + 60)]
+    # near the border the crop is clipped and the outside zero-padded
+    image = np.full((100, 100, 3), 200, dtype=np.uint8)
+    crop, clipped = landmark_input(image, np.array([-20.0, -20.0, 40.0, 40.0]))
+    assert crop.shape == (224, 224, 3) and clipped.tolist()[:2] == [0, 0]
+    assert crop[:20, :20].max() == 0 and crop[-20:, -20:].min() == 200
+
+
+def test_retinaface_backend_runs_on_official_format_files(tmp_path: Path) -> None:
+    """With recipe weights (random), the detections mean nothing; the plumbing from files to faces is tested."""
+    detector = tmp_path / "mobilenet0.25_Final.pth"
+    torch.save({"module." + k: v for k, v in recipe_state_dict(
+        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector)
+    landmarks = tmp_path / "mobilenet_224_model_best_gdconv_external.pth.tar"
+    torch.save({"state_dict": recipe_state_dict(
+        load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"), 0)}, landmarks)
+    backend = make_backend("retinaface", retinaface_weights=detector, landmark_weights=landmarks, detect_size=256)
+    faces = backend.detect(face_photo())
+    assert 1 <= len(faces) <= 10  # random weights still give many boxes above 0.5: the loop below runs
+    for face in faces:
+        assert face.box.shape == (4,) and face.points5.shape == (5, 2) and face.landmarks68.shape == (68, 2)
+        assert face.score >= 0.5
+    scores = [f.score for f in faces]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_retinaface_backend_needs_both_files() -> None:
+    with pytest.raises(BackendUnavailable, match="--retinaface-weights"):
+        make_backend("retinaface")
+    with pytest.raises(BackendUnavailable, match="unknown face backend"):
+        make_backend("mtcnn")

@@ -37,7 +37,7 @@ from ftcn.render.annotate import write_annotated_video  # noqa: E402
 from ftcn.video.decode import VideoLimits, iter_frames  # noqa: E402
 from ftcn.video.encode import VideoWriter  # noqa: E402
 
-SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "media" / "carphone_pristine.mp4"
+SAMPLE = Path(__file__).resolve().parents[1] / "ftcn" / "synth" / "media" / "carphone_pristine.mp4"
 STAGES = ("decode", "detect", "landmarks", "track", "align", "model", "encode")
 
 

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 
 from ftcn.video.encode import write_video
-from tests.parity_recipe import FIXTURES
+from ftcn.synth.generate import media_dir
 
-MEDIA = FIXTURES / "media"
+MEDIA = media_dir()  # the sample media ship inside the package (ftcn synth uses them)
 TALKING_FACE = MEDIA / "carphone_pristine.mp4"
 FACE_PHOTO = MEDIA / "astronaut.png"
 

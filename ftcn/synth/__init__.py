@@ -1,0 +1,1 @@
+"""Synthetic labelled real/fake videos (see generate.py)."""

@@ -32,7 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--detect-every", type=int,
                         help="run the detector every N frames (default: 3 for dlib, 1 for retinaface)")
     parser.add_argument("--tracker", choices=[m.value for m in TrackerMode], default=TrackerMode.FOLLOW_ALL.value)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, help="clips per forward pass (default: suits the device)")
     parser.add_argument("--max-frames", type=int, help="only analyse the first N frames")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
@@ -40,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if min(args.stride or 1, args.detect_every or 1, args.batch_size) < 1:
+    if min(args.stride or 1, args.detect_every or 1, args.batch_size or 1) < 1:
         raise ValueError("--stride, --detect-every and --batch-size must be at least 1")
     if args.device == "cuda":
         import torch

@@ -1,0 +1,1 @@
+"""Datasets: video sources, preprocessing into aligned clips, splits, and the training dataset."""

@@ -1,0 +1,218 @@
+"""``ftcn preprocess``: labelled videos -> aligned uint8 face clips plus one index manifest.
+
+The same face pipeline as prediction (backend, follow-all tracking, per-clip alignment), so a model trained on
+these clips sees faces prepared exactly as it will at prediction time. Output layout in the store:
+
+    clips/<video key>.npz     clips uint8 [N, T, H, W, 3], track [N], start [N] (first frame of each clip)
+    records/<video key>.json  the video's outcome; written last, so its presence means "done"
+    manifest.csv              one row per clip (and one per failed video), rebuilt from the records
+
+A rerun skips a video whose record has the same video id and source checksum, and redoes any video without a
+record (a run that died half-way). A failing video is recorded with its reason and never stops the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import multiprocessing as mp
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ftcn.datasets.sources import VideoEntry, video_key
+from ftcn.datasets.storage import DatasetStore, array_bytes, open_store
+from ftcn.faces.backends import make_backend
+from ftcn.faces.tracking import TrackerConfig, link_faces
+from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
+from ftcn.predict.faces_pass import scan_faces
+from ftcn.video.decode import InvalidVideo, VideoLimits
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FIELDS = ["video_id", "label", "split", "track", "clip_start", "path", "index", "checksum", "status", "reason"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    clip_len: int = 8
+    size: int = 64
+    max_clips: int = 8
+    max_frames: int | None = 300
+    face_thres: float = 0.5
+    min_face_size: int = 40
+    backend: str = "dlib"
+    detect_every: int = 1
+    limits: VideoLimits = field(default_factory=VideoLimits)
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _select(count: int, limit: int) -> list[int]:
+    """Up to ``limit`` indices spread evenly over ``count`` candidates."""
+    if count <= limit:
+        return list(range(count))
+    return sorted({int(round(i)) for i in np.linspace(0, count - 1, limit)})
+
+
+def process_video(entry: VideoEntry, cfg: PreprocessConfig, backend: Any) -> tuple[dict[str, np.ndarray] | None,
+                                                                                  str | None]:
+    """Aligned clips of one video, or (None, reason) when it yields none."""
+    try:
+        scan = scan_faces(entry.path, backend, detect_every=cfg.detect_every, limits=cfg.limits,
+                          max_frames=cfg.max_frames)
+    except InvalidVideo as exc:
+        return None, str(exc)
+    faces = [
+        [f for f in frame if f.score >= cfg.face_thres and min(f.box[2] - f.box[0], f.box[3] - f.box[1])
+         >= cfg.min_face_size]
+        for frame in scan.faces
+    ]
+    tracks = link_faces(faces, TrackerConfig(start_score=cfg.face_thres))
+    if not tracks:
+        return None, "no face"
+    plans, crops = plan_clips(tracks, (scan.info.width, scan.info.height), cfg.clip_len, cfg.clip_len, cfg.size)
+    chosen = [plans[i] for i in _select(len(plans), cfg.max_clips)]
+    clips = np.zeros((len(chosen), cfg.clip_len, cfg.size, cfg.size, 3), dtype=np.uint8)
+    for index, clip in iter_aligned_clips(entry.path, chosen, crops, tracks, cfg.size, cfg.limits):
+        clips[index] = clip
+    return {
+        "clips": clips,
+        "track": np.array([p.window.track for p in chosen], dtype=np.int64),
+        "start": np.array([int(p.window.frames[0]) for p in chosen], dtype=np.int64),
+    }, None
+
+
+def _record(entry: VideoEntry, checksum: str, arrays: dict[str, np.ndarray] | None, reason: str | None) -> dict:
+    key = video_key(entry.video_id)
+    return {
+        "video_id": entry.video_id,
+        "label": entry.label,
+        "split": entry.split,
+        "checksum": checksum,
+        "status": "ok" if arrays is not None else "failed",
+        "reason": reason,
+        "path": f"clips/{key}.npz" if arrays is not None else None,
+        "tracks": arrays["track"].tolist() if arrays is not None else [],
+        "starts": arrays["start"].tolist() if arrays is not None else [],
+    }
+
+
+def _is_done(store: DatasetStore, entry: VideoEntry, checksum: str) -> bool:
+    key = f"records/{video_key(entry.video_id)}.json"
+    if not store.exists(key):
+        return False
+    record = json.loads(store.get(key))
+    done = record.get("video_id") == entry.video_id and record.get("checksum") == checksum
+    return done and (record["status"] == "failed" or store.exists(record["path"]))
+
+
+_worker_backend: Any = None
+
+
+def _worker_init(backend_name: str) -> None:
+    global _worker_backend
+    _worker_backend = make_backend(backend_name)
+
+
+def _work(job: tuple[VideoEntry, PreprocessConfig, str, str]) -> dict:
+    entry, cfg, location, checksum = job
+    store = open_store(location)
+    try:
+        arrays, reason = process_video(entry, cfg, _worker_backend)
+    except Exception as exc:  # noqa: BLE001 - one bad video must not stop a dataset run; the reason is recorded
+        log.exception("preprocessing %s failed", entry.video_id)
+        arrays, reason = None, f"{type(exc).__name__}: {exc}"
+    record = _record(entry, checksum, arrays, reason)
+    if arrays is not None:
+        store.put(record["path"], array_bytes(**arrays))
+    store.put(f"records/{video_key(entry.video_id)}.json", json.dumps(record).encode())
+    return record
+
+
+@dataclass
+class PreprocessSummary:
+    videos: int = 0
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    clips: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def preprocess(
+    entries: list[VideoEntry], out: str | Path, cfg: PreprocessConfig | None = None, workers: int = 1,
+    on_video: Callable[[int, int], None] | None = None,
+) -> PreprocessSummary:
+    """Preprocess every entry into ``out`` (folder or s3://), resumably; returns what happened."""
+    cfg = cfg or PreprocessConfig()
+    if not entries:
+        raise ValueError("no videos to preprocess")
+    store = open_store(out)
+    summary = PreprocessSummary(videos=len(entries))
+    jobs = []
+    for entry in entries:
+        checksum = file_checksum(entry.path)
+        if _is_done(store, entry, checksum):
+            summary.skipped += 1
+        else:
+            jobs.append((entry, cfg, store.location, checksum))
+    done = summary.skipped
+    if on_video:
+        on_video(done, len(entries))
+    if jobs:
+        if workers > 1:
+            context = mp.get_context("spawn")
+            with context.Pool(workers, initializer=_worker_init, initargs=(cfg.backend,)) as pool:
+                results = pool.imap_unordered(_work, jobs)
+                for _ in results:
+                    done += 1
+                    if on_video:
+                        on_video(done, len(entries))
+        else:
+            _worker_init(cfg.backend)
+            for job in jobs:
+                _work(job)
+                done += 1
+                if on_video:
+                    on_video(done, len(entries))
+        summary.processed = len(jobs)
+    rows = write_manifest(store, entries)
+    summary.clips = sum(1 for r in rows if r["status"] == "ok")
+    failed = {r["video_id"]: r["reason"] for r in rows if r["status"] == "failed"}
+    summary.failed, summary.failures = len(failed), failed
+    return summary
+
+
+def write_manifest(store: DatasetStore, entries: list[VideoEntry]) -> list[dict[str, Any]]:
+    """Rebuild manifest.csv from the records of the given entries (one row per clip, one per failed video)."""
+    rows = []
+    for entry in entries:
+        record = json.loads(store.get(f"records/{video_key(entry.video_id)}.json"))
+        base = {k: record[k] for k in ("video_id", "label", "split", "checksum", "status", "reason")}
+        if record["status"] != "ok":
+            rows.append({**base, "track": "", "clip_start": "", "path": "", "index": ""})
+            continue
+        for index, (track, start) in enumerate(zip(record["tracks"], record["starts"])):
+            rows.append({**base, "track": track, "clip_start": start, "path": record["path"], "index": index})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    store.put("manifest.csv", buffer.getvalue().encode())
+    return rows
+
+
+__all__ = ["PreprocessConfig", "PreprocessSummary", "preprocess", "process_video", "write_manifest"]

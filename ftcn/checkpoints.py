@@ -135,6 +135,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(full_config(), state_dict, DEFAULT_THRESHOLD, {"source": "official ftcn_tt.pth"}, "official")
 
 
+def load_training_state(path: str | Path) -> tuple[Checkpoint, dict[str, Any]]:
+    """A resumable checkpoint of ours and its training state (optimizer, epoch, history)."""
+    obj = _torch_load(path, "checkpoint")
+    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT or "training_state" not in obj:
+        raise CheckpointError(f"checkpoint {path} holds no training state to resume from")
+    return _parse_ours(obj, path), obj["training_state"]
+
+
 def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "cpu") -> FTCN:
     """Build the network the checkpoint describes and fill it strictly; eval mode, channels-last-3d.
 
@@ -152,9 +160,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[FT
 
 
 def save_checkpoint(
-    path: str | Path, model: FTCN, threshold: float = DEFAULT_THRESHOLD, metadata: dict[str, Any] | None = None
+    path: str | Path, model: FTCN, threshold: float = DEFAULT_THRESHOLD, metadata: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Write our format atomically (temporary file + rename), so a crash never leaves a half checkpoint."""
+    """Write our format atomically (temporary file + rename), so a crash never leaves a half checkpoint.
+
+    ``training_state`` (optimizer state, epoch, history) makes the file resumable; readers that only predict
+    ignore it.
+    """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     path = Path(path)
@@ -167,6 +180,8 @@ def save_checkpoint(
         "threshold": float(threshold),
         "metadata": dict(metadata or {}),
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)

@@ -7,12 +7,13 @@ import logging
 import sys
 
 from ftcn.checkpoints import CheckpointError
-from ftcn.cli import predict
+from ftcn.cli import data, predict, training
+from ftcn.datasets.sources import InvalidSource
 from ftcn.faces.backends import BackendUnavailable
 from ftcn.video.decode import InvalidVideo
 
 #: Errors a user can act on: printed without a traceback, exit code 2.
-USER_ERRORS = (CheckpointError, InvalidVideo, BackendUnavailable, FileNotFoundError, ValueError)
+USER_ERRORS = (CheckpointError, InvalidVideo, InvalidSource, BackendUnavailable, FileNotFoundError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", required=True)
     predict.add_parser(commands)
+    data.add_parsers(commands)
+    training.add_parsers(commands)
     return parser
 
 

@@ -304,6 +304,22 @@ class FTCN(nn.Module):
         """Everything but the temporal transformer head (what ``--freeze`` keeps fixed)."""
         return [p for name, p in self.named_parameters() if not name.startswith("resnet.head.")]
 
+    def freeze_backbone(self) -> None:
+        """Train only the head: backbone parameters get no gradient, and its BatchNorms keep their statistics."""
+        for parameter in self.backbone_parameters():
+            parameter.requires_grad_(False)
+        self._frozen = True
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "FTCN":
+        """Like ``nn.Module.train``, but a frozen backbone stays in eval mode (BN running stats untouched)."""
+        super().train(mode)
+        if mode and getattr(self, "_frozen", False):
+            for name, module in self.resnet.named_children():
+                if name != "head":
+                    module.eval()
+        return self
+
 
 def _init_weights(model: nn.Module) -> None:
     """Kaiming for convs, unit BN, small normal for the head tokens (SlowFast / ViT defaults)."""

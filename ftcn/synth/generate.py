@@ -6,8 +6,8 @@ virtual camera that pans, zooms and rotates smoothly, with slow lighting drift, 
 
 - **real**: only that. The face moves coherently with the rest of the frame.
 - **fake**: the same footage, with the face region replaced the way frame-by-frame face swaps do it: each frame
-  gets the face re-warped and blended back independently, so it is temporally incoherent. Artifacts, mixed per
-  video (each fake records which ones it got in ``synth.json``):
+  gets the face re-warped and blended back independently, so it is temporally incoherent. Every fake has ``jitter``; the
+  others are added at random (each fake records which ones it got in ``synth.json``):
   ``jitter``  - the pasted face is shifted/scaled/rotated by a small random amount, new every frame;
   ``flicker`` - its colour (per-channel gain) changes from frame to frame;
   ``mask``    - the blending mask's feather and size change from frame to frame;
@@ -162,8 +162,10 @@ def plan(videos: int, seed: int, frames: int) -> list[SynthSpec]:
     for pair in range((videos + 1) // 2):
         source = "talking_face" if pair % 3 != 2 else "photo"
         video_seed = int(rng.integers(0, 2**31))
-        count = int(rng.integers(1, len(ARTIFACTS) + 1))
-        artifacts = tuple(sorted(rng.choice(ARTIFACTS, size=count, replace=False).tolist()))
+        # jitter is what every frame-by-frame swap has; the other artifacts come on top, at random
+        extra = int(rng.integers(0, len(ARTIFACTS)))
+        others = rng.choice(ARTIFACTS[1:], size=extra, replace=False).tolist()
+        artifacts = tuple(sorted(["jitter", *others]))
         specs.append(SynthSpec(f"real_{pair:04d}", "real", source, video_seed, frames, ()))
         specs.append(SynthSpec(f"fake_{pair:04d}", "fake", source, video_seed, frames, artifacts))
     return specs[:videos]

@@ -1,0 +1,68 @@
+"""Train/val/test splits by source video, stratified by label (``ftcn split``).
+
+Clips of one video are near-duplicates; splitting clips at random (as the TrueMedia fork does) leaks videos across
+splits and inflates validation scores. Here a video and all its clips land in exactly one split.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from ftcn.datasets.storage import DatasetStore
+
+SPLITS = ("train", "val", "test")
+
+
+def read_manifest(store: DatasetStore, name: str = "manifest.csv") -> list[dict[str, Any]]:
+    if not store.exists(name):
+        raise FileNotFoundError(f"{store.location} has no {name} (run ftcn preprocess first)")
+    return list(csv.DictReader(io.StringIO(store.get(name).decode())))
+
+
+def assign_splits(videos: dict[str, str], val: float, test: float, seed: int) -> dict[str, str]:
+    """video id -> split, per label: shuffle (seeded) and cut; every non-empty share gets at least one video
+    when the label has enough videos for it."""
+    if val < 0 or test < 0 or val + test >= 1:
+        raise ValueError(f"--val {val} and --test {test} must be >= 0 and leave room for training")
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, str] = {}
+    for label in sorted(set(videos.values())):
+        ids = sorted(v for v, lab in videos.items() if lab == label)
+        rng.shuffle(ids)
+        n = len(ids)
+        n_test = max(1, math.floor(n * test + 0.5)) if test > 0 and n >= 3 else 0
+        n_val = max(1, math.floor(n * val + 0.5)) if val > 0 and n - n_test >= 2 else 0
+        for i, video in enumerate(ids):
+            assignment[video] = "test" if i < n_test else "val" if i < n_test + n_val else "train"
+    return assignment
+
+
+def split_dataset(store: DatasetStore, val: float = 0.2, test: float = 0.1, seed: int = 0) -> dict[str, int]:
+    """Write ``split.csv`` (the manifest's usable rows with their split) into the dataset; counts per split."""
+    rows = [r for r in read_manifest(store) if r["status"] == "ok"]
+    if not rows:
+        raise ValueError(f"{store.location}: the manifest has no usable clips")
+    videos = {r["video_id"]: r["label"] for r in rows}
+    assignment = assign_splits(videos, val, test, seed)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "split": assignment[row["video_id"]]})
+    store.put("split.csv", buffer.getvalue().encode())
+    return {name: sum(1 for v in assignment.values() if v == name) for name in SPLITS}
+
+
+def load_split_rows(store: DatasetStore) -> list[dict[str, Any]]:
+    """Rows with a split: ``split.csv`` if present, else the manifest when every usable row has one."""
+    if store.exists("split.csv"):
+        return read_manifest(store, "split.csv")
+    rows = [r for r in read_manifest(store) if r["status"] == "ok"]
+    if rows and all(r["split"] in SPLITS for r in rows):
+        return rows
+    raise ValueError(f"{store.location} has no split yet: run `ftcn split {store.location}` first")

@@ -1,0 +1,1 @@
+"""Training and evaluation of FTCN+TT on preprocessed datasets."""

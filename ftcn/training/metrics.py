@@ -1,0 +1,96 @@
+"""Detection metrics on probabilities (never on logits): ROC AUC, EER, accuracy, confusion, threshold choice."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold (descending), starting at (0, 0)."""
+    order = np.argsort(-scores, kind="stable")
+    scores, labels = scores[order], labels[order]
+    distinct = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels)[distinct]
+    fps = (distinct + 1) - tps
+    positives, negatives = labels.sum(), len(labels) - labels.sum()
+    tpr = np.r_[0.0, tps / positives] if positives else np.r_[0.0, np.zeros(len(tps))]
+    fpr = np.r_[0.0, fps / negatives] if negatives else np.r_[0.0, np.zeros(len(fps))]
+    return fpr, tpr, np.r_[np.inf, scores[distinct]]
+
+
+def roc_auc(labels: Sequence[float], scores: Sequence[float]) -> float | None:
+    """Probability that a random fake scores above a random real (ties count half); None with one class."""
+    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if labels_arr.min(initial=1) == labels_arr.max(initial=0):
+        return None
+    fpr, tpr, _ = roc_curve(labels_arr, scores_arr)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def equal_error_rate(labels: Sequence[float], scores: Sequence[float]) -> float | None:
+    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if labels_arr.min(initial=1) == labels_arr.max(initial=0):
+        return None
+    fpr, tpr, _ = roc_curve(labels_arr, scores_arr)
+    fnr = 1 - tpr
+    i = int(np.argmin(np.abs(fnr - fpr)))
+    return float((fpr[i] + fnr[i]) / 2)
+
+
+def confusion(labels: Sequence[float], scores: Sequence[float], threshold: float) -> dict[str, int]:
+    labels_arr = np.asarray(labels) > 0.5
+    predicted = np.asarray(scores) >= threshold
+    return {
+        "true_fake": int((labels_arr & predicted).sum()),
+        "false_fake": int((~labels_arr & predicted).sum()),
+        "true_real": int((~labels_arr & ~predicted).sum()),
+        "false_real": int((labels_arr & ~predicted).sum()),
+    }
+
+
+def choose_threshold(labels: Sequence[float], scores: Sequence[float]) -> float:
+    """Youden's J: the threshold maximising TPR - FPR on validation videos, placed half-way between the two
+    neighbouring scores so that it generalises; 0.5 when one class is missing."""
+    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if labels_arr.min(initial=1) == labels_arr.max(initial=0):
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(labels_arr, scores_arr)
+    best = int(np.argmax(tpr - fpr))
+    upper = thresholds[best]
+    below = scores_arr[scores_arr < upper]
+    lower = below.max() if below.size else upper
+    threshold = float((upper + lower) / 2) if np.isfinite(upper) else float(lower)
+    return float(np.clip(threshold, 1e-4, 1 - 1e-4))
+
+
+def by_video(video_ids: Sequence[str], labels: Sequence[float], scores: Sequence[float]) -> tuple[list, list, list]:
+    """Video-level labels and scores: a video's score is the mean over its clips (as prediction does per track)."""
+    grouped: dict[str, list[float]] = defaultdict(list)
+    label_of: dict[str, float] = {}
+    for video, label, score in zip(video_ids, labels, scores):
+        grouped[video].append(float(score))
+        label_of[video] = float(label)
+    videos = sorted(grouped)
+    return videos, [label_of[v] for v in videos], [float(np.mean(grouped[v])) for v in videos]
+
+
+def summarise(video_ids: Sequence[str], labels: Sequence[float], scores: Sequence[float],
+              threshold: float) -> dict[str, Any]:
+    """Clip- and video-level AUC, EER, accuracy and confusion at ``threshold``."""
+    _, video_labels, video_scores = by_video(video_ids, labels, scores)
+    result: dict[str, Any] = {}
+    for level, (lab, sco) in {"clip": (labels, scores), "video": (video_labels, video_scores)}.items():
+        matrix = confusion(lab, sco, threshold)
+        total = sum(matrix.values())
+        result[level] = {
+            "count": total,
+            "auc": roc_auc(lab, sco),
+            "eer": equal_error_rate(lab, sco),
+            "accuracy": (matrix["true_fake"] + matrix["true_real"]) / total if total else None,
+            "confusion": matrix,
+        }
+    return result

@@ -1,0 +1,235 @@
+"""``ftcn train``: fine-tune FTCN+TT on a preprocessed dataset (all layers, or the head with ``--freeze``).
+
+AdamW on BCE-with-logits; per epoch, validation at clip and video level; the best checkpoint (validation video AUC,
+then clip AUC, then lower loss) and the last one (resumable) in our checkpoint format, with the decision threshold
+chosen on validation videos by Youden's J. GPU paths (CUDA, bf16 autocast, torch.compile, DDP under torchrun) are
+kept small; everything runs on CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint
+from ftcn.datasets.split import load_split_rows
+from ftcn.datasets.storage import open_store
+from ftcn.models import FTCN, build_model, config_for_size
+from ftcn.training.data import ClipDataset, clip_refs, read_clip
+from ftcn.training.metrics import by_video, choose_threshold, summarise
+from ftcn.training.plots import write_training_plots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    model_size: str = "tiny"
+    init: str | None = None
+    freeze: bool = False
+    seed: int = 0
+    accumulate: int = 1
+    class_weighting: bool = False
+    workers: int = 0
+    device: str = "auto"
+    resume: bool = False
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def _build(cfg: TrainConfig, clip_shape: tuple[int, ...]) -> tuple[FTCN, float]:
+    """The model to train: from --init (its own config), else the chosen size at the data's clip shape."""
+    if cfg.init:
+        checkpoint = load_checkpoint(cfg.init)
+        model = build_model(checkpoint.config)
+        load_strict(model, checkpoint.state_dict, f"--init {cfg.init}")
+        return model, checkpoint.threshold
+    base = config_for_size(cfg.model_size)
+    frames, size = clip_shape[0], clip_shape[1]
+    return build_model(dataclasses.replace(base, clip_len=frames, image_size=size)), 0.5
+
+
+def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, float]:
+    """Validation probabilities and mean BCE loss."""
+    model.eval()
+    probabilities, losses = [], []
+    with torch.inference_mode():
+        for clips, labels in loader:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(clips.to(device))
+            logits = logits.float()
+            losses.append(nn.functional.binary_cross_entropy_with_logits(logits, labels.to(device), reduction="sum"))
+            probabilities.append(torch.sigmoid(logits).cpu())
+    total = len(loader.dataset)
+    return torch.cat(probabilities).numpy(), float(torch.stack(losses).sum()) / max(1, total)
+
+
+def evaluate_model(model: FTCN, dataset: ClipDataset, device: torch.device, threshold: float,
+                   batch_size: int = 8) -> tuple[dict[str, Any], np.ndarray, float]:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    probabilities, loss = _probabilities(model, loader, device)
+    ids = [r.video_id for r in dataset.refs]
+    labels = [r.label for r in dataset.refs]
+    return summarise(ids, labels, probabilities, threshold), probabilities, loss
+
+
+def _rank(metrics: dict[str, Any], loss: float) -> tuple[float, float, float]:
+    return (metrics["video"]["auc"] or 0.0, metrics["clip"]["auc"] or 0.0, -loss)
+
+
+def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
+          progress: Callable[[str, int, int | None], None] | None = None) -> dict[str, Any]:
+    """Train and return the summary (also in ``out/summary.json``); checkpoints in ``out/best.pt``/``last.pt``."""
+    cfg = cfg or TrainConfig()
+    out = Path(out)
+    report = progress or (lambda stage, done, total: None)
+    torch.manual_seed(cfg.seed)
+    store = open_store(dataset)
+    rows = load_split_rows(store)
+    train_refs, val_refs = clip_refs(rows, "train"), clip_refs(rows, "val")
+    if not train_refs:
+        raise ValueError(f"{dataset}: no training clips")
+    if len({r.label for r in train_refs}) < 2:
+        raise ValueError(f"{dataset}: the training split holds only one class; a detector needs real and fake")
+    if not val_refs:
+        raise ValueError(f"{dataset}: no validation clips (split with --val > 0); the threshold is chosen on them")
+
+    model, threshold = _build(cfg, read_clip(store, train_refs[0]).shape)
+    train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
+    val_set = ClipDataset(store, val_refs, model.cfg)
+    train_set.check_shape()
+
+    device = _device(cfg.device)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:  # started by torchrun: one process per GPU
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    is_main = not distributed or torch.distributed.get_rank() == 0
+    if cfg.freeze:
+        model.freeze_backbone()
+    model.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start_epoch, history, best_rank = 0, [], (-1.0, -1.0, -float("inf"))
+    if cfg.resume and (out / "last.pt").exists():
+        checkpoint, state = load_training_state(out / "last.pt")
+        load_strict(model, {k: v.to(device) for k, v in checkpoint.state_dict.items()}, "resume checkpoint")
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, history = int(state["epoch"]) + 1, json.loads(state["history"])
+        best_rank = tuple(json.loads(state["best_rank"]))
+    runner: nn.Module = model
+    if distributed:
+        runner = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if device.type == "cuda":
+        runner = torch.compile(runner)
+
+    fakes = sum(r.label for r in train_refs)
+    pos_weight = torch.tensor((len(train_refs) - fakes) / fakes, device=device) if cfg.class_weighting else None
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    sampler = torch.utils.data.DistributedSampler(train_set, seed=cfg.seed) if distributed else None
+    generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.workers, generator=generator, drop_last=len(train_set) > cfg.batch_size)
+    out.mkdir(parents=True, exist_ok=True)
+    steps, started = 0, time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        train_set.epoch = epoch
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        model.train()
+        epoch_loss, seen = 0.0, 0
+        optimizer.zero_grad(set_to_none=True)
+        for batch_index, (clips, labels) in enumerate(loader):
+            clips, labels = clips.to(device), labels.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = runner(clips)
+            loss = loss_fn(logits.float(), labels)
+            (loss / cfg.accumulate).backward()
+            if (batch_index + 1) % cfg.accumulate == 0 or batch_index + 1 == len(loader):
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                steps += 1
+            epoch_loss += loss.item() * len(labels)
+            seen += len(labels)
+            report("train", batch_index + 1, len(loader))
+            if cfg.max_steps is not None and steps >= cfg.max_steps:
+                break
+        if not is_main:
+            continue
+        metrics, probabilities, val_loss = evaluate_model(model, val_set, device, threshold, cfg.batch_size)
+        _, video_labels, video_scores = by_video([r.video_id for r in val_refs], [r.label for r in val_refs],
+                                                 probabilities)
+        epoch_threshold = choose_threshold(video_labels, video_scores)
+        metrics = summarise([r.video_id for r in val_refs], [r.label for r in val_refs], probabilities,
+                            epoch_threshold)
+        entry = {"epoch": epoch, "train_loss": epoch_loss / max(1, seen), "val_loss": val_loss,
+                 "threshold": epoch_threshold, "val": metrics, "seconds": time.perf_counter() - started}
+        history.append(entry)
+        with open(out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        log.info("epoch %d: train loss %.4f, val loss %.4f, val video AUC %s", epoch, entry["train_loss"],
+                 val_loss, metrics["video"]["auc"])
+        summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs))
+        rank = _rank(metrics, val_loss)
+        if rank > best_rank:
+            best_rank = rank
+            save_checkpoint(out / "best.pt", model, epoch_threshold, {**summary, "best_epoch": epoch})
+        save_checkpoint(out / "last.pt", model, epoch_threshold, summary, training_state={
+            "optimizer": optimizer.state_dict(), "epoch": epoch, "history": json.dumps(history),
+            "best_rank": json.dumps(list(best_rank)),
+        })
+        write_training_plots(history, out)
+        if cfg.max_steps is not None and steps >= cfg.max_steps:
+            break
+    if distributed:
+        torch.distributed.destroy_process_group()
+    summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs))
+    summary["seconds"] = time.perf_counter() - started
+    if is_main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _summary(cfg: TrainConfig, dataset: str, model: FTCN, history: list[dict], n_train: int,
+             n_val: int) -> dict[str, Any]:
+    best = max(history, key=lambda e: _rank(e["val"], e["val_loss"])) if history else None
+    return {
+        "trained": True,
+        "dataset": str(dataset),
+        "model": model.cfg.name,
+        "train_clips": n_train,
+        "val_clips": n_val,
+        "epochs_run": len(history),
+        "freeze": cfg.freeze,
+        "init": cfg.init,
+        "lr": cfg.lr,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "threshold_rule": "Youden's J on validation video scores (mean clip probability per video)",
+        "best_epoch": best["epoch"] if best else None,
+        "best_val": best["val"] if best else None,
+    }

@@ -117,6 +117,10 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     if not val_refs:
         raise ValueError(f"{dataset}: no validation clips (split with --val > 0); the threshold is chosen on them")
 
+    missing = sorted({r.path for r in train_refs + val_refs if not store.exists(r.path)})
+    if missing:
+        raise FileNotFoundError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
+                                f"{', '.join(missing[:3])} (preprocess again)")
     model, threshold = _build(cfg, read_clip(store, train_refs[0]).shape)
     train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
     val_set = ClipDataset(store, val_refs, model.cfg)

@@ -66,6 +66,16 @@ def test_without_freeze_the_backbone_trains(tmp_path: Path) -> None:
                            initial["resnet.s1.pathway0_stem.bn.0.running_mean"])
 
 
+def test_resume_continues_from_the_last_epoch(tmp_path: Path) -> None:
+    data = write_clip_dataset(tmp_path / "data", BALANCED, (8, 64, 3), clips_per_video=2)
+    train(str(data), tmp_path / "run", TrainConfig(epochs=1, batch_size=4))
+    first = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    summary = train(str(data), tmp_path / "run", TrainConfig(epochs=3, batch_size=4, resume=True))
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert lines[0] == first[0] and [json.loads(x)["epoch"] for x in lines] == [0, 1, 2]
+    assert summary["epochs_run"] == 3
+
+
 @pytest.mark.slow
 def test_init_from_official_format_trains_one_step(tmp_path: Path) -> None:
     official = tmp_path / "ftcn_tt.pth"
@@ -92,8 +102,8 @@ def test_datasets_that_cannot_train_fail_early(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no manifest.csv"):
         train(str(tmp_path / "empty"), tmp_path / "r3", TrainConfig(epochs=1))
     missing = write_clip_dataset(tmp_path / "missing", BALANCED, (8, 64, 3))
-    (missing / "clips" / "f1.npz").unlink()
-    with pytest.raises(FileNotFoundError):
+    (missing / "clips" / "f2.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="1 missing clip files, e.g. clips/f2.npz"):
         train(str(missing), tmp_path / "r4", TrainConfig(epochs=1))
     wrong = write_clip_dataset(tmp_path / "wrong", BALANCED, (8, 64, 3))
     with pytest.raises(ValueError, match="the model expects 32 frames"):

@@ -23,6 +23,9 @@ CHECKPOINT_FORMAT = "ftcn-checkpoint"
 CHECKPOINT_VERSION = 1
 DEFAULT_THRESHOLD = 0.5
 OFFICIAL_FTCN_PREFIX = "resnet."
+#: The decision threshold the official video script uses with ftcn_tt.pth (its writer's ``opt_thres``): the
+#: published model gives real faces probabilities near zero, so 0.5 would call almost every forgery real.
+OFFICIAL_FTCN_THRESHOLD = 0.002584857167676091
 
 
 class CheckpointError(ValueError):
@@ -132,7 +135,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(
             f"checkpoint {path} is neither an FTCN checkpoint nor the official ftcn_tt.pth (keys start: {sample})"
         )
-    return Checkpoint(full_config(), state_dict, DEFAULT_THRESHOLD, {"source": "official ftcn_tt.pth"}, "official")
+    return Checkpoint(full_config(), state_dict, OFFICIAL_FTCN_THRESHOLD, {"source": "official ftcn_tt.pth"},
+                      "official")
 
 
 def load_training_state(path: str | Path) -> tuple[Checkpoint, dict[str, Any]]:

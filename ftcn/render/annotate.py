@@ -26,7 +26,7 @@ def score_colour(score: float | None, threshold: float) -> tuple[int, int, int]:
     """Green below the threshold, red above, blended near it so that uncertain faces look uncertain."""
     if score is None:
         return UNKNOWN_COLOUR
-    margin = 0.15
+    margin = min(0.15, threshold, 1 - threshold)  # the official model's threshold is 0.0026
     weight = float(np.clip((score - (threshold - margin)) / (2 * margin), 0.0, 1.0))
     colour = (1 - weight) * REAL_COLOUR + weight * FAKE_COLOUR
     return tuple(int(c) for c in colour)
@@ -64,7 +64,7 @@ def _draw(rgb: np.ndarray, faces: list[tuple[dict[str, Any], int]], threshold: f
         colour = score_colour(score, threshold)
         x1, y1, x2, y2 = (int(round(v)) for v in track["boxes"][position])
         cv2.rectangle(rgb, (x1, y1), (x2, y2), colour, thickness)
-        label = f"face {track['id']}: " + ("n/a" if score is None else f"{score:.2f}")
+        label = f"face {track['id']}: " + ("n/a" if score is None else f"{score:.3g}")
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(0, y1 - th - base - 2)
         cv2.rectangle(rgb, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)

@@ -21,8 +21,13 @@ def write_timeline_plot(result: dict[str, Any], out_path: str | Path) -> Path:
             scores = [float("nan") if s is None else s for s in track["timeline"]]
             axes.plot(times, scores, linewidth=1.6, label=f"face {track['id']} ({track['verdict'].lower()})")
         axes.axhline(result["threshold"], color="black", linestyle="--", linewidth=1,
-                     label=f"threshold {result['threshold']:.2f}")
-        axes.set_ylim(0, 1)
+                     label=f"threshold {result['threshold']:.3g}")
+        threshold = result["threshold"]
+        if 0.05 <= threshold <= 0.95:
+            axes.set_ylim(0, 1)
+        else:  # e.g. the official model (threshold 0.0026): a logit axis shows scores near 0 or 1 apart
+            axes.set_yscale("logit")
+            axes.set_ylim(1e-5, 1 - 1e-5)
         duration = result["input"]["frames_read"] / fps
         axes.set_xlim(0, max(duration, 1 / fps))
         axes.set_xlabel("time (s)")

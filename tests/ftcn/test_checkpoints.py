@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ftcn.checkpoints import (
+    OFFICIAL_FTCN_THRESHOLD,
     CheckpointError,
     load_checkpoint,
     load_landmark_net,
@@ -37,6 +38,7 @@ def test_official_ftcn_file_loads_strict(tmp_path: Path, official_ftcn_state, pr
     model, checkpoint = load_model(path)
     assert checkpoint.source_format == "official"
     assert checkpoint.config == full_config()
+    assert checkpoint.threshold == OFFICIAL_FTCN_THRESHOLD  # the official script's operating point
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, official_ftcn_state[name]), name
 

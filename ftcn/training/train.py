@@ -60,7 +60,7 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _build(cfg: TrainConfig, clip_shape: tuple[int, ...]) -> tuple[FTCN, float]:
+def _build(cfg: TrainConfig, clip_shape: tuple[int, ...]) -> tuple[FTCN, float]:  # (model, its threshold)
     """The model to train: from --init (its own config), else the chosen size at the data's clip shape."""
     if cfg.init:
         checkpoint = load_checkpoint(cfg.init)
@@ -121,7 +121,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     if missing:
         raise FileNotFoundError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
                                 f"{', '.join(missing[:3])} (preprocess again)")
-    model, threshold = _build(cfg, read_clip(store, train_refs[0]).shape)
+    model, _ = _build(cfg, read_clip(store, train_refs[0]).shape)
     train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
     val_set = ClipDataset(store, val_refs, model.cfg)
     train_set.check_shape()
@@ -158,6 +158,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.workers, generator=generator, drop_last=len(train_set) > cfg.batch_size)
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, shuffle=False)
     out.mkdir(parents=True, exist_ok=True)
     steps, started = 0, time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
@@ -184,12 +185,11 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
                 break
         if not is_main:
             continue
-        metrics, probabilities, val_loss = evaluate_model(model, val_set, device, threshold, cfg.batch_size)
-        _, video_labels, video_scores = by_video([r.video_id for r in val_refs], [r.label for r in val_refs],
-                                                 probabilities)
+        probabilities, val_loss = _probabilities(model, val_loader, device)
+        val_ids, val_labels = [r.video_id for r in val_refs], [r.label for r in val_refs]
+        _, video_labels, video_scores = by_video(val_ids, val_labels, probabilities)
         epoch_threshold = choose_threshold(video_labels, video_scores)
-        metrics = summarise([r.video_id for r in val_refs], [r.label for r in val_refs], probabilities,
-                            epoch_threshold)
+        metrics = summarise(val_ids, val_labels, probabilities, epoch_threshold)
         entry = {"epoch": epoch, "train_loss": epoch_loss / max(1, seen), "val_loss": val_loss,
                  "threshold": epoch_threshold, "val": metrics, "seconds": time.perf_counter() - started}
         history.append(entry)

@@ -1,10 +1,16 @@
-"""Real servers started by the tests themselves (integration tests): an S3 protocol server (moto in server mode)."""
+"""Real servers started by the tests themselves (integration tests): S3 (moto server mode), PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -25,3 +31,53 @@ def s3_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql")
+
+
+def _postgres_bin() -> Path:
+    versions = sorted(POSTGRES_BIN.glob("*/bin/initdb"))
+    if not versions:
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it")
+    return versions[-1].parent
+
+
+def _as_postgres(argv: list[str]) -> list[str]:
+    """initdb and postgres refuse to run as root; CI runs as root, so run them as the postgres user."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (initdb in a temp dir) on a free port; yields a SQLAlchemy URL."""
+    binaries = _postgres_bin()
+    folder = Path(tempfile.mkdtemp(prefix="ftcn-pg-"))
+    data = folder / "data"
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "ftcn", "--auth=trust",
+                                 "-E", "UTF8"]), check=True, capture_output=True)
+    server = subprocess.Popen(_as_postgres([str(binaries / "postgres"), "-D", str(data), "-p", str(port),
+                                            "-k", str(folder), "-h", "127.0.0.1", "-F"]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            probe = subprocess.run([str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+                                   capture_output=True)
+            if probe.returncode == 0:
+                break
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("PostgreSQL did not start")
+            time.sleep(0.2)
+        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "ftcn", "ftcn"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg://ftcn@127.0.0.1:{port}/ftcn"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

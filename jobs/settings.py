@@ -1,0 +1,82 @@
+"""One typed settings object, read from ``FTCN_*`` environment variables, with embedded defaults.
+
+The defaults are the embedded mode (SQLite file, local storage folder, a local Redis), so a fresh checkout runs
+without configuration; production sets the variables (docker-compose does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path(os.environ.get("FTCN_HOME", "var")).absolute()
+
+
+class SettingsError(ValueError):
+    """An FTCN_* variable has a value that cannot be used."""
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_HOME / 'ftcn.sqlite3'}"
+
+
+def _default_storage_url() -> str:
+    return (DEFAULT_HOME / "storage").as_uri()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=_default_database_url)
+    redis_url: str = "redis://localhost:6379/0"
+    storage_url: str = field(default_factory=_default_storage_url)  # file:///abs/dir or s3://bucket/prefix
+    s3_endpoint_url: str | None = None
+    secret_key: str = "dev-only-change-me"  # signs local-storage download links
+    link_ttl_s: int = 3600
+    max_upload_mb: int = 512
+    max_video_s: float = 600.0
+    url_allowlist: tuple[str, ...] = ()  # hosts the worker may fetch even if they resolve to private addresses
+    default_model_id: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Settings from ``FTCN_<FIELD>`` variables (upper case); unknown FTCN_ variables are rejected."""
+        env = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        reserved = {"FTCN_HOME", "FTCN_TT_WEIGHTS", "FTCN_PARITY_DIR", "FTCN_PIPELINE_DIR"}
+        for key, raw in env.items():
+            if not key.startswith("FTCN_") or key in reserved:
+                continue
+            name = key[len("FTCN_"):].lower()
+            if name not in known:
+                raise SettingsError(f"unknown setting {key}")
+            values[name] = _parse(name, raw, known[name].type)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not (self.storage_url.startswith("file:///") or self.storage_url.startswith("s3://")):
+            raise SettingsError(f"FTCN_STORAGE_URL must be file:///abs/dir or s3://bucket/prefix, got {self.storage_url}")
+        if not self.redis_url.startswith(("redis://", "rediss://")):
+            raise SettingsError(f"FTCN_REDIS_URL must be a redis:// URL, got {self.redis_url}")
+        if self.max_upload_mb <= 0 or self.link_ttl_s <= 0 or self.max_video_s <= 0:
+            raise SettingsError("size, duration and link lifetime limits must be positive")
+
+
+def _parse(name: str, raw: str, annotation: Any) -> Any:
+    text = str(annotation)
+    try:
+        if "tuple" in text:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"FTCN_{name.upper()}={raw!r} is not a valid {text}") from None
+    if not raw and "None" in text:
+        return None
+    return raw

@@ -1,0 +1,167 @@
+"""Artifact storage for the service: inputs, results, annotated videos, datasets and models.
+
+Key layout: ``jobs/<id>/...``, ``datasets/<id>/...``, ``models/<id>/...``. Two implementations behind one
+interface: S3 (any S3-compatible store; presigned GET links) and local files (the embedded default; links are
+served by the API and carry an expiring HMAC signature, so a link cannot be forged or reused forever).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote, urlparse
+
+from jobs.settings import Settings
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, normalised paths; anything that could escape the storage root is refused."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise StorageError(f"unsafe storage key {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def download(self, key: str, path: Path) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> None: ...
+
+    def link(self, key: str, ttl_s: int) -> str: ...
+
+    def dataset_location(self, prefix: str) -> str:
+        """Where ``ftcn`` dataset functions can read/write this prefix (a folder or an s3:// URL)."""
+        ...
+
+
+def sign(secret: str, key: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class LocalStorage:
+    root: Path
+    secret: str
+    base_url: str = ""  # the API's external URL; links are /files/<key>?expires=..&signature=..
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(path, partial)
+        os.replace(partial, target)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def download(self, key: str, path: Path) -> None:
+        shutil.copyfile(self._path(key), path)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> None:
+        target = self._path(prefix.rstrip("/"))
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    def link(self, key: str, ttl_s: int) -> str:
+        expires = int(time.time()) + ttl_s
+        return f"{self.base_url}/files/{quote(check_key(key))}?expires={expires}&signature={sign(self.secret, key, expires)}"
+
+    def verify(self, key: str, expires: int, signature: str) -> bool:
+        """True if a link for ``key`` is authentic and not expired (constant-time comparison)."""
+        return expires >= time.time() and hmac.compare_digest(sign(self.secret, key, expires), signature)
+
+    def dataset_location(self, prefix: str) -> str:
+        return str(self._path(prefix.rstrip("/")))
+
+
+@dataclass
+class S3Storage:
+    bucket: str
+    prefix: str
+    endpoint_url: str | None = None
+
+    def __post_init__(self) -> None:
+        import boto3
+
+        self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix.strip('/')}/{check_key(key)}" if self.prefix.strip("/") else check_key(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        self._client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type})
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+
+    def download(self, key: str, path: Path) -> None:
+        self._client.download_file(self.bucket, self._key(key), str(path))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def delete_prefix(self, prefix: str) -> None:
+        base = self._key(prefix.rstrip("/")) + "/"
+        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+    def link(self, key: str, ttl_s: int) -> str:
+        return self._client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+                                                   ExpiresIn=ttl_s)
+
+    def dataset_location(self, prefix: str) -> str:
+        return f"s3://{self.bucket}/{self._key(prefix.rstrip('/'))}"
+
+
+def open_storage(settings: Settings, base_url: str = "") -> Storage:
+    url = settings.storage_url
+    if url.startswith("s3://"):
+        parsed = urlparse(url)
+        return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url)
+    return LocalStorage(Path(urlparse(url).path), settings.secret_key, base_url)

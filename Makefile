@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo bench clean api worker
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,3 +52,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info var
+
+# The job service in development: API on :5000 and a worker (needs a Redis at FTCN_REDIS_URL).
+api: install
+	$(VENV)/bin/flask --app api run
+
+worker: install
+	$(VENV)/bin/celery -A worker worker -Q predict,train --concurrency 1

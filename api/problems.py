@@ -1,0 +1,55 @@
+"""Errors as ``application/problem+json`` (RFC 9457), mapped in one place from the exceptions raised below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, json
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from jobs.service import Conflict, NotFound
+from jobs.urls import UnsafeURL
+
+PROBLEM_BASE = "https://ftcn.dev/problems/"
+
+
+class Problem(Exception):
+    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail, self.extra = status, slug, title, detail, extra
+
+
+def problem_response(problem: Problem) -> Response:
+    body = {"type": PROBLEM_BASE + problem.slug, "title": problem.title, "status": problem.status,
+            "detail": problem.detail, **problem.extra}
+    return Response(json.dumps(body), status=problem.status, mimetype="application/problem+json")
+
+
+def _from_exception(error: Exception) -> Problem:
+    if isinstance(error, Problem):
+        return error
+    if isinstance(error, NotFound):
+        return Problem(404, "not-found", f"Unknown {error.what}", str(error))
+    if isinstance(error, Conflict):
+        return Problem(409, "conflict", "Conflict", str(error))
+    if isinstance(error, UnsafeURL):
+        return Problem(422, "unsafe-url", "URL refused", str(error))
+    if isinstance(error, ValidationError):
+        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
+        return Problem(422, "invalid-request", "Invalid request", "the request body does not match the schema",
+                       errors=errors)
+    if isinstance(error, HTTPException):
+        slug = {413: "too-large", 404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(
+            error.code or 500, "http-error")
+        return Problem(error.code or 500, slug, error.name, error.description or error.name)
+    return Problem(500, "internal", "Internal error", "the server failed; the error was logged")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(Exception)
+    def handle(error: Exception) -> Response:
+        problem = _from_exception(error)
+        if problem.status >= 500:
+            app.logger.exception("unhandled error", exc_info=error)
+        return problem_response(problem)

@@ -1,0 +1,234 @@
+"""HTTP views: parse and validate, call a jobs.service function, shape the response. Nothing heavy here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import PurePosixPath
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from pydantic import BaseModel
+
+from api.problems import Problem
+from api.schemas import PredictOptions, PredictRequest, PreprocessOptions, PreprocessRequest, TrainRequest, openapi_document
+from jobs import service
+from jobs.db import session_scope
+from jobs.models import Dataset, Job, Model
+from jobs.queue import enqueue
+from jobs.states import JobKind
+from jobs.storage import LocalStorage, check_key
+from jobs.urls import check_url
+
+bp = Blueprint("api", __name__)
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+
+
+def app_state() -> Any:
+    """The extensions built by the app factory (settings, sessions, storage, Celery)."""
+    return current_app.extensions["ftcn"]
+
+
+def _json_body(schema: type[BaseModel]) -> BaseModel:
+    if not request.is_json:
+        raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                      "send JSON (application/json) or a multipart upload")
+    try:
+        payload = json.loads(request.get_data(cache=False) or b"")
+    except ValueError:
+        raise Problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise Problem(400, "malformed-json", "Malformed JSON", "the request body must be a JSON object")
+    return schema.model_validate(payload)
+
+
+def _form_options(schema: type[BaseModel]) -> BaseModel:
+    raw = request.form.get("options")
+    try:
+        return schema.model_validate(json.loads(raw) if raw else {})
+    except ValueError as exc:
+        if hasattr(exc, "errors"):
+            raise
+        raise Problem(400, "malformed-json", "Malformed JSON", "the options field is not valid JSON") from None
+
+
+def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, str]:
+    """The uploaded file, its safe lower-case name and its SHA-256 (part of the idempotency fingerprint)."""
+    upload = request.files.get(field)
+    if upload is None or not upload.filename:
+        raise Problem(400, "missing-upload", "Missing upload", f"send the file in the multipart field {field!r}")
+    name = PurePosixPath(upload.filename.replace("\\", "/")).name.lower()
+    if not any(name.endswith(s) for s in allowed):
+        raise Problem(415, "unsupported-file", "Unsupported file type",
+                      f"{field} must end with one of {', '.join(sorted(allowed))}")
+    digest = hashlib.sha256()
+    size = 0
+    while block := upload.stream.read(1 << 20):
+        digest.update(block)
+        size += len(block)
+    if not size:
+        raise Problem(400, "empty-upload", "Empty upload", f"the uploaded {field} is empty")
+    upload.stream.seek(0)
+    return upload, name, digest.hexdigest()
+
+
+def _accept(kind: JobKind, params: dict[str, Any], store_input=None) -> Response:
+    """Create (or find, by Idempotency-Key) the job, store its input, enqueue it; answer 202 + Location."""
+    key = request.headers.get("Idempotency-Key")
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        existing = service.find_idempotent(session, key, kind.value, params)
+        if existing is not None:
+            view = service.job_view(existing, state.storage, state.settings.link_ttl_s)
+            return _accepted(view, 200)
+        job = service.create_job(session, kind, params, key)
+        if store_input is not None:
+            job.params = {**params, **store_input(job.id)}
+        session.flush()
+        view = service.job_view(job, state.storage, state.settings.link_ttl_s)
+    enqueue(state.celery, kind, view["id"])
+    return _accepted(view, 202)
+
+
+def _accepted(view: dict[str, Any], status: int) -> Response:
+    response = jsonify(view)
+    response.status_code = status
+    response.headers["Location"] = f"/jobs/{view['id']}"
+    return response
+
+
+@bp.post("/jobs/predict")
+def submit_predict() -> Response:
+    state = app_state()
+    if request.files:
+        options = _form_options(PredictOptions)
+        upload, name, digest = _upload("video", VIDEO_SUFFIXES)
+        model_id = request.form.get("model_id") or None
+        with session_scope(state.sessions) as session:
+            model = service.resolve_model(session, model_id)
+            params = {"model_id": model.id, "options": options.model_dump(), "filename": name, "sha256": digest}
+
+        def store(job_id: str) -> dict[str, Any]:
+            key = f"jobs/{job_id}/input/video{PurePosixPath(name).suffix}"
+            state.storage.put_bytes(key, upload.stream.read(), upload.mimetype or "application/octet-stream")
+            return {"input_key": key}
+
+        return _accept(JobKind.PREDICT, params, store)
+    body = _json_body(PredictRequest)
+    with session_scope(state.sessions) as session:
+        model = service.resolve_model(session, body.model_id)
+        params = {"model_id": model.id, "options": body.options.model_dump(), "video_url": body.video_url}
+    check_url(body.video_url, state.settings.url_allowlist)  # early answer; the worker checks again when fetching
+    return _accept(JobKind.PREDICT, params)
+
+
+@bp.post("/jobs/preprocess")
+def submit_preprocess() -> Response:
+    state = app_state()
+    if request.files:
+        options = _form_options(PreprocessOptions)
+        upload, name, digest = _upload("archive", ARCHIVE_SUFFIXES)
+        suffix = ".zip" if name.endswith(".zip") else ".tar"
+
+        def store(job_id: str) -> dict[str, Any]:
+            key = f"jobs/{job_id}/input/dataset{suffix}"
+            state.storage.put_bytes(key, upload.stream.read())
+            return {"input_key": key}
+
+        return _accept(JobKind.PREPROCESS, {"options": options.model_dump(), "filename": name, "sha256": digest},
+                       store)
+    body = _json_body(PreprocessRequest)
+    return _accept(JobKind.PREPROCESS, {"options": body.options.model_dump(), "s3_prefix": body.s3_prefix})
+
+
+@bp.post("/jobs/train")
+def submit_train() -> Response:
+    state = app_state()
+    body = _json_body(TrainRequest)
+    with session_scope(state.sessions) as session:
+        service.get(session, Dataset, body.dataset_id, "dataset")
+        if body.init_model_id:
+            service.get(session, Model, body.init_model_id, "model")
+    return _accept(JobKind.TRAIN, body.model_dump())
+
+
+@bp.get("/jobs/<job_id>")
+def show_job(job_id: str) -> Response:
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        return jsonify(service.job_view(service.get(session, Job, job_id, "job"), state.storage,
+                                        state.settings.link_ttl_s))
+
+
+@bp.get("/jobs")
+def index_jobs() -> Response:
+    state = app_state()
+    try:
+        limit = min(max(int(request.args.get("limit", 20)), 1), 100)
+        offset = max(int(request.args.get("offset", 0)), 0)
+        with session_scope(state.sessions) as session:
+            items, total = service.list_jobs(session, request.args.get("kind"), request.args.get("status"), limit,
+                                             offset)
+            views = [service.job_view(j, state.storage, state.settings.link_ttl_s) for j in items]
+    except ValueError:
+        raise Problem(400, "bad-query", "Bad query", "kind, status, limit or offset has an invalid value") from None
+    return jsonify({"items": views, "total": total, "limit": limit, "offset": offset})
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        job = service.cancel(session, job_id)
+        view = service.job_view(job, state.storage, state.settings.link_ttl_s)
+    state.celery.control.revoke(job_id, terminate=False)
+    return jsonify(view)
+
+
+@bp.get("/models")
+def index_models() -> Response:
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        return jsonify({"items": [service.model_view(m) for m in session.query(Model).order_by(Model.created_at)]})
+
+
+@bp.get("/datasets")
+def index_datasets() -> Response:
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        return jsonify({"items": [service.dataset_view(d) for d in session.query(Dataset).order_by(Dataset.created_at)]})
+
+
+@bp.get("/files/<path:key>")
+def download(key: str) -> Response:
+    """Local-storage artifacts, only through a valid, unexpired signed link."""
+    storage = app_state().storage
+    if not isinstance(storage, LocalStorage):
+        raise Problem(404, "not-found", "Not found", "artifacts are served by the object store")
+    try:
+        expires = int(request.args.get("expires", "0"))
+        check_key(key)
+    except (ValueError, RuntimeError):
+        raise Problem(404, "not-found", "Not found", "no such file") from None
+    if not storage.verify(key, expires, request.args.get("signature", "")) or not storage.exists(key):
+        raise Problem(403, "bad-signature", "Link invalid or expired", "ask the job again for fresh links")
+    return send_file(storage.root / key, conditional=True)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+@bp.get("/healthcheck")
+@bp.get("/readyz")
+def healthcheck() -> Response:
+    deep = request.path == "/readyz" or request.args.get("deep") in ("1", "true")
+    if not deep:
+        return jsonify({"status": "ok"})
+    checks = app_state().readiness()
+    healthy = all(c["ok"] for c in checks.values())
+    response = jsonify({"status": "ok" if healthy else "degraded", "checks": checks})
+    response.status_code = 200 if healthy else 503
+    return response

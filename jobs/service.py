@@ -1,0 +1,124 @@
+"""Job operations shared by the API and the worker: create (idempotently), find, list, cancel, present.
+
+Functions take a SQLAlchemy session and plain data; HTTP and Celery live at the edges (api/, worker/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jobs.models import Dataset, Job, Model
+from jobs.states import IllegalTransition, JobKind, JobStatus
+from jobs.storage import Storage
+
+
+class NotFound(LookupError):
+    def __init__(self, what: str, identifier: str) -> None:
+        super().__init__(f"no {what} with id {identifier!r}")
+        self.what, self.identifier = what, identifier
+
+
+class Conflict(ValueError):
+    """The request contradicts the current state (idempotency key reuse, finished job, missing default model)."""
+
+
+def fingerprint(kind: str, params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([kind, params], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def find_idempotent(session: Session, key: str | None, kind: str, params: dict[str, Any]) -> Job | None:
+    """The job already created for this Idempotency-Key and body; a different body is a conflict."""
+    if not key:
+        return None
+    existing = session.scalar(select(Job).where(Job.idempotency_key == key))
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint(kind, params):
+        raise Conflict("this Idempotency-Key was already used with a different request")
+    return existing
+
+
+def create_job(session: Session, kind: JobKind, params: dict[str, Any], idempotency_key: str | None = None,
+               job_id: str | None = None) -> Job:
+    job = Job(id=job_id, kind=kind.value, status=JobStatus.QUEUED.value, params=params, progress=0.0, attempts=0,
+              idempotency_key=idempotency_key, request_hash=fingerprint(kind.value, params))
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get(session: Session, model: type, identifier: str, what: str):
+    found = session.get(model, identifier)
+    if found is None:
+        raise NotFound(what, identifier)
+    return found
+
+
+def list_jobs(session: Session, kind: str | None, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
+    query = select(Job)
+    if kind:
+        query = query.where(Job.kind == JobKind(kind).value)
+    if status:
+        query = query.where(Job.status == JobStatus(status).value)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(Job.created_at.desc()).limit(limit).offset(offset)).all()
+    return list(items), total
+
+
+def cancel(session: Session, job_id: str) -> Job:
+    job = get(session, Job, job_id, "job")
+    try:
+        job.move_to(JobStatus.CANCELED)
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from None
+    return job
+
+
+def default_model(session: Session) -> Model | None:
+    return session.scalar(select(Model).where(Model.is_default.is_(True)).order_by(Model.created_at.desc()))
+
+
+def resolve_model(session: Session, model_id: str | None) -> Model:
+    if model_id:
+        return get(session, Model, model_id, "model")
+    model = default_model(session)
+    if model is None:
+        raise Conflict("no model is registered as default; register one (ftcn-admin register-model) or pass model_id")
+    return model
+
+
+def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
+    """The public shape of a job, with fresh links to every artifact it produced."""
+    result = dict(job.result or {})
+    artifacts = result.pop("artifacts", {}) or {}
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": round(job.progress or 0.0, 1),
+        "stage": job.stage,
+        "params": job.params,
+        "result": result or None,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "attempts": job.attempts,
+        "created_at": job.created_at.isoformat() if job.created_at else None,
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "links": {name: storage.link(key, ttl_s) for name, key in sorted(artifacts.items())},
+    }
+
+
+def model_view(model: Model) -> dict[str, Any]:
+    return {"id": model.id, "name": model.name, "threshold": model.threshold, "default": model.is_default,
+            "source_job_id": model.source_job_id, "metrics": model.metrics, "config": model.config,
+            "created_at": model.created_at.isoformat() if model.created_at else None}
+
+
+def dataset_view(dataset: Dataset) -> dict[str, Any]:
+    return {"id": dataset.id, "source_job_id": dataset.source_job_id, "counts": dataset.counts,
+            "created_at": dataset.created_at.isoformat() if dataset.created_at else None}

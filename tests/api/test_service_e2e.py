@@ -1,0 +1,203 @@
+"""The job service end to end over HTTP: real Redis, a real Celery worker process, the API on a real HTTP server,
+SQLite + local storage (the embedded default). preprocess an uploaded archive -> train (frozen backbone) ->
+model registered -> predict with it; and every kind of bad input gets a precise answer."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import pytest
+import requests
+
+from api import create_app
+from ftcn.cli import main as ftcn_main
+from jobs.settings import Settings
+from tests.media import TALKING_FACE
+from tests.servers import celery_worker, http_app, redis_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+MAX_UPLOAD_MB = 8
+
+
+@dataclass
+class Service:
+    base: str
+    settings: Settings
+    storage_root: Path
+    worker_log: str
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else self.base + path
+
+    def wait(self, job_id: str, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = requests.get(self.url(f"/jobs/{job_id}"), timeout=10).json()
+            if job["status"] in ("succeeded", "failed", "canceled"):
+                return job
+            time.sleep(0.5)
+        raise AssertionError(f"job {job_id} did not finish; worker log:\n{Path(self.worker_log).read_text()[-3000:]}")
+
+    def counts(self) -> tuple[int, int]:
+        jobs = requests.get(self.url("/jobs?limit=1"), timeout=10).json()["total"]
+        files = sum(1 for p in self.storage_root.rglob("*") if p.is_file())
+        return jobs, files
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory) -> Iterator[Service]:
+    root = tmp_path_factory.mktemp("service")
+    with redis_server() as redis_url:
+        settings = Settings(database_url=f"sqlite:///{root / 'ftcn.sqlite3'}", redis_url=redis_url,
+                            storage_url=(root / "storage").as_uri(), max_upload_mb=MAX_UPLOAD_MB,
+                            url_allowlist=("localhost",), secret_key="test-secret")
+        env = {"FTCN_DATABASE_URL": settings.database_url, "FTCN_REDIS_URL": redis_url,
+               "FTCN_STORAGE_URL": settings.storage_url, "FTCN_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
+               "FTCN_URL_ALLOWLIST": "localhost", "FTCN_SECRET_KEY": "test-secret"}
+        app = create_app(settings)
+        with http_app(app) as base, celery_worker(env) as worker:
+            deadline = time.monotonic() + 90
+            while requests.get(base + "/readyz", timeout=10).status_code != 200:
+                assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+                assert time.monotonic() < deadline, requests.get(base + "/readyz", timeout=10).json()
+                time.sleep(1)
+            yield Service(base, settings, root / "storage", worker.log_path)
+
+
+@pytest.fixture(scope="module")
+def dataset_zip(tmp_path_factory) -> bytes:
+    folder = tmp_path_factory.mktemp("synth")
+    assert ftcn_main(["synth", str(folder), "--videos", "12", "--seed", "2", "--frames", "32"]) == 0
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for video in sorted(folder.rglob("*.mp4")):
+            bundle.write(video, f"my-dataset/{video.relative_to(folder).as_posix()}")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_model(service: Service, dataset_zip: bytes) -> str:
+    options = json.dumps({"max_clips": 4, "val": 0.34, "test": 0.0})
+    answer = requests.post(service.url("/jobs/preprocess"), files={"archive": ("data.zip", dataset_zip)},
+                           data={"options": options}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["Location"] == f"/jobs/{answer.json()['id']}"
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    dataset_id = job["result"]["dataset_id"]
+    assert dataset_id in [d["id"] for d in requests.get(service.url("/datasets"), timeout=10).json()["items"]]
+
+    answer = requests.post(service.url("/jobs/train"), json={"dataset_id": dataset_id, "freeze": True, "epochs": 2,
+                                                             "make_default": True, "name": "e2e"}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    model_id = job["result"]["model_id"]
+    assert set(job["links"]) >= {"checkpoint", "loss_plot", "auc_plot"}
+    models = requests.get(service.url("/models"), timeout=10).json()["items"]
+    assert [m["id"] for m in models if m["default"]] == [model_id]
+    return model_id
+
+
+def test_predict_with_the_trained_model(service: Service, trained_model: str, tmp_path: Path) -> None:
+    answer = requests.post(service.url("/jobs/predict"), data={"model_id": trained_model},
+                           files={"video": ("talking.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["verdict"] in ("REAL", "FAKE") and job["result"]["model_id"] == trained_model
+    assert job["progress"] == 100.0
+    result = requests.get(service.url(job["links"]["result"]), timeout=10).json()
+    assert len(result["tracks"]) == 1 and result["input"]["frames_read"] == 120
+    video = requests.get(service.url(job["links"]["annotated_video"]), timeout=30)
+    assert video.status_code == 200
+    (tmp_path / "annotated.mp4").write_bytes(video.content)
+    with av.open(str(tmp_path / "annotated.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 120
+    tampered = service.url(job["links"]["annotated_video"]).replace("signature=", "signature=0")
+    assert requests.get(tampered, timeout=10).status_code == 403
+
+
+def test_idempotency_key(service: Service, trained_model: str) -> None:
+    body = {"video_url": "http://localhost:1/nothing.mp4", "model_id": trained_model}
+    first = requests.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
+    again = requests.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
+    assert first.status_code == 202 and again.status_code == 200 and first.json()["id"] == again.json()["id"]
+    other = requests.post(service.url("/jobs/predict"), json={**body, "video_url": "http://localhost:2/x.mp4"},
+                          headers={"Idempotency-Key": "k-1"}, timeout=10)
+    assert other.status_code == 409 and other.headers["Content-Type"] == "application/problem+json"
+    failed = service.wait(first.json()["id"])
+    assert failed["status"] == "failed" and failed["error"]["code"] == "bad-url"
+
+
+@pytest.mark.parametrize("case", ["empty upload", "not json", "unknown field", "unknown job", "unknown model",
+                                  "unknown dataset", "loopback url", "metadata url", "file url", "too large",
+                                  "wrong file type"])
+def test_bad_requests_change_nothing(service: Service, trained_model: str, case: str) -> None:
+    before = service.counts()
+    post = service.url("/jobs/predict")
+    sends = {
+        "empty upload": lambda: requests.post(post, files={"video": ("a.mp4", b"")}),
+        "not json": lambda: requests.post(post, data=b"{not json", headers={"Content-Type": "application/json"}),
+        "unknown field": lambda: requests.post(post, json={"video_url": "https://example.com/a.mp4", "x": 1}),
+        "unknown job": lambda: requests.get(service.url("/jobs/00000000-0000-0000-0000-000000000000")),
+        "unknown model": lambda: requests.post(post, json={"video_url": "https://example.com/a.mp4",
+                                                           "model_id": "missing"}),
+        "unknown dataset": lambda: requests.post(service.url("/jobs/train"), json={"dataset_id": "missing"}),
+        "loopback url": lambda: requests.post(post, json={"video_url": "http://127.0.0.1:8080/a.mp4"}),
+        "metadata url": lambda: requests.post(post, json={"video_url": "http://169.254.169.254/latest/"}),
+        "file url": lambda: requests.post(post, json={"video_url": "file:///etc/passwd"}),
+        "too large": lambda: requests.post(post, files={"video": ("a.mp4", b"\0" * (MAX_UPLOAD_MB + 1) * 2**20)}),
+        "wrong file type": lambda: requests.post(post, files={"video": ("a.exe", b"MZ")}),
+    }
+    expected = {"empty upload": (400, "empty-upload"), "not json": (400, "malformed-json"),
+                "unknown field": (422, "invalid-request"), "unknown job": (404, "not-found"),
+                "unknown model": (404, "not-found"), "unknown dataset": (404, "not-found"),
+                "loopback url": (422, "unsafe-url"), "metadata url": (422, "unsafe-url"),
+                "file url": (422, "unsafe-url"), "too large": (413, "too-large"),
+                "wrong file type": (415, "unsupported-file")}
+    answer = sends[case]()
+    status, slug = expected[case]
+    assert answer.status_code == status, answer.text
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    assert answer.json()["type"].endswith("/" + slug) and answer.json()["detail"]
+    assert service.counts() == before
+
+
+def test_bad_inputs_that_fail_the_job_with_a_reason(service: Service, trained_model: str) -> None:
+    not_video = requests.post(service.url("/jobs/predict"), files={"video": ("clip.mp4", b"just text\n" * 50)},
+                              timeout=10)
+    job = service.wait(not_video.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "invalid-video" and "not a readable video" in \
+        job["error"]["message"]
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("real/a.mp4", b"x")
+        bundle.writestr("../../escape.mp4", b"x")
+    traversal = requests.post(service.url("/jobs/preprocess"), files={"archive": ("d.zip", buffer.getvalue())},
+                              timeout=10)
+    job = service.wait(traversal.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "bad-archive" and "unsafe path" in \
+        job["error"]["message"]
+    assert not list(service.storage_root.parent.rglob("escape.mp4"))
+
+
+def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) -> None:
+    listing = requests.get(service.url("/jobs?kind=predict&limit=2"), timeout=10).json()
+    assert listing["limit"] == 2 and len(listing["items"]) <= 2 and all(j["kind"] == "predict" for j in listing["items"])
+    finished = listing["items"][0]["id"]
+    answer = requests.post(service.url(f"/jobs/{finished}/cancel"), timeout=10)
+    assert answer.status_code == 409 and "cannot become canceled" in answer.json()["detail"]
+    document = requests.get(service.url("/openapi.json"), timeout=10).json()
+    assert document["openapi"].startswith("3.") and "/jobs/predict" in document["paths"]
+    assert requests.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok"}
+    deep = requests.get(service.url("/healthcheck?deep=1"), timeout=10).json()
+    assert all(check["ok"] for check in deep["checks"].values())

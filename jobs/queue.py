@@ -12,10 +12,9 @@ from jobs.states import JobKind
 
 TASK_NAME = "worker.run_job"
 QUEUE_FOR_KIND = {JobKind.PREDICT: "predict", JobKind.PREPROCESS: "train", JobKind.TRAIN: "train"}
-#: (soft, hard) time limits in seconds per kind; the Redis visibility timeout must exceed the longest.
+#: (soft, hard) time limits in seconds per kind; Settings.visibility_timeout_s must exceed the longest.
 TIME_LIMITS = {JobKind.PREDICT: (1800, 1900), JobKind.PREPROCESS: (6 * 3600, 6 * 3600 + 300),
                JobKind.TRAIN: (24 * 3600, 24 * 3600 + 300)}
-VISIBILITY_TIMEOUT_S = 25 * 3600
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -24,7 +23,7 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,  # a job is acknowledged when done, so a dead worker's job is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # long jobs: never hold a second one hostage
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,  # job state lives in the database, not in a result backend
         task_serializer="json",

@@ -37,7 +37,8 @@ class Settings:
     max_upload_mb: int = 512
     max_video_s: float = 600.0
     url_allowlist: tuple[str, ...] = ()  # hosts the worker may fetch even if they resolve to private addresses
-    default_model_id: str | None = None
+    #: Redis redelivers an unacknowledged job after this long; must exceed the longest job (train: 24 h).
+    visibility_timeout_s: int = 25 * 3600
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -124,6 +124,7 @@ def celery_worker(env: dict[str, str], queues: str = "predict,train") -> Iterato
         [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queues, "--concurrency", "1",
          "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"test-{free_port()}@%h"],
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,  # its own process group, so a test can SIGKILL the worker and its children
     )
     process.log_path = log.name  # type: ignore[attr-defined]
     try:

@@ -11,7 +11,14 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
 
 from api.problems import Problem
-from api.schemas import PredictOptions, PredictRequest, PreprocessOptions, PreprocessRequest, TrainRequest, openapi_document
+from api.schemas import (
+    PredictOptions,
+    PredictRequest,
+    PreprocessOptions,
+    PreprocessRequest,
+    TrainRequest,
+    openapi_document,
+)
 from jobs import service
 from jobs.db import session_scope
 from jobs.models import Dataset, Job, Model

@@ -10,8 +10,8 @@ import av
 import cv2
 import numpy as np
 
-from ftcn.video.encode import write_video
 from ftcn.synth.generate import media_dir
+from ftcn.video.encode import write_video
 
 MEDIA = media_dir()  # the sample media ship inside the package (ftcn synth uses them)
 TALKING_FACE = MEDIA / "carphone_pristine.mp4"

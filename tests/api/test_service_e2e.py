@@ -23,7 +23,7 @@ from api import create_app
 from ftcn.cli import main as ftcn_main
 from jobs.settings import Settings
 from tests.media import TALKING_FACE
-from tests.servers import celery_worker, http_app, postgres_server, redis_server, s3_server
+from tests.servers import celery_worker, http_app, http_server, postgres_server, redis_server, s3_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MAX_UPLOAD_MB = 8
@@ -211,6 +211,34 @@ def test_bad_inputs_that_fail_the_job_with_a_reason(service: Service, trained_mo
     assert job["status"] == "failed" and job["error"]["code"] == "bad-archive" and "unsafe path" in \
         job["error"]["message"]
     assert not [f for f in service.list_files() if "escape" in f]
+
+
+def test_redirect_to_a_private_address_fails_the_job(service: Service, trained_model: str) -> None:
+    routes = {"/clip.mp4": (302, {"Location": "http://10.0.0.1/internal.mp4"}, b"")}
+    with http_server(routes) as base:
+        port = base.rsplit(":", 1)[1]
+        answer = requests.post(service.url("/jobs/predict"),  # localhost is allow-listed, its redirect target not
+                               json={"video_url": f"http://localhost:{port}/clip.mp4"}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        job = service.wait(answer.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "bad-url" and "10.0.0.1" in job["error"]["message"]
+
+
+def test_preprocess_from_an_s3_prefix(service: Service, dataset_zip: bytes) -> None:
+    if not service.settings.storage_url.startswith("s3://"):
+        pytest.skip("the s3:// source needs the S3 backend of this module")
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=service.settings.s3_endpoint_url)
+    with zipfile.ZipFile(io.BytesIO(dataset_zip)) as bundle:
+        for name in bundle.namelist()[:6] + bundle.namelist()[-6:]:
+            client.put_object(Bucket="ftcn", Key=f"uploads/{name}", Body=bundle.read(name))
+    answer = requests.post(service.url("/jobs/preprocess"), timeout=10, json={
+        "s3_prefix": "s3://ftcn/uploads/", "options": {"max_clips": 2, "val": 0.34}})
+    assert answer.status_code == 202, answer.text
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["result"]["videos"] == 12 and job["result"]["clips"] > 0
 
 
 def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) -> None:

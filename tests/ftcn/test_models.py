@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftcn.models import FTCNConfig, build_model, config_for_size, full_config, small_config, tiny_config
-from ftcn.models import box_ops
+from ftcn.models import FTCNConfig, box_ops, build_model, config_for_size, full_config, small_config, tiny_config
 
 
 @pytest.mark.parametrize("cfg", [tiny_config(), small_config()], ids=lambda c: c.name)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from jobs.urls import FetchFailed, UnsafeURL, check_url, fetch_url
+from tests.servers import http_server
 
 
 def fake_resolver(address: str):
@@ -46,30 +43,6 @@ def test_names_resolving_to_private_addresses_are_refused(address: str) -> None:
 def test_public_addresses_and_allowlisted_hosts_pass() -> None:
     assert check_url("https://videos.example.com/a.mp4", resolve=fake_resolver("93.184.216.34"))
     assert check_url("http://127.0.0.1:9/x", allowlist=("127.0.0.1",))
-
-
-@contextmanager
-def http_server(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            status, headers, body = routes.get(self.path, (404, {}, b""))
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
 
 
 def test_fetch_with_redirects_checked_and_size_bounded(tmp_path: Path) -> None:

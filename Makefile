@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo bench clean api worker
+.PHONY: install test test-fast demo demo-library redis bench clean api worker
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,14 +27,22 @@ test: install
 test-fast: install
 	$(PY) -m pytest -m "not parity and not slow" $(PYTEST_ARGS)
 
-# Until the job service exists, the demo runs the library end to end: a synthetic labelled set, preprocessing,
-# a split, CPU training of the tiny model, evaluation, and verdicts from the trained model on held-out videos
-# and on the real talking-face sample. About three minutes on two cores.
+# The embedded demo: its own Redis, SQLite, local storage, gunicorn API and a Celery worker under one supervisor,
+# driven over HTTP (synthetic set -> preprocess -> train -> predict). FTCN_TT_WEIGHTS=/path/ftcn_tt.pth registers
+# the official weights instead of training. `make demo-library` runs the same steps with the CLI only.
+demo: install redis
+	$(PY) demo/run_demo.py
+
+redis:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q redis-server; \
+	  else echo "redis-server is missing: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
 DEMO_DIR ?= var/demo
 FTCN := $(VENV)/bin/ftcn
 SAMPLE := ftcn/synth/media/carphone_pristine.mp4
 
-demo: install
+demo-library: install
 	$(FTCN) synth $(DEMO_DIR)/synth --videos 24 --seed 2
 	$(FTCN) preprocess $(DEMO_DIR)/synth $(DEMO_DIR)/clips --workers 2
 	$(FTCN) split $(DEMO_DIR)/clips --val 0.25 --test 0.25 --seed 0
@@ -45,7 +53,6 @@ demo: install
 	$(FTCN) predict $(DEMO_DIR)/held_out/real/real_0000.mp4 --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_real
 	$(FTCN) predict $(DEMO_DIR)/held_out/fake/fake_0000.mp4 --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_fake
 	$(FTCN) predict $(SAMPLE) --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_sample
-	@echo "demo outputs (result.json, annotated.mp4, timeline.png) in $(DEMO_DIR)/predict_*"
 
 bench: install
 	$(PY) bench/bench_model.py

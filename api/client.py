@@ -1,0 +1,152 @@
+"""``ftcn-client``: a small client of the REST API (what the README and the demo use).
+
+    ftcn-client predict clip.mp4 --wait          ftcn-client predict https://example.com/v.mp4 --wait
+    ftcn-client preprocess dataset.zip --wait    ftcn-client train --dataset ID --freeze --wait
+    ftcn-client status JOB_ID                    ftcn-client download JOB_ID --out results/
+
+The API's base URL comes from ``--api`` or ``FTCN_API_URL`` (default http://127.0.0.1:8000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+class Client:
+    def __init__(self, base: str, timeout: float = 60.0) -> None:
+        self.base = base.rstrip("/")
+        self.timeout = timeout
+
+    def _check(self, response: requests.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+                raise ApiError(f"{response.status_code} {problem.get('title')}: {problem.get('detail')}")
+            except ValueError:
+                raise ApiError(f"{response.status_code}: {response.text[:200]}") from None
+        return response.json()
+
+    def absolute(self, link: str) -> str:
+        return link if link.startswith("http") else self.base + link
+
+    def predict(self, source: str, model_id: str | None = None, options: dict | None = None) -> dict[str, Any]:
+        if source.startswith(("http://", "https://")):
+            body = {"video_url": source, **({"model_id": model_id} if model_id else {}),
+                    **({"options": options} if options else {})}
+            return self._check(requests.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
+        path = Path(source)
+        with open(path, "rb") as handle:
+            data = {**({"model_id": model_id} if model_id else {}), **({"options": json.dumps(options)} if options else {})}
+            return self._check(requests.post(f"{self.base}/jobs/predict", files={"video": (path.name, handle)},
+                                             data=data, timeout=self.timeout))
+
+    def preprocess(self, archive: Path, options: dict | None = None) -> dict[str, Any]:
+        with open(archive, "rb") as handle:
+            return self._check(requests.post(f"{self.base}/jobs/preprocess", files={"archive": (archive.name, handle)},
+                                             data={"options": json.dumps(options or {})}, timeout=self.timeout))
+
+    def train(self, **body: Any) -> dict[str, Any]:
+        return self._check(requests.post(f"{self.base}/jobs/train", json=body, timeout=self.timeout))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._check(requests.get(f"{self.base}/jobs/{job_id}", timeout=self.timeout))
+
+    def wait(self, job_id: str, on_update: Callable[[dict[str, Any]], None] | None = None,
+             timeout: float = 3600) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if on_update:
+                on_update(job)
+            if job["status"] in ("succeeded", "failed", "canceled"):
+                return job
+            if time.monotonic() > deadline:
+                raise ApiError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
+            time.sleep(1.0)
+
+    def download(self, job_id: str, out: Path) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, link in self.job(job_id)["links"].items():
+            response = requests.get(self.absolute(link), timeout=self.timeout)
+            response.raise_for_status()
+            suffix = Path(link.split("?")[0]).suffix
+            target = out / f"{name}{suffix}"
+            target.write_bytes(response.content)
+            written.append(target)
+        return written
+
+
+def progress_line(job: dict[str, Any]) -> None:
+    """One refreshing line on a terminal; plain lines otherwise."""
+    text = f"  {job['kind']:<10} {job['status']:<9} {job['progress']:5.1f}%  {job.get('stage') or ''}"
+    end = "\r" if sys.stdout.isatty() and job["status"] in ("queued", "running") else "\n"
+    if end == "\n" and job["status"] in ("queued", "running"):
+        return
+    print(text.ljust(60), end=end, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ftcn-client", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api", default=os.environ.get("FTCN_API_URL", "http://127.0.0.1:8000"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser("predict")
+    predict.add_argument("source", help="a video file or an http(s) URL")
+    predict.add_argument("--model-id")
+    predict.add_argument("--wait", action="store_true")
+    pre = commands.add_parser("preprocess")
+    pre.add_argument("archive", type=Path)
+    pre.add_argument("--wait", action="store_true")
+    train = commands.add_parser("train")
+    train.add_argument("--dataset", required=True)
+    train.add_argument("--freeze", action="store_true")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--default", action="store_true", help="make the trained model the default")
+    train.add_argument("--wait", action="store_true")
+    status = commands.add_parser("status")
+    status.add_argument("job_id")
+    download = commands.add_parser("download")
+    download.add_argument("job_id")
+    download.add_argument("--out", type=Path, default=Path("."))
+    args = parser.parse_args(argv)
+    client = Client(args.api)
+    try:
+        if args.command == "status":
+            print(json.dumps(client.job(args.job_id), indent=2))
+            return 0
+        if args.command == "download":
+            for path in client.download(args.job_id, args.out):
+                print(path)
+            return 0
+        if args.command == "predict":
+            job = client.predict(args.source, args.model_id)
+        elif args.command == "preprocess":
+            job = client.preprocess(args.archive)
+        else:
+            job = client.train(dataset_id=args.dataset, freeze=args.freeze, epochs=args.epochs,
+                               make_default=args.default)
+        if args.wait:
+            job = client.wait(job["id"], progress_line)
+        print(json.dumps(job, indent=2))
+        return 0 if job["status"] != "failed" else 1
+    except (ApiError, requests.RequestException, OSError) as exc:
+        print(f"ftcn-client: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -46,7 +46,7 @@ class Settings:
         env = os.environ if environ is None else environ
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
-        reserved = {"FTCN_HOME", "FTCN_TT_WEIGHTS", "FTCN_PARITY_DIR", "FTCN_PIPELINE_DIR"}
+        reserved = {"FTCN_HOME", "FTCN_TT_WEIGHTS", "FTCN_PARITY_DIR", "FTCN_PIPELINE_DIR", "FTCN_API_URL"}
         for key, raw in env.items():
             if not key.startswith("FTCN_") or key in reserved:
                 continue

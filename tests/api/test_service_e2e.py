@@ -148,6 +148,22 @@ def test_predict_with_the_trained_model(service: Service, trained_model: str, tm
         assert requests.get(service.url(link.replace("signature=", "signature=0")), timeout=10).status_code == 403
 
 
+def test_client_status_and_download(service: Service, trained_model: str, tmp_path: Path, capsys) -> None:
+    from api.client import main as client_main
+
+    code = client_main(["--api", service.base, "predict", str(TALKING_FACE), "--model-id", trained_model, "--wait"])
+    assert code == 0
+    capsys.readouterr()
+    listing = requests.get(service.url("/jobs?kind=predict&status=succeeded&limit=1"), timeout=10).json()
+    job_id = listing["items"][0]["id"]
+    assert client_main(["--api", service.base, "status", job_id]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
+    assert client_main(["--api", service.base, "download", job_id, "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated_video.mp4", "result.json", "timeline.png"]
+    assert client_main(["--api", service.base, "status", "no-such-job"]) == 2
+    assert "404" in capsys.readouterr().err
+
+
 def test_idempotency_key(service: Service, trained_model: str) -> None:
     body = {"video_url": "http://localhost:1/nothing.mp4", "model_id": trained_model}
     first = requests.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)

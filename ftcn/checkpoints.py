@@ -16,8 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ftcn.models import FTCN, FTCNConfig, build_model, full_config
-from ftcn.models import ftcn_tt, landmarks, retinaface
+from ftcn.models import FTCN, FTCNConfig, build_model, ftcn_tt, full_config, landmarks, retinaface
 
 CHECKPOINT_FORMAT = "ftcn-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote, urlparse
 
+from ftcn.datasets.storage import s3_object_exists
 from jobs.settings import Settings
 
 
@@ -134,15 +135,7 @@ class S3Storage:
         self._client.download_file(self.bucket, self._key(key), str(path))
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        return s3_object_exists(self._client, self.bucket, self._key(key))
 
     def delete_prefix(self, prefix: str) -> None:
         base = self._key(prefix.rstrip("/")) + "/"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ftcn.datasets.arrays import array_bytes
 from ftcn.datasets.preprocess import MANIFEST_FIELDS
-from ftcn.datasets.storage import LocalStore, array_bytes
+from ftcn.datasets.storage import LocalStore
 
 
 def write_clip_dataset(root: Path, videos: dict[str, tuple[str, str]], clip_shape: tuple[int, int, int],

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ftcn.datasets.arrays import array_bytes
 from ftcn.datasets.sources import VideoEntry, video_key
-from ftcn.datasets.storage import DatasetStore, array_bytes, open_store
+from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.faces.backends import make_backend
 from ftcn.faces.tracking import TrackerConfig, link_faces
 from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips

@@ -5,14 +5,11 @@ boto3 is imported only when an ``s3://`` location is used, so ``ftcn`` stays imp
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
-
-import numpy as np
 
 
 class DatasetStore(Protocol):
@@ -96,15 +93,7 @@ class S3Store:
         return self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        return s3_object_exists(self._client, self.bucket, self._key(key))
 
     def keys(self, prefix: str = "") -> list[str]:
         base = self._key(prefix) if prefix else (self.prefix.rstrip("/") + "/" if self.prefix else "")
@@ -115,6 +104,19 @@ class S3Store:
         return sorted(found)
 
 
+def s3_object_exists(client, bucket: str, key: str) -> bool:
+    """HEAD an object: False for "not found", any other error raised (an outage is not an absence)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
 def open_store(location: str | Path, endpoint_url: str | None = None) -> DatasetStore:
     text = str(location)
     if text.startswith("s3://"):
@@ -123,15 +125,3 @@ def open_store(location: str | Path, endpoint_url: str | None = None) -> Dataset
             raise ValueError(f"{text}: an s3:// location needs a bucket")
         return S3Store(parsed.netloc, parsed.path.lstrip("/"), endpoint_url)
     return LocalStore(Path(text))
-
-
-def array_bytes(**arrays: np.ndarray) -> bytes:
-    """Arrays -> .npz bytes (uncompressed: uint8 clips barely compress and loading stays fast)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
-def load_arrays(data: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}

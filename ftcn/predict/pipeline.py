@@ -25,7 +25,6 @@ from ftcn.predict.scoring import mean_score
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
-
 #: Clips at least this big (frames x pixels; the official 32 x 224 x 224 is) run at batch 1 on a CPU.
 LARGE_CLIP_VOLUME = 32 * 224 * 224
 

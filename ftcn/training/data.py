@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ftcn.datasets.storage import DatasetStore, load_arrays
+from ftcn.datasets.arrays import load_arrays
+from ftcn.datasets.storage import DatasetStore
 from ftcn.models import FTCNConfig
 
 

@@ -80,8 +80,9 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, 
     return upload, name, digest.hexdigest()
 
 
-def _accept(kind: JobKind, params: dict[str, Any], store_input=None) -> Response:
-    """Create (or find, by Idempotency-Key) the job, store its input, enqueue it; answer 202 + Location."""
+def _accept(kind: JobKind, params: dict[str, Any], upload: tuple[Any, str] | None = None) -> Response:
+    """Create (or find, by Idempotency-Key) the job, store its uploaded input as ``jobs/<id>/input/<name>``,
+    enqueue it; answer 202 + Location."""
     key = request.headers.get("Idempotency-Key")
     state = app_state()
     with session_scope(state.sessions) as session:
@@ -90,8 +91,11 @@ def _accept(kind: JobKind, params: dict[str, Any], store_input=None) -> Response
             view = service.job_view(existing, state.storage, state.settings.link_ttl_s)
             return _accepted(view, 200)
         job = service.create_job(session, kind, params, key)
-        if store_input is not None:
-            job.params = {**params, **store_input(job.id)}
+        if upload is not None:
+            file, stored_name = upload
+            input_key = f"jobs/{job.id}/input/{stored_name}"
+            state.storage.put_bytes(input_key, file.stream.read(), file.mimetype or "application/octet-stream")
+            job.params = {**params, "input_key": input_key}
         session.flush()
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
     enqueue(state.celery, kind, view["id"])
@@ -115,13 +119,7 @@ def submit_predict() -> Response:
         with session_scope(state.sessions) as session:
             model = service.resolve_model(session, model_id)
             params = {"model_id": model.id, "options": options.model_dump(), "filename": name, "sha256": digest}
-
-        def store(job_id: str) -> dict[str, Any]:
-            key = f"jobs/{job_id}/input/video{PurePosixPath(name).suffix}"
-            state.storage.put_bytes(key, upload.stream.read(), upload.mimetype or "application/octet-stream")
-            return {"input_key": key}
-
-        return _accept(JobKind.PREDICT, params, store)
+        return _accept(JobKind.PREDICT, params, (upload, f"video{PurePosixPath(name).suffix}"))
     body = _json_body(PredictRequest)
     with session_scope(state.sessions) as session:
         model = service.resolve_model(session, body.model_id)
@@ -132,19 +130,12 @@ def submit_predict() -> Response:
 
 @bp.post("/jobs/preprocess")
 def submit_preprocess() -> Response:
-    state = app_state()
     if request.files:
         options = _form_options(PreprocessOptions)
         upload, name, digest = _upload("archive", ARCHIVE_SUFFIXES)
-        suffix = ".zip" if name.endswith(".zip") else ".tar"
-
-        def store(job_id: str) -> dict[str, Any]:
-            key = f"jobs/{job_id}/input/dataset{suffix}"
-            state.storage.put_bytes(key, upload.stream.read())
-            return {"input_key": key}
-
+        stored_name = "dataset.zip" if name.endswith(".zip") else "dataset.tar"
         return _accept(JobKind.PREPROCESS, {"options": options.model_dump(), "filename": name, "sha256": digest},
-                       store)
+                       (upload, stored_name))
     body = _json_body(PreprocessRequest)
     return _accept(JobKind.PREPROCESS, {"options": body.options.model_dump(), "s3_prefix": body.s3_prefix})
 

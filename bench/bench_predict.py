@@ -15,6 +15,7 @@ reported, but only a trained model makes it meaningful.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing as mp
 import resource
@@ -53,7 +54,7 @@ def _run(video: str, size: str, mode: str, annotate: bool, queue: mp.Queue) -> N
     model = model_from_checkpoint(checkpoint)
     backend = make_backend("dlib")
     options = reference_options() if mode == "reference" else PredictOptions()
-    options = PredictOptions(**{**options.__dict__, "limits": VideoLimits(max_duration_s=3600, max_frames=10**6)})
+    options = dataclasses.replace(options, limits=VideoLimits(max_duration_s=3600, max_frames=10**6))
     start = time.perf_counter()
     result = predict_video(video, model, checkpoint, backend, options)
     timings = dict(result["timings_s"])

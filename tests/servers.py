@@ -139,26 +139,30 @@ def celery_worker(env: dict[str, str], queues: str = "predict,train") -> Iterato
 
 
 @contextmanager
-def http_app(app) -> Iterator[str]:
-    """Serve a WSGI app over real HTTP on a free port (werkzeug, threaded); yields the base URL."""
+def _serving(server) -> Iterator[str]:
+    """Run a socketserver-style server in a daemon thread; yields its base URL, shuts it down after."""
     import threading
 
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def http_app(app) -> Iterator[str]:
+    """Serve a WSGI app over real HTTP on a free port (werkzeug, threaded); yields the base URL."""
+    from werkzeug.serving import make_server
+
+    with _serving(make_server("127.0.0.1", 0, app, threaded=True)) as base:
+        yield base
 
 
 @contextmanager
 def http_server(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterator[str]:
     """A tiny real HTTP server answering fixed routes: path -> (status, headers, body)."""
     import http.server
-    import threading
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -173,10 +177,5 @@ def http_server(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterato
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with _serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as base:
+        yield base

@@ -24,7 +24,6 @@ from ftcn.faces.types import FrameFaces, Track
 class TrackingMode(str, Enum):
     FULL_LENGTH = "full_length"
     LONGEST_SEGMENTS = "longest_segments"
-    FOLLOW_ALL = "follow_all"
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,6 +196,6 @@ def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> li
                            [float(face.score)])
             )
     finished.extend(active)
-    tracks = [_close(track) for track in finished if len(track.frames) >= 1]
+    tracks = [_close(track) for track in finished]
     tracks = [track for track in tracks if len(track) >= cfg.min_track_frames]
     return sorted(tracks, key=lambda track: (track.start, track.boxes[0][0]))

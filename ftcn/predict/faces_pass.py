@@ -20,7 +20,6 @@ from ftcn.video.decode import VideoInfo, VideoLimits, iter_frames, probe
 class FaceScan:
     info: VideoInfo
     faces: list[FrameFaces]
-    frame_times: list[float]
 
     @property
     def frames_read(self) -> int:
@@ -44,7 +43,6 @@ def scan_faces(
     total = info.frame_count if max_frames is None else min(info.frame_count or max_frames, max_frames)
     timer = timer or StageTimer()
     faces: list[FrameFaces] = []
-    times: list[float] = []
     previous: list[Face] = []
     frames = iter_frames(path, limits, max_frames=max_frames)
     while True:
@@ -58,7 +56,6 @@ def scan_faces(
             found = backend.refit(frame.rgb, previous)
         previous = found
         faces.append(found)
-        times.append(frame.time_s)
         if on_frame:
             on_frame(frame.index + 1, total)
-    return FaceScan(info=info, faces=faces, frame_times=times)
+    return FaceScan(info=info, faces=faces)

@@ -60,16 +60,16 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _build(cfg: TrainConfig, clip_shape: tuple[int, ...]) -> tuple[FTCN, float]:  # (model, its threshold)
+def _build(cfg: TrainConfig, clip_shape: tuple[int, ...]) -> FTCN:
     """The model to train: from --init (its own config), else the chosen size at the data's clip shape."""
     if cfg.init:
         checkpoint = load_checkpoint(cfg.init)
         model = build_model(checkpoint.config)
         load_strict(model, checkpoint.state_dict, f"--init {cfg.init}")
-        return model, checkpoint.threshold
+        return model
     base = config_for_size(cfg.model_size)
     frames, size = clip_shape[0], clip_shape[1]
-    return build_model(dataclasses.replace(base, clip_len=frames, image_size=size)), 0.5
+    return build_model(dataclasses.replace(base, clip_len=frames, image_size=size))
 
 
 def _probabilities(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, float]:
@@ -121,7 +121,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     if missing:
         raise FileNotFoundError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
                                 f"{', '.join(missing[:3])} (preprocess again)")
-    model, _ = _build(cfg, read_clip(store, train_refs[0]).shape)
+    model = _build(cfg, read_clip(store, train_refs[0]).shape)
     train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
     val_set = ClipDataset(store, val_refs, model.cfg)
     train_set.check_shape()

@@ -66,15 +66,9 @@ def _open(path: str | Path) -> av.container.InputContainer:
     return container
 
 
-def _rotation_of(stream: av.video.stream.VideoStream, first: av.VideoFrame | None) -> int:
-    if first is not None:
-        return int(round(first.rotation / 90.0)) * 90 % 360
-    return 0
-
-
 def _info(container: av.container.InputContainer, first: av.VideoFrame | None) -> VideoInfo:
     stream = container.streams.video[0]
-    rotation = _rotation_of(stream, first)
+    rotation = int(round(first.rotation / 90.0)) * 90 % 360 if first is not None else 0
     width = first.width if first is not None else stream.codec_context.width
     height = first.height if first is not None else stream.codec_context.height
     if rotation in (90, 270):

@@ -13,6 +13,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.access import make_limiter
 from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
 from jobs.queue import QUEUE_FOR_KIND, make_celery
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         celery=make_celery(settings),
     )
     register_error_handlers(app)
+    make_limiter(app, settings)
     from api.views import bp
 
     app.register_blueprint(bp)

@@ -4,7 +4,8 @@
     ftcn-client preprocess dataset.zip --wait    ftcn-client train --dataset ID --freeze --wait
     ftcn-client status JOB_ID                    ftcn-client download JOB_ID --out results/
 
-The API's base URL comes from ``--api`` or ``FTCN_API_URL`` (default http://127.0.0.1:8000).
+The API's base URL comes from ``--api`` or ``FTCN_API_URL`` (default http://127.0.0.1:8000), the bearer token
+from ``--token`` or ``FTCN_TOKEN`` (made by ``ftcn-admin token create``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ class ApiError(RuntimeError):
 
 
 class Client:
-    def __init__(self, base: str, timeout: float = 60.0) -> None:
+    def __init__(self, base: str, token: str | None = None, timeout: float = 60.0) -> None:
         self.base = base.rstrip("/")
         self.timeout = timeout
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def _check(self, response: requests.Response) -> dict[str, Any]:
         if response.status_code >= 400:
@@ -46,23 +50,23 @@ class Client:
         if source.startswith(("http://", "https://")):
             body = {"video_url": source, **({"model_id": model_id} if model_id else {}),
                     **({"options": options} if options else {})}
-            return self._check(requests.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
+            return self._check(self.http.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
         path = Path(source)
         with open(path, "rb") as handle:
             data = {**({"model_id": model_id} if model_id else {}), **({"options": json.dumps(options)} if options else {})}
-            return self._check(requests.post(f"{self.base}/jobs/predict", files={"video": (path.name, handle)},
+            return self._check(self.http.post(f"{self.base}/jobs/predict", files={"video": (path.name, handle)},
                                              data=data, timeout=self.timeout))
 
     def preprocess(self, archive: Path, options: dict | None = None) -> dict[str, Any]:
         with open(archive, "rb") as handle:
-            return self._check(requests.post(f"{self.base}/jobs/preprocess", files={"archive": (archive.name, handle)},
+            return self._check(self.http.post(f"{self.base}/jobs/preprocess", files={"archive": (archive.name, handle)},
                                              data={"options": json.dumps(options or {})}, timeout=self.timeout))
 
     def train(self, **body: Any) -> dict[str, Any]:
-        return self._check(requests.post(f"{self.base}/jobs/train", json=body, timeout=self.timeout))
+        return self._check(self.http.post(f"{self.base}/jobs/train", json=body, timeout=self.timeout))
 
     def job(self, job_id: str) -> dict[str, Any]:
-        return self._check(requests.get(f"{self.base}/jobs/{job_id}", timeout=self.timeout))
+        return self._check(self.http.get(f"{self.base}/jobs/{job_id}", timeout=self.timeout))
 
     def wait(self, job_id: str, on_update: Callable[[dict[str, Any]], None] | None = None,
              timeout: float = 3600) -> dict[str, Any]:
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ftcn-client", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--api", default=os.environ.get("FTCN_API_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--token", default=os.environ.get("FTCN_TOKEN"), help="API token (or FTCN_TOKEN)")
     commands = parser.add_subparsers(dest="command", required=True)
     predict = commands.add_parser("predict")
     predict.add_argument("source", help="a video file or an http(s) URL")
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("job_id")
     download.add_argument("--out", type=Path, default=Path("."))
     args = parser.parse_args(argv)
-    client = Client(args.api)
+    client = Client(args.api, args.token)
     try:
         if args.command == "status":
             print(json.dumps(client.job(args.job_id), indent=2))

@@ -5,25 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, json
+from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from jobs.db import is_unavailable
 from jobs.service import Conflict, NotFound
+from jobs.storage import StorageError
 from jobs.urls import UnsafeURL
 
 PROBLEM_BASE = "https://ftcn.dev/problems/"
 
 
+#: Seconds a client should wait before retrying when a backing service is down.
+RETRY_UNAVAILABLE_S = 5
+
+
 class Problem(Exception):
-    def __init__(self, status: int, slug: str, title: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail, self.extra = status, slug, title, detail, extra
+        self.headers = headers or {}
 
 
 def problem_response(problem: Problem) -> Response:
     body = {"type": PROBLEM_BASE + problem.slug, "title": problem.title, "status": problem.status,
             "detail": problem.detail, **problem.extra}
-    return Response(json.dumps(body), status=problem.status, mimetype="application/problem+json")
+    response = Response(json.dumps(body), status=problem.status, mimetype="application/problem+json")
+    response.headers.update(problem.headers)
+    return response
+
+
+def _unavailable(slug: str, title: str, detail: str) -> Problem:
+    return Problem(503, slug, title, detail, headers={"Retry-After": str(RETRY_UNAVAILABLE_S)})
 
 
 def _from_exception(error: Exception) -> Problem:
@@ -39,6 +54,16 @@ def _from_exception(error: Exception) -> Problem:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
         return Problem(422, "invalid-request", "Invalid request", "the request body does not match the schema",
                        errors=errors)
+    if is_unavailable(error):
+        return _unavailable("database-unavailable", "Database unavailable",
+                            "the job database cannot be reached; nothing was changed, retry shortly")
+    if isinstance(error, StorageError):
+        return _unavailable("storage-unavailable", "Storage unavailable",
+                            "the object store cannot be reached; nothing was changed, retry shortly")
+    if isinstance(error, RateLimitExceeded):
+        retry = max(1, int(error.limit.limit.get_expiry()) if hasattr(error.limit.limit, "get_expiry") else 1)
+        return Problem(429, "rate-limited", "Too many requests", f"rate limit exceeded ({error.description})",
+                       headers={"Retry-After": str(retry)})
     if isinstance(error, HTTPException):
         slug = {413: "too-large", 404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(
             error.code or 500, "http-error")

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
 
+from api.access import authenticate_request, principal, require_train
 from api.problems import Problem
 from api.schemas import (
     PredictOptions,
@@ -28,6 +29,7 @@ from jobs.storage import LocalStorage, check_key
 from jobs.urls import check_url
 
 bp = Blueprint("api", __name__)
+bp.before_request(authenticate_request)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
@@ -83,14 +85,14 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, 
 def _accept(kind: JobKind, params: dict[str, Any], upload: tuple[Any, str] | None = None) -> Response:
     """Create (or find, by Idempotency-Key) the job, store its uploaded input as ``jobs/<id>/input/<name>``,
     enqueue it; answer 202 + Location."""
-    key = request.headers.get("Idempotency-Key")
+    key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
     state = app_state()
     with session_scope(state.sessions) as session:
         existing = service.find_idempotent(session, key, kind.value, params)
         if existing is not None:
             view = service.job_view(existing, state.storage, state.settings.link_ttl_s)
             return _accepted(view, 200)
-        job = service.create_job(session, kind, params, key)
+        job = service.create_job(session, kind, params, key, owner=principal().owner)
         if upload is not None:
             file, stored_name = upload
             input_key = f"jobs/{job.id}/input/{stored_name}"
@@ -98,7 +100,10 @@ def _accept(kind: JobKind, params: dict[str, Any], upload: tuple[Any, str] | Non
             job.params = {**params, "input_key": input_key}
         session.flush()
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
-    enqueue(state.celery, kind, view["id"])
+    try:
+        enqueue(state.celery, kind, view["id"], state.settings)
+    except Exception:  # noqa: BLE001 - the job is recorded as queued; the workers' reconciler enqueues it later
+        current_app.logger.warning("broker unavailable; job %s left for the reconciler", view["id"], exc_info=True)
     return _accepted(view, 202)
 
 
@@ -117,12 +122,12 @@ def submit_predict() -> Response:
         upload, name, digest = _upload("video", VIDEO_SUFFIXES)
         model_id = request.form.get("model_id") or None
         with session_scope(state.sessions) as session:
-            model = service.resolve_model(session, model_id)
+            model = service.resolve_model(session, model_id, principal())
             params = {"model_id": model.id, "options": options.model_dump(), "filename": name, "sha256": digest}
         return _accept(JobKind.PREDICT, params, (upload, f"video{PurePosixPath(name).suffix}"))
     body = _json_body(PredictRequest)
     with session_scope(state.sessions) as session:
-        model = service.resolve_model(session, body.model_id)
+        model = service.resolve_model(session, body.model_id, principal())
         params = {"model_id": model.id, "options": body.options.model_dump(), "video_url": body.video_url}
     check_url(body.video_url, state.settings.url_allowlist)  # early answer; the worker checks again when fetching
     return _accept(JobKind.PREDICT, params)
@@ -130,6 +135,7 @@ def submit_predict() -> Response:
 
 @bp.post("/jobs/preprocess")
 def submit_preprocess() -> Response:
+    require_train()
     if request.files:
         options = _form_options(PreprocessOptions)
         upload, name, digest = _upload("archive", ARCHIVE_SUFFIXES)
@@ -142,12 +148,13 @@ def submit_preprocess() -> Response:
 
 @bp.post("/jobs/train")
 def submit_train() -> Response:
+    require_train()
     state = app_state()
     body = _json_body(TrainRequest)
     with session_scope(state.sessions) as session:
-        service.get(session, Dataset, body.dataset_id, "dataset")
+        service.get(session, Dataset, body.dataset_id, "dataset", principal())
         if body.init_model_id:
-            service.get(session, Model, body.init_model_id, "model")
+            service.get(session, Model, body.init_model_id, "model", principal())
     return _accept(JobKind.TRAIN, body.model_dump())
 
 
@@ -155,7 +162,7 @@ def submit_train() -> Response:
 def show_job(job_id: str) -> Response:
     state = app_state()
     with session_scope(state.sessions) as session:
-        return jsonify(service.job_view(service.get(session, Job, job_id, "job"), state.storage,
+        return jsonify(service.job_view(service.get(session, Job, job_id, "job", principal()), state.storage,
                                         state.settings.link_ttl_s))
 
 
@@ -166,7 +173,7 @@ def index_jobs() -> Response:
         limit = min(max(int(request.args.get("limit", 20)), 1), 100)
         offset = max(int(request.args.get("offset", 0)), 0)
         with session_scope(state.sessions) as session:
-            items, total = service.list_jobs(session, request.args.get("kind"), request.args.get("status"), limit,
+            items, total = service.list_jobs(session, principal(), request.args.get("kind"), request.args.get("status"), limit,
                                              offset)
             views = [service.job_view(j, state.storage, state.settings.link_ttl_s) for j in items]
     except ValueError:
@@ -178,7 +185,7 @@ def index_jobs() -> Response:
 def cancel_job(job_id: str) -> Response:
     state = app_state()
     with session_scope(state.sessions) as session:
-        job = service.cancel(session, job_id)
+        job = service.cancel(session, job_id, principal())
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
     state.celery.control.revoke(job_id, terminate=False)
     return jsonify(view)
@@ -188,14 +195,22 @@ def cancel_job(job_id: str) -> Response:
 def index_models() -> Response:
     state = app_state()
     with session_scope(state.sessions) as session:
-        return jsonify({"items": [service.model_view(m) for m in session.query(Model).order_by(Model.created_at)]})
+        return jsonify({"items": [service.model_view(m) for m in service.list_rows(session, Model, principal())]})
 
 
 @bp.get("/datasets")
 def index_datasets() -> Response:
     state = app_state()
     with session_scope(state.sessions) as session:
-        return jsonify({"items": [service.dataset_view(d) for d in session.query(Dataset).order_by(Dataset.created_at)]})
+        return jsonify({"items": [service.dataset_view(d) for d in service.list_rows(session, Dataset, principal())]})
+
+
+@bp.get("/me")
+def whoami() -> Response:
+    """The caller as the API sees it (clients and the web page check a token with this)."""
+    who = principal()
+    return jsonify({"owner": who.owner, "admin": who.admin, "train": who.can_train, "auth": app_state().settings.auth,
+                    "max_upload_mb": app_state().settings.max_upload_mb})
 
 
 @bp.get("/files/<path:key>")

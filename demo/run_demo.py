@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                                                env, logs / "redis.log"))
         wait_for_port(redis_port, redis, "redis-server")
         subprocess.run([str(BIN / "ftcn-admin"), "migrate"], env=env, check=True, cwd=ROOT)
+        token = subprocess.run([str(BIN / "ftcn-admin"), "token", "create", "--owner", "demo", "--name", "demo",
+                                "--admin", "--train"], env=env, check=True, cwd=ROOT, capture_output=True,
+                               text=True).stdout.strip()
         official = os.environ.get("FTCN_TT_WEIGHTS")
         if official:
             step(f"registering the official weights {official} as the default model")
@@ -115,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
                                                 env, logs / "worker.log"))
         wait_for_port(api_port, api, "the API")
         base = f"http://127.0.0.1:{api_port}"
-        client = Client(base)
+        client = Client(base, token)
         deadline = time.monotonic() + 120
         while requests.get(base + "/readyz", timeout=10).status_code != 200:
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the worker did not come up; see {logs / 'worker.log'}")
             time.sleep(1)
         print(f"API up at {base} (logs in {logs})")
+        print(f"API token (admin, train) for this demo: {token}\n  e.g. FTCN_TOKEN={token} "
+              f"{BIN / 'ftcn-client'} --api {base} status JOB_ID   or paste it into {base}/")
 
         work = Path(tempfile.mkdtemp(prefix="ftcn-demo-"))
         stack.callback(shutil.rmtree, work, True)

@@ -1,21 +1,33 @@
-"""``ftcn-admin``: management commands (run where the worker runs: registering a model reads the checkpoint)."""
+"""``ftcn-admin``: management commands (run where the worker runs: registering a model reads the checkpoint).
+
+``migrate``, ``register-model``, ``token create|list|revoke`` and ``reconcile`` (one sweep for lost jobs).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from jobs.auth import create_token, revoke_token, token_view
 from jobs.db import make_engine, session_scope, upgrade
-from jobs.models import Model, new_id
+from jobs.models import Model, Token, new_id
+from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.storage import open_storage
 
 
-def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool) -> str:
-    """Validate the checkpoint (ours or the official ftcn_tt.pth), store it, and add a Model row."""
-    from sqlalchemy.orm import sessionmaker
+def _sessions(settings: Settings) -> sessionmaker:
+    return sessionmaker(make_engine(settings.database_url), expire_on_commit=False)
 
+
+def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool, owner: str | None = None) -> str:
+    """Validate the checkpoint (ours or the official ftcn_tt.pth), store it, and add a Model row (shared with every
+    token when ``owner`` is None; the default among shared models with ``default``)."""
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_path)
@@ -23,14 +35,20 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
     model_id = new_id()
     key = f"models/{model_id}/model.pt"
     open_storage(settings).put_file(key, checkpoint_path)
-    sessions = sessionmaker(make_engine(settings.database_url))
-    with session_scope(sessions) as session:
+    with session_scope(_sessions(settings)) as session:
         if default:
-            session.query(Model).update({Model.is_default: False})
+            clear_default(session, owner)
         session.add(Model(id=model_id, name=name, threshold=checkpoint.threshold, storage_key=key,
                           config=checkpoint.config.to_dict(), metrics=checkpoint.metadata.get("best_val"),
-                          is_default=default))
+                          is_default=default, owner=owner))
     return model_id
+
+
+def make_token(settings: Settings, owner: str, name: str = "", admin: bool = False, train: bool = False) -> str:
+    """Create a token and return its secret (the only time it is visible)."""
+    with session_scope(_sessions(settings)) as session:
+        _, secret = create_token(session, owner, name, admin=admin, can_train=train)
+    return secret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +59,38 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("checkpoint", type=Path)
     register.add_argument("--name", required=True)
     register.add_argument("--default", action="store_true")
+    register.add_argument("--owner", help="only this owner's tokens may use it (default: shared with all)")
+    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="create a token; prints its secret once")
+    create.add_argument("--owner", required=True, help="who the token's jobs, datasets and models belong to")
+    create.add_argument("--name", default="")
+    create.add_argument("--admin", action="store_true", help="may see every owner's jobs, datasets and models")
+    create.add_argument("--train", action="store_true", help="may submit preprocess and train jobs")
+    token.add_parser("list", help="list tokens (never their secrets)")
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("token_id")
+    commands.add_parser("reconcile", help="one sweep: re-enqueue jobs lost by the broker, fail abandoned ones")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     try:
         upgrade(settings.database_url)
         if args.command == "register-model":
-            print(register_model(settings, args.checkpoint, args.name, args.default))
+            print(register_model(settings, args.checkpoint, args.name, args.default, args.owner))
+        elif args.command == "token" and args.action == "create":
+            print(make_token(settings, args.owner, args.name, args.admin, args.train))
+        elif args.command == "token" and args.action == "list":
+            with session_scope(_sessions(settings)) as session:
+                for row in session.scalars(select(Token).order_by(Token.created_at)):
+                    print(json.dumps(token_view(row)))
+        elif args.command == "token" and args.action == "revoke":
+            with session_scope(_sessions(settings)) as session:
+                if not revoke_token(session, args.token_id):
+                    raise ValueError(f"no token with id {args.token_id!r}")
+        elif args.command == "reconcile":
+            from jobs.queue import make_celery
+            from jobs.reconcile import reconcile
+
+            print(json.dumps(reconcile(settings, _sessions(settings), make_celery(settings))))
     except (ValueError, FileNotFoundError) as exc:
         print(f"ftcn-admin: error: {exc}", file=sys.stderr)
         return 2

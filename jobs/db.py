@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -25,7 +30,10 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    # pre-ping: a connection broken by a database restart is replaced, not handed out; a short connect timeout
+    # turns "database down" into a quick 503 instead of a hanging request.
+    connect_args = {"connect_timeout": 3} if database_url.startswith("postgresql") else {}
+    return create_engine(database_url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def upgrade(database_url: str) -> None:
@@ -51,3 +59,28 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """A database error that a retry can cure: connection refused or lost (server restarting), SQLite busy."""
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(error, DBAPIError) and (error.connection_invalidated or type(error).__name__ in (
+        "OperationalError", "InterfaceError"))
+
+
+def with_retry(operation: Callable[[], T], *, deadline_s: float = 120.0, first_wait_s: float = 0.25) -> T:
+    """Run ``operation`` (one whole unit of work) again while the database is unavailable, with exponential
+    backoff, for at most ``deadline_s``; then the last error propagates. Used by workers for status writes, so a
+    database restart delays a job's bookkeeping instead of losing it."""
+    deadline = time.monotonic() + deadline_s
+    wait = first_wait_s
+    while True:
+        try:
+            return operation()
+        except Exception as exc:
+            if not is_unavailable(exc) or time.monotonic() + wait > deadline:
+                raise
+            log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 8.0)

@@ -1,4 +1,4 @@
-"""SQLAlchemy models: jobs, registered models (checkpoints) and preprocessed datasets.
+"""SQLAlchemy models: jobs, registered models (checkpoints), preprocessed datasets and API tokens.
 
 Status changes go through :meth:`Job.move_to`, which asks the state machine; nothing else assigns ``status``.
 """
@@ -43,9 +43,13 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: The worker holding the job and its last sign of life; a stale heartbeat means that worker is gone.
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     def move_to(self, new: JobStatus | str) -> None:
         """The only way a job changes status: validated by the state machine, timestamps kept in step."""
@@ -71,6 +75,7 @@ class Model(Base):
     storage_key: Mapped[str] = mapped_column(String(500))
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_default: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)  # None: shared with all
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -81,4 +86,20 @@ class Dataset(Base):
     source_job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     storage_prefix: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Token(Base):
+    """An API token. Only the SHA-256 of the secret is stored; the secret is shown once, when created."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    can_train: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

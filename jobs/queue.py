@@ -12,9 +12,12 @@ from jobs.states import JobKind
 
 TASK_NAME = "worker.run_job"
 QUEUE_FOR_KIND = {JobKind.PREDICT: "predict", JobKind.PREPROCESS: "train", JobKind.TRAIN: "train"}
-#: (soft, hard) time limits in seconds per kind; Settings.visibility_timeout_s must exceed the longest.
-TIME_LIMITS = {JobKind.PREDICT: (1800, 1900), JobKind.PREPROCESS: (6 * 3600, 6 * 3600 + 300),
-               JobKind.TRAIN: (24 * 3600, 24 * 3600 + 300)}
+
+
+def time_limits(settings: Settings, kind: JobKind) -> tuple[float, float]:
+    """(soft, hard) seconds: the soft limit lets the job fail with a reason before the hard one kills it."""
+    hard = float(settings.time_limits()[kind.value])
+    return max(hard * 0.95, hard - 60), hard
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -23,8 +26,13 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,  # a job is acknowledged when done, so a dead worker's job is redelivered
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,  # long jobs: never hold a second one hostage
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        # The API must answer quickly when Redis is down: give up publishing after ~1 s (the job stays queued in
+        # the database and the workers' reconciler enqueues it once Redis is back).
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s,
+                                  "socket_connect_timeout": 2, "socket_timeout": 5},
         task_ignore_result=True,  # job state lives in the database, not in a result backend
         task_serializer="json",
         accept_content=["json"],
@@ -33,6 +41,8 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(app: Celery, kind: JobKind, job_id: str) -> None:
-    soft, hard = TIME_LIMITS[kind]
-    app.send_task(TASK_NAME, args=[job_id], queue=QUEUE_FOR_KIND[kind], soft_time_limit=soft, time_limit=hard)
+def enqueue(app: Celery, kind: JobKind, job_id: str, settings: Settings) -> None:
+    """One message per job, with the job id as task id (the reconciler finds jobs in the broker by it)."""
+    soft, hard = time_limits(settings, kind)
+    app.send_task(TASK_NAME, args=[job_id], task_id=job_id, queue=QUEUE_FOR_KIND[kind], soft_time_limit=soft,
+                  time_limit=hard)

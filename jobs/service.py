@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jobs.auth import Principal, can_see, visible
 from jobs.models import Dataset, Job, Model
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage
@@ -31,8 +32,13 @@ def fingerprint(kind: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([kind, params], sort_keys=True, default=str).encode()).hexdigest()
 
 
+def scoped_key(key: str | None, principal: Principal) -> str | None:
+    """Idempotency keys are per owner: two clients choosing the same key never see each other's job."""
+    return f"{principal.owner or ''}\n{key}" if key else None
+
+
 def find_idempotent(session: Session, key: str | None, kind: str, params: dict[str, Any]) -> Job | None:
-    """The job already created for this Idempotency-Key and body; a different body is a conflict."""
+    """The job already created for this (owner-scoped) Idempotency-Key and body; a different body is a conflict."""
     if not key:
         return None
     existing = session.scalar(select(Job).where(Job.idempotency_key == key))
@@ -44,23 +50,25 @@ def find_idempotent(session: Session, key: str | None, kind: str, params: dict[s
 
 
 def create_job(session: Session, kind: JobKind, params: dict[str, Any], idempotency_key: str | None = None,
-               job_id: str | None = None) -> Job:
-    job = Job(id=job_id, kind=kind.value, status=JobStatus.QUEUED.value, params=params, progress=0.0, attempts=0,
-              idempotency_key=idempotency_key, request_hash=fingerprint(kind.value, params))
+               owner: str | None = None) -> Job:
+    job = Job(kind=kind.value, status=JobStatus.QUEUED.value, params=params, progress=0.0, attempts=0,
+              idempotency_key=idempotency_key, request_hash=fingerprint(kind.value, params), owner=owner)
     session.add(job)
     session.flush()
     return job
 
 
-def get(session: Session, model: type, identifier: str, what: str):
+def get(session: Session, model: type, identifier: str, what: str, principal: Principal):
+    """The row, if it exists and this principal may see it; NotFound otherwise (the same answer for both)."""
     found = session.get(model, identifier)
-    if found is None:
+    if found is None or not can_see(found, principal):
         raise NotFound(what, identifier)
     return found
 
 
-def list_jobs(session: Session, kind: str | None, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
-    query = select(Job)
+def list_jobs(session: Session, principal: Principal, kind: str | None, status: str | None, limit: int,
+              offset: int) -> tuple[list[Job], int]:
+    query = visible(select(Job), Job, principal)
     if kind:
         query = query.where(Job.kind == JobKind(kind).value)
     if status:
@@ -70,8 +78,13 @@ def list_jobs(session: Session, kind: str | None, status: str | None, limit: int
     return list(items), total
 
 
-def cancel(session: Session, job_id: str) -> Job:
-    job = get(session, Job, job_id, "job")
+def list_rows(session: Session, entity: type, principal: Principal) -> list[Any]:
+    """Models or datasets this principal may see, oldest first."""
+    return list(session.scalars(visible(select(entity), entity, principal).order_by(entity.created_at)))
+
+
+def cancel(session: Session, job_id: str, principal: Principal) -> Job:
+    job = get(session, Job, job_id, "job", principal)
     try:
         job.move_to(JobStatus.CANCELED)
     except IllegalTransition as exc:
@@ -79,14 +92,26 @@ def cancel(session: Session, job_id: str) -> Job:
     return job
 
 
-def default_model(session: Session) -> Model | None:
-    return session.scalar(select(Model).where(Model.is_default.is_(True)).order_by(Model.created_at.desc()))
+def default_model(session: Session, principal: Principal) -> Model | None:
+    """The caller's own default model, else the shared one (registered by an operator without an owner)."""
+    for owner in dict.fromkeys([principal.owner, None]):
+        found = session.scalar(select(Model).where(Model.is_default.is_(True), Model.owner.is_(None) if owner is None
+                                                   else Model.owner == owner).order_by(Model.created_at.desc()))
+        if found is not None:
+            return found
+    return None
 
 
-def resolve_model(session: Session, model_id: str | None) -> Model:
+def clear_default(session: Session, owner: str | None) -> None:
+    """Defaults are per owner (plus one shared): making a model the default touches only its owner's models."""
+    owned = Model.owner.is_(None) if owner is None else Model.owner == owner
+    session.query(Model).filter(owned).update({Model.is_default: False})
+
+
+def resolve_model(session: Session, model_id: str | None, principal: Principal) -> Model:
     if model_id:
-        return get(session, Model, model_id, "model")
-    model = default_model(session)
+        return get(session, Model, model_id, "model", principal)
+    model = default_model(session, principal)
     if model is None:
         raise Conflict("no model is registered as default; register one (ftcn-admin register-model) or pass model_id")
     return model
@@ -106,6 +131,7 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
         "result": result or None,
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "attempts": job.attempts,
+        "owner": job.owner,
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
@@ -116,9 +142,10 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
 def model_view(model: Model) -> dict[str, Any]:
     return {"id": model.id, "name": model.name, "threshold": model.threshold, "default": model.is_default,
             "source_job_id": model.source_job_id, "metrics": model.metrics, "config": model.config,
+            "owner": model.owner,
             "created_at": model.created_at.isoformat() if model.created_at else None}
 
 
 def dataset_view(dataset: Dataset) -> dict[str, Any]:
-    return {"id": dataset.id, "source_job_id": dataset.source_job_id, "counts": dataset.counts,
+    return {"id": dataset.id, "source_job_id": dataset.source_job_id, "counts": dataset.counts, "owner": dataset.owner,
             "created_at": dataset.created_at.isoformat() if dataset.created_at else None}

@@ -37,8 +37,27 @@ class Settings:
     max_upload_mb: int = 512
     max_video_s: float = 600.0
     url_allowlist: tuple[str, ...] = ()  # hosts the worker may fetch even if they resolve to private addresses
-    #: Redis redelivers an unacknowledged job after this long; must exceed the longest job (train: 24 h).
+    #: Redis redelivers an unacknowledged job after this long. A copy delivered while the first worker still
+    #: beats is dropped (the job's lease), so a short value only speeds up recovery from a dead worker.
     visibility_timeout_s: int = 25 * 3600
+    #: "tokens": every API call needs a bearer token (ftcn-admin token create); "open": no accounts, all shared
+    #: (a single-user development mode).
+    auth: str = "tokens"
+    #: Flask-Limiter limits per token (per client address without one), kept in Redis; ";" separates several.
+    rate_limit: str = "1200/minute;50/second"
+    submit_rate_limit: str = "120/minute;10/second"
+    #: Hard time limits per job kind; the task gets a soft limit a little earlier to fail with a reason.
+    predict_time_limit_s: int = 1800
+    preprocess_time_limit_s: int = 6 * 3600
+    train_time_limit_s: int = 24 * 3600
+    #: A running job's worker writes a heartbeat this often; three missed beats mean the worker is gone.
+    heartbeat_s: int = 10
+    #: How often a worker sweeps for jobs lost by the broker (Redis wiped, worker killed) and re-enqueues them.
+    reconcile_interval_s: int = 30
+    #: A job that stopped its worker this many times (crash, hard time limit) fails instead of running again.
+    max_attempts: int = 3
+    #: Attempts per object-store call (exponential backoff between them) before a job fails on storage.
+    storage_attempts: int = 5
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -46,7 +65,8 @@ class Settings:
         env = os.environ if environ is None else environ
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
-        reserved = {"FTCN_HOME", "FTCN_TT_WEIGHTS", "FTCN_PARITY_DIR", "FTCN_PIPELINE_DIR", "FTCN_API_URL"}
+        reserved = {"FTCN_HOME", "FTCN_TT_WEIGHTS", "FTCN_PARITY_DIR", "FTCN_PIPELINE_DIR", "FTCN_API_URL",
+                    "FTCN_TOKEN"}
         for key, raw in env.items():
             if not key.startswith("FTCN_") or key in reserved:
                 continue
@@ -63,8 +83,16 @@ class Settings:
             raise SettingsError(f"FTCN_STORAGE_URL must be file:///abs/dir or s3://bucket/prefix, got {self.storage_url}")
         if not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(f"FTCN_REDIS_URL must be a redis:// URL, got {self.redis_url}")
-        if self.max_upload_mb <= 0 or self.link_ttl_s <= 0 or self.max_video_s <= 0:
-            raise SettingsError("size, duration and link lifetime limits must be positive")
+        if min(self.max_upload_mb, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
+               self.max_attempts, self.storage_attempts, *self.time_limits().values()) <= 0:
+            raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
+        if self.auth not in ("tokens", "open"):
+            raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")
+
+    def time_limits(self) -> dict[str, int]:
+        """Hard time limit in seconds per job kind (the kind's value)."""
+        return {"predict": self.predict_time_limit_s, "preprocess": self.preprocess_time_limit_s,
+                "train": self.train_time_limit_s}
 
 
 def _parse(name: str, raw: str, annotation: Any) -> Any:

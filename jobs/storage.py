@@ -7,6 +7,7 @@ served by the API and carry an expiring HMAC signature, so a link cannot be forg
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -108,35 +109,61 @@ class LocalStorage:
         return str(self._path(prefix.rstrip("/")))
 
 
+def _s3_errors(method):
+    """Object-store failures (after botocore's own retries with backoff) surface as StorageError, one type the
+    API maps to 503 and the worker to a failed job with the reason."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return method(self, *args, **kwargs)
+        except (BotoCoreError, ClientError, Boto3Error) as exc:
+            raise StorageError(f"object store error ({type(exc).__name__}: {exc})") from exc
+    return wrapper
+
+
 @dataclass
 class S3Storage:
     bucket: str
     prefix: str
     endpoint_url: str | None = None
+    attempts: int = 5
 
     def __post_init__(self) -> None:
         import boto3
+        from botocore.config import Config
 
-        self._client = boto3.client("s3", endpoint_url=self.endpoint_url)
+        # "standard" retry mode: exponential backoff with jitter on throttling, 5xx and connection errors.
+        config = Config(retries={"max_attempts": self.attempts, "mode": "standard"}, connect_timeout=5,
+                        read_timeout=60)
+        self._client = boto3.client("s3", endpoint_url=self.endpoint_url, config=config)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix.strip('/')}/{check_key(key)}" if self.prefix.strip("/") else check_key(key)
 
+    @_s3_errors
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
         self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
 
+    @_s3_errors
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
         self._client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type})
 
+    @_s3_errors
     def get_bytes(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
+    @_s3_errors
     def download(self, key: str, path: Path) -> None:
         self._client.download_file(self.bucket, self._key(key), str(path))
 
+    @_s3_errors
     def exists(self, key: str) -> bool:
         return s3_object_exists(self._client, self.bucket, self._key(key))
 
+    @_s3_errors
     def delete_prefix(self, prefix: str) -> None:
         base = self._key(prefix.rstrip("/")) + "/"
         for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
@@ -156,5 +183,5 @@ def open_storage(settings: Settings, base_url: str = "") -> Storage:
     url = settings.storage_url
     if url.startswith("s3://"):
         parsed = urlparse(url)
-        return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url)
+        return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url, settings.storage_attempts)
     return LocalStorage(Path(urlparse(url).path), settings.secret_key, base_url)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from jobs.archives import UnsafeArchive, extract_archive
 from jobs.db import session_scope
 from jobs.models import Dataset, Model, new_id
+from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.states import JobKind
 from jobs.storage import Storage
@@ -41,6 +42,7 @@ class JobContext:
     sessions: sessionmaker
     storage: Storage
     progress: Callable[[str, float], None]
+    owner: str | None = None  # the job's owner: datasets and models it creates belong to them
 
 
 _MODELS: dict[str, tuple[Any, Any]] = {}
@@ -158,6 +160,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
                            split_options.get("seed", 0))
     with session_scope(ctx.sessions) as session:
         session.add(Dataset(id=dataset_id, source_job_id=ctx.job_id, storage_prefix=f"datasets/{dataset_id}",
+                            owner=ctx.owner,
                             counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
                                     "split_videos": counts}))
     return {"dataset_id": dataset_id, "videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
@@ -247,8 +250,9 @@ def train(ctx: JobContext) -> dict[str, Any]:
         ctx.storage.put_file(artifacts["metrics"], work / "run" / "metrics.jsonl", "application/x-ndjson")
     with session_scope(ctx.sessions) as session:
         if params.get("make_default"):
-            session.query(Model).update({Model.is_default: False})
+            clear_default(session, ctx.owner)
         session.add(Model(id=model_id, name=params.get("name") or f"trained-{model_id[:8]}", source_job_id=ctx.job_id,
+                          owner=ctx.owner,
                           metrics=summary["best_val"], threshold=checkpoint.threshold, storage_key=artifacts["checkpoint"],
                           config=checkpoint.config.to_dict(), is_default=bool(params.get("make_default"))))
     return {"model_id": model_id, "metrics": summary["best_val"], "threshold": checkpoint.threshold,

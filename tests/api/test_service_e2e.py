@@ -21,6 +21,7 @@ import requests
 
 from api import create_app
 from ftcn.cli import main as ftcn_main
+from jobs.admin import make_token
 from jobs.settings import Settings
 from tests.media import TALKING_FACE
 from tests.servers import celery_worker, http_app, http_server, postgres_server, redis_server, s3_server
@@ -35,6 +36,8 @@ class Service:
     settings: Settings
     list_files: Callable[[], list[str]]
     worker_log: str
+    http: requests.Session  # carries this test owner's bearer token
+    token: str
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base + path
@@ -42,14 +45,14 @@ class Service:
     def wait(self, job_id: str, timeout: float = 240) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job = requests.get(self.url(f"/jobs/{job_id}"), timeout=10).json()
+            job = self.http.get(self.url(f"/jobs/{job_id}"), timeout=10).json()
             if job["status"] in ("succeeded", "failed", "canceled"):
                 return job
             time.sleep(0.5)
         raise AssertionError(f"job {job_id} did not finish; worker log:\n{Path(self.worker_log).read_text()[-3000:]}")
 
     def counts(self) -> tuple[int, int]:
-        jobs = requests.get(self.url("/jobs?limit=1"), timeout=10).json()["total"]
+        jobs = self.http.get(self.url("/jobs?limit=1"), timeout=10).json()["total"]
         return jobs, len(self.list_files())
 
 
@@ -90,7 +93,10 @@ def service(request, tmp_path_factory) -> Iterator[Service]:
                 assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
                 assert time.monotonic() < deadline, requests.get(base + "/readyz", timeout=10).json()
                 time.sleep(1)
-            yield Service(base, settings, list_files, worker.log_path)
+            token = make_token(settings, "e2e-owner", "e2e", train=True)
+            http = requests.Session()
+            http.headers["Authorization"] = f"Bearer {token}"
+            yield Service(base, settings, list_files, worker.log_path, http, token)
 
 
 @pytest.fixture(scope="module")
@@ -107,29 +113,29 @@ def dataset_zip(tmp_path_factory) -> bytes:
 @pytest.fixture(scope="module")
 def trained_model(service: Service, dataset_zip: bytes) -> str:
     options = json.dumps({"max_clips": 4, "val": 0.34, "test": 0.0})
-    answer = requests.post(service.url("/jobs/preprocess"), files={"archive": ("data.zip", dataset_zip)},
+    answer = service.http.post(service.url("/jobs/preprocess"), files={"archive": ("data.zip", dataset_zip)},
                            data={"options": options}, timeout=30)
     assert answer.status_code == 202, answer.text
     assert answer.headers["Location"] == f"/jobs/{answer.json()['id']}"
     job = service.wait(answer.json()["id"])
     assert job["status"] == "succeeded", job
     dataset_id = job["result"]["dataset_id"]
-    assert dataset_id in [d["id"] for d in requests.get(service.url("/datasets"), timeout=10).json()["items"]]
+    assert dataset_id in [d["id"] for d in service.http.get(service.url("/datasets"), timeout=10).json()["items"]]
 
-    answer = requests.post(service.url("/jobs/train"), json={"dataset_id": dataset_id, "freeze": True, "epochs": 2,
+    answer = service.http.post(service.url("/jobs/train"), json={"dataset_id": dataset_id, "freeze": True, "epochs": 2,
                                                              "make_default": True, "name": "e2e"}, timeout=30)
     assert answer.status_code == 202, answer.text
     job = service.wait(answer.json()["id"])
     assert job["status"] == "succeeded", job
     model_id = job["result"]["model_id"]
     assert set(job["links"]) >= {"checkpoint", "loss_plot", "auc_plot"}
-    models = requests.get(service.url("/models"), timeout=10).json()["items"]
+    models = service.http.get(service.url("/models"), timeout=10).json()["items"]
     assert [m["id"] for m in models if m["default"]] == [model_id]
     return model_id
 
 
 def test_predict_with_the_trained_model(service: Service, trained_model: str, tmp_path: Path) -> None:
-    answer = requests.post(service.url("/jobs/predict"), data={"model_id": trained_model},
+    answer = service.http.post(service.url("/jobs/predict"), data={"model_id": trained_model},
                            files={"video": ("talking.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
     assert answer.status_code == 202, answer.text
     job = service.wait(answer.json()["id"])
@@ -151,25 +157,25 @@ def test_predict_with_the_trained_model(service: Service, trained_model: str, tm
 def test_client_status_and_download(service: Service, trained_model: str, tmp_path: Path, capsys) -> None:
     from api.client import main as client_main
 
-    code = client_main(["--api", service.base, "predict", str(TALKING_FACE), "--model-id", trained_model, "--wait"])
+    code = client_main(["--api", service.base, "--token", service.token, "predict", str(TALKING_FACE), "--model-id", trained_model, "--wait"])
     assert code == 0
     capsys.readouterr()
-    listing = requests.get(service.url("/jobs?kind=predict&status=succeeded&limit=1"), timeout=10).json()
+    listing = service.http.get(service.url("/jobs?kind=predict&status=succeeded&limit=1"), timeout=10).json()
     job_id = listing["items"][0]["id"]
-    assert client_main(["--api", service.base, "status", job_id]) == 0
+    assert client_main(["--api", service.base, "--token", service.token, "status", job_id]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
-    assert client_main(["--api", service.base, "download", job_id, "--out", str(tmp_path)]) == 0
+    assert client_main(["--api", service.base, "--token", service.token, "download", job_id, "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated_video.mp4", "result.json", "timeline.png"]
-    assert client_main(["--api", service.base, "status", "no-such-job"]) == 2
+    assert client_main(["--api", service.base, "--token", service.token, "status", "no-such-job"]) == 2
     assert "404" in capsys.readouterr().err
 
 
 def test_idempotency_key(service: Service, trained_model: str) -> None:
     body = {"video_url": "http://localhost:1/nothing.mp4", "model_id": trained_model}
-    first = requests.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
-    again = requests.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
+    first = service.http.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
+    again = service.http.post(service.url("/jobs/predict"), json=body, headers={"Idempotency-Key": "k-1"}, timeout=10)
     assert first.status_code == 202 and again.status_code == 200 and first.json()["id"] == again.json()["id"]
-    other = requests.post(service.url("/jobs/predict"), json={**body, "video_url": "http://localhost:2/x.mp4"},
+    other = service.http.post(service.url("/jobs/predict"), json={**body, "video_url": "http://localhost:2/x.mp4"},
                           headers={"Idempotency-Key": "k-1"}, timeout=10)
     assert other.status_code == 409 and other.headers["Content-Type"] == "application/problem+json"
     failed = service.wait(first.json()["id"])
@@ -183,18 +189,18 @@ def test_bad_requests_change_nothing(service: Service, trained_model: str, case:
     before = service.counts()
     post = service.url("/jobs/predict")
     sends = {
-        "empty upload": lambda: requests.post(post, files={"video": ("a.mp4", b"")}),
-        "not json": lambda: requests.post(post, data=b"{not json", headers={"Content-Type": "application/json"}),
-        "unknown field": lambda: requests.post(post, json={"video_url": "https://example.com/a.mp4", "x": 1}),
-        "unknown job": lambda: requests.get(service.url("/jobs/00000000-0000-0000-0000-000000000000")),
-        "unknown model": lambda: requests.post(post, json={"video_url": "https://example.com/a.mp4",
+        "empty upload": lambda: service.http.post(post, files={"video": ("a.mp4", b"")}),
+        "not json": lambda: service.http.post(post, data=b"{not json", headers={"Content-Type": "application/json"}),
+        "unknown field": lambda: service.http.post(post, json={"video_url": "https://example.com/a.mp4", "x": 1}),
+        "unknown job": lambda: service.http.get(service.url("/jobs/00000000-0000-0000-0000-000000000000")),
+        "unknown model": lambda: service.http.post(post, json={"video_url": "https://example.com/a.mp4",
                                                            "model_id": "missing"}),
-        "unknown dataset": lambda: requests.post(service.url("/jobs/train"), json={"dataset_id": "missing"}),
-        "loopback url": lambda: requests.post(post, json={"video_url": "http://127.0.0.1:8080/a.mp4"}),
-        "metadata url": lambda: requests.post(post, json={"video_url": "http://169.254.169.254/latest/"}),
-        "file url": lambda: requests.post(post, json={"video_url": "file:///etc/passwd"}),
-        "too large": lambda: requests.post(post, files={"video": ("a.mp4", b"\0" * (MAX_UPLOAD_MB + 1) * 2**20)}),
-        "wrong file type": lambda: requests.post(post, files={"video": ("a.exe", b"MZ")}),
+        "unknown dataset": lambda: service.http.post(service.url("/jobs/train"), json={"dataset_id": "missing"}),
+        "loopback url": lambda: service.http.post(post, json={"video_url": "http://127.0.0.1:8080/a.mp4"}),
+        "metadata url": lambda: service.http.post(post, json={"video_url": "http://169.254.169.254/latest/"}),
+        "file url": lambda: service.http.post(post, json={"video_url": "file:///etc/passwd"}),
+        "too large": lambda: service.http.post(post, files={"video": ("a.mp4", b"\0" * (MAX_UPLOAD_MB + 1) * 2**20)}),
+        "wrong file type": lambda: service.http.post(post, files={"video": ("a.exe", b"MZ")}),
     }
     expected = {"empty upload": (400, "empty-upload"), "not json": (400, "malformed-json"),
                 "unknown field": (422, "invalid-request"), "unknown job": (404, "not-found"),
@@ -211,7 +217,7 @@ def test_bad_requests_change_nothing(service: Service, trained_model: str, case:
 
 
 def test_bad_inputs_that_fail_the_job_with_a_reason(service: Service, trained_model: str) -> None:
-    not_video = requests.post(service.url("/jobs/predict"), files={"video": ("clip.mp4", b"just text\n" * 50)},
+    not_video = service.http.post(service.url("/jobs/predict"), files={"video": ("clip.mp4", b"just text\n" * 50)},
                               timeout=10)
     job = service.wait(not_video.json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "invalid-video" and "not a readable video" in \
@@ -221,7 +227,7 @@ def test_bad_inputs_that_fail_the_job_with_a_reason(service: Service, trained_mo
     with zipfile.ZipFile(buffer, "w") as bundle:
         bundle.writestr("real/a.mp4", b"x")
         bundle.writestr("../../escape.mp4", b"x")
-    traversal = requests.post(service.url("/jobs/preprocess"), files={"archive": ("d.zip", buffer.getvalue())},
+    traversal = service.http.post(service.url("/jobs/preprocess"), files={"archive": ("d.zip", buffer.getvalue())},
                               timeout=10)
     job = service.wait(traversal.json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "bad-archive" and "unsafe path" in \
@@ -233,7 +239,7 @@ def test_redirect_to_a_private_address_fails_the_job(service: Service, trained_m
     routes = {"/clip.mp4": (302, {"Location": "http://10.0.0.1/internal.mp4"}, b"")}
     with http_server(routes) as base:
         port = base.rsplit(":", 1)[1]
-        answer = requests.post(service.url("/jobs/predict"),  # localhost is allow-listed, its redirect target not
+        answer = service.http.post(service.url("/jobs/predict"),  # localhost is allow-listed, its redirect target not
                                json={"video_url": f"http://localhost:{port}/clip.mp4"}, timeout=10)
         assert answer.status_code == 202, answer.text
         job = service.wait(answer.json()["id"])
@@ -249,7 +255,7 @@ def test_preprocess_from_an_s3_prefix(service: Service, dataset_zip: bytes) -> N
     with zipfile.ZipFile(io.BytesIO(dataset_zip)) as bundle:
         for name in bundle.namelist()[:6] + bundle.namelist()[-6:]:
             client.put_object(Bucket="ftcn", Key=f"uploads/{name}", Body=bundle.read(name))
-    answer = requests.post(service.url("/jobs/preprocess"), timeout=10, json={
+    answer = service.http.post(service.url("/jobs/preprocess"), timeout=10, json={
         "s3_prefix": "s3://ftcn/uploads/", "options": {"max_clips": 2, "val": 0.34}})
     assert answer.status_code == 202, answer.text
     job = service.wait(answer.json()["id"])
@@ -258,13 +264,13 @@ def test_preprocess_from_an_s3_prefix(service: Service, dataset_zip: bytes) -> N
 
 
 def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) -> None:
-    listing = requests.get(service.url("/jobs?kind=predict&limit=2"), timeout=10).json()
+    listing = service.http.get(service.url("/jobs?kind=predict&limit=2"), timeout=10).json()
     assert listing["limit"] == 2 and len(listing["items"]) <= 2 and all(j["kind"] == "predict" for j in listing["items"])
     finished = listing["items"][0]["id"]
-    answer = requests.post(service.url(f"/jobs/{finished}/cancel"), timeout=10)
+    answer = service.http.post(service.url(f"/jobs/{finished}/cancel"), timeout=10)
     assert answer.status_code == 409 and "cannot become canceled" in answer.json()["detail"]
-    document = requests.get(service.url("/openapi.json"), timeout=10).json()
+    document = service.http.get(service.url("/openapi.json"), timeout=10).json()
     assert document["openapi"].startswith("3.") and "/jobs/predict" in document["paths"]
-    assert requests.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok"}
-    deep = requests.get(service.url("/healthcheck?deep=1"), timeout=10).json()
+    assert service.http.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok"}
+    deep = service.http.get(service.url("/healthcheck?deep=1"), timeout=10).json()
     assert all(check["ok"] for check in deep["checks"].values())

@@ -1,0 +1,100 @@
+"""The reconciler: the database is the truth about jobs, the broker only a delivery mechanism that can lose them.
+
+A sweep compares the two. Jobs ``queued`` in SQL (for longer than a sweep interval) but absent from the broker
+(Redis restarted empty, or the API could not publish) are enqueued again. Jobs ``running`` whose worker stopped
+beating are enqueued again if the broker lost their message too, or failed with a reason when they ran past
+their hard time limit or used up their attempts. Duplicates this may create are dropped by the lease
+(``jobs.lifecycle.claim``). Workers run a sweep at start-up and then every ``reconcile_interval_s``; one Redis
+lock keeps several workers from sweeping at the same moment. ``ftcn-admin reconcile`` runs one by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+import redis
+from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from jobs.db import session_scope
+from jobs.lifecycle import aware, exhausted_reason, finish, is_stale
+from jobs.models import Job, utcnow
+from jobs.queue import QUEUE_FOR_KIND, enqueue
+from jobs.settings import Settings
+from jobs.states import JobKind, JobStatus
+
+log = logging.getLogger(__name__)
+LOCK_KEY = "ftcn:reconcile-lock"
+
+
+def _task_id(message: dict) -> str | None:
+    try:
+        return message["headers"]["id"]
+    except (KeyError, TypeError):
+        return None
+
+
+def broker_job_ids(client: redis.Redis) -> tuple[set[str], set[str]]:
+    """Task ids (= job ids) of the messages Redis holds: (waiting in a queue, delivered but unacknowledged)."""
+    waiting: set[str] = set()
+    for queue in set(QUEUE_FOR_KIND.values()):
+        for key in client.scan_iter(match=f"{queue}*"):
+            if client.type(key) == b"list":
+                waiting.update(_task_id(json.loads(raw)) for raw in client.lrange(key, 0, -1))
+    delivered = {_task_id(json.loads(value)[0]) for value in client.hvals("unacked")}
+    return waiting - {None}, delivered - {None}
+
+
+def plan(jobs: list[Job], waiting: set[str], delivered: set[str], settings: Settings,
+         now: datetime) -> tuple[list[Job], list[Job]]:
+    """(jobs to enqueue again, jobs to fail): the sweep's decisions, from data only.
+
+    A stale running job is enqueued again even if its message sits in Redis's unacknowledged set: Redis would
+    redeliver it only after the visibility timeout (hours), and the lease drops whichever copy comes second.
+    """
+    grace = timedelta(seconds=settings.reconcile_interval_s)
+    requeue: list[Job] = []
+    abandon: list[Job] = []
+    for job in jobs:
+        if job.id in waiting:
+            continue
+        if job.status == JobStatus.QUEUED.value:
+            if job.id not in delivered and now - aware(job.created_at) > grace:
+                requeue.append(job)
+            continue
+        if not is_stale(job, settings, now):
+            continue
+        hard_limit = timedelta(seconds=settings.time_limits()[job.kind])
+        started = aware(job.started_at) or aware(job.created_at)
+        if now - started > hard_limit or job.attempts >= settings.max_attempts:
+            abandon.append(job)
+        else:
+            requeue.append(job)
+    return requeue, abandon
+
+
+def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celery, *, lock: bool = False,
+              now: datetime | None = None) -> dict[str, int]:
+    """One sweep; returns counts. With ``lock``, skip if another worker swept within the interval."""
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    if lock and not client.set(LOCK_KEY, "1", nx=True, ex=max(1, settings.reconcile_interval_s - 1)):
+        return {"skipped": 1}
+    now = now or utcnow()
+    with session_scope(sessions) as session:
+        jobs = list(session.scalars(select(Job).where(Job.status.in_([JobStatus.QUEUED.value,
+                                                                      JobStatus.RUNNING.value]))))
+        requeue, abandon = plan(jobs, *broker_job_ids(client), settings, now)
+        for job in abandon:
+            limit = settings.time_limits()[job.kind]
+            reason = (exhausted_reason(job) if job.attempts >= settings.max_attempts else
+                      f"the job's worker stopped and the job ran past its time limit of {limit} s")
+            finish(session, job.id, JobStatus.FAILED, error_code="worker-lost", error_message=reason)
+        targets = [(JobKind(job.kind), job.id) for job in requeue]
+    for kind, job_id in targets:
+        enqueue(celery, kind, job_id, settings)
+    if targets or abandon:
+        log.warning("reconciler: %d job(s) enqueued again, %d failed as abandoned", len(targets), len(abandon))
+    return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs)}

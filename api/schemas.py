@@ -52,39 +52,106 @@ class TrainRequest(Strict):
     make_default: bool = False
 
 
+NULLABLE_STRING = {"type": ["string", "null"]}
+JOB_KINDS = ["predict", "preprocess", "train"]
+JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
+RESPONSE_SCHEMAS: dict[str, Any] = {
+    "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
+                "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                               "status": {"type": "integer"}, "detail": {"type": "string"},
+                               "errors": {"type": "array", "items": {"type": "object"}}}},
+    "Job": {"type": "object",
+            "required": ["id", "kind", "status", "progress", "params", "result", "error", "attempts", "links",
+                         "created_at"],
+            "properties": {"id": {"type": "string"}, "kind": {"enum": JOB_KINDS}, "status": {"enum": JOB_STATUSES},
+                           "progress": {"type": "number", "minimum": 0, "maximum": 100}, "stage": NULLABLE_STRING,
+                           "params": {"type": "object"}, "result": {"type": ["object", "null"]},
+                           "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"},
+                                                                                 "message": {"type": "string"}}},
+                           "attempts": {"type": "integer", "minimum": 0}, "owner": NULLABLE_STRING,
+                           "created_at": {"type": "string"}, "started_at": NULLABLE_STRING,
+                           "finished_at": NULLABLE_STRING,
+                           "links": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    "JobList": {"type": "object", "required": ["items", "total", "limit", "offset"],
+                "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                               "total": {"type": "integer"}, "limit": {"type": "integer"},
+                               "offset": {"type": "integer"}}},
+    "ModelList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "name", "threshold", "default"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "threshold": {"type": "number"},
+                       "default": {"type": "boolean"}, "metrics": {"type": ["object", "null"]},
+                       "owner": NULLABLE_STRING}}}}},
+    "DatasetList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "counts"],
+        "properties": {"id": {"type": "string"}, "counts": {"type": "object"}, "owner": NULLABLE_STRING}}}}},
+    "Me": {"type": "object", "required": ["owner", "admin", "train", "auth", "max_upload_mb"],
+           "properties": {"owner": NULLABLE_STRING, "admin": {"type": "boolean"}, "train": {"type": "boolean"},
+                          "auth": {"enum": ["tokens", "open"]}, "max_upload_mb": {"type": "integer"}}},
+    "Health": {"type": "object", "required": ["status"],
+               "properties": {"status": {"enum": ["ok", "degraded"]}, "checks": {"type": "object"}}},
+}
+
+
 def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3.1 from the pydantic schemas: every JSON body is documented from the same classes that parse it."""
+    """OpenAPI 3.1 from the pydantic schemas: every JSON body is documented from the same classes that parse it,
+    and every response the API can give (including each problem status) is described, so a fuzzer can check
+    responses against it."""
     schemas = {cls.__name__: cls.model_json_schema(ref_template="#/components/schemas/{model}")
                for cls in (PredictRequest, PreprocessRequest, TrainRequest)}
     components: dict[str, Any] = {}
     for name, schema in schemas.items():
         components.update(schema.pop("$defs", {}))
         components[name] = schema
-    problem = {"content": {"application/problem+json": {"schema": {"type": "object"}}}, "description": "error"}
+    components.update(RESPONSE_SCHEMAS)
+
+    def body(schema: str, description: str, media: str = "application/json") -> dict[str, Any]:
+        return {"description": description, "content": {media: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+    problems = {"4XX": body("Problem", "refused (problem+json)", "application/problem+json"),
+                "503": body("Problem", "a backing service is down; retry after Retry-After",
+                            "application/problem+json")}
+
+    def get(schema: str, description: str, parameters: list | None = None) -> dict[str, Any]:
+        return {"get": {"parameters": parameters or [], "responses": {"200": body(schema, description), **problems}}}
 
     def post(schema: str, multipart: dict[str, Any] | None = None) -> dict[str, Any]:
         content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
         if multipart:
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": multipart}}
+        job = body("Job", "the job (202: accepted now; 200: the same request again, by Idempotency-Key)")
         return {"post": {"requestBody": {"required": True, "content": content},
                          "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
-                         "responses": {"202": {"description": "job accepted"}, "4XX": problem}}}
+                         "responses": {"200": job, "202": job, **problems}}}
 
+    job_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    listing = [{"name": "kind", "in": "query", "schema": {"enum": JOB_KINDS}},
+               {"name": "status", "in": "query", "schema": {"enum": JOB_STATUSES}},
+               {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+               {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                            "maximum": 1_000_000_000}}]
     binary = {"type": "string", "format": "binary"}
+    public = {"security": []}
+    health = {"200": body("Health", "alive (deep: every dependency ok)"), "503": body("Health", "degraded")}
     return {
         "openapi": "3.1.0",
         "info": {"title": "FTCN deepfake detection service", "version": "1.0"},
+        "security": [{"bearer": []}],
         "paths": {
             "/jobs/predict": post("PredictRequest", {"video": binary, "model_id": {"type": "string"},
                                                      "options": {"type": "string"}}),
             "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"}}),
             "/jobs/train": post("TrainRequest"),
-            "/jobs": {"get": {"responses": {"200": {"description": "jobs, newest first"}}}},
-            "/jobs/{id}": {"get": {"responses": {"200": {"description": "a job"}, "404": problem}}},
-            "/jobs/{id}/cancel": {"post": {"responses": {"200": {"description": "canceled"}, "409": problem}}},
-            "/models": {"get": {"responses": {"200": {"description": "registered models"}}}},
-            "/datasets": {"get": {"responses": {"200": {"description": "preprocessed datasets"}}}},
-            "/healthcheck": {"get": {"responses": {"200": {"description": "alive"}}}},
+            "/jobs": get("JobList", "jobs, newest first", listing),
+            "/jobs/{id}": get("Job", "a job", job_id),
+            "/jobs/{id}/cancel": {"post": {"parameters": job_id, "responses": {
+                "200": body("Job", "canceled"), **problems}}},
+            "/models": get("ModelList", "registered models this token may use"),
+            "/datasets": get("DatasetList", "preprocessed datasets of this token's owner"),
+            "/me": get("Me", "the caller"),
+            "/healthcheck": {"get": {**public, "responses": health}},
+            "/readyz": {"get": {**public, "responses": health}},
         },
-        "components": {"schemas": components},
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "ftcn-admin token create"}}},
     }

@@ -32,6 +32,7 @@ bp = Blueprint("api", __name__)
 bp.before_request(authenticate_request)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
+MAX_OFFSET = 1_000_000_000  # beyond any real listing, and inside every database's integer range
 
 
 def app_state() -> Any:
@@ -172,6 +173,8 @@ def index_jobs() -> Response:
     try:
         limit = min(max(int(request.args.get("limit", 20)), 1), 100)
         offset = max(int(request.args.get("offset", 0)), 0)
+        if offset > MAX_OFFSET:
+            raise ValueError("offset out of range")
         with session_scope(state.sessions) as session:
             items, total = service.list_jobs(session, principal(), request.args.get("kind"), request.args.get("status"), limit,
                                              offset)

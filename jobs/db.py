@@ -84,3 +84,11 @@ def with_retry(operation: Callable[[], T], *, deadline_s: float = 120.0, first_w
             log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, wait)
             time.sleep(wait)
             wait = min(wait * 2, 8.0)
+
+
+def unit_of_work(sessions: sessionmaker[Session], operation: Callable[[Session], T], deadline_s: float = 120.0) -> T:
+    """``operation(session)`` in its own transaction, run again while the database is unavailable."""
+    def unit() -> T:
+        with session_scope(sessions) as session:
+            return operation(session)
+    return with_retry(unit, deadline_s=deadline_s)

@@ -17,7 +17,7 @@ QUEUE_FOR_KIND = {JobKind.PREDICT: "predict", JobKind.PREPROCESS: "train", JobKi
 def time_limits(settings: Settings, kind: JobKind) -> tuple[float, float]:
     """(soft, hard) seconds: the soft limit lets the job fail with a reason before the hard one kills it."""
     hard = float(settings.time_limits()[kind.value])
-    return max(hard * 0.95, hard - 60), hard
+    return hard - min(60.0, max(2.0, hard * 0.1)), hard
 
 
 def make_celery(settings: Settings) -> Celery:

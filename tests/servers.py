@@ -53,53 +53,15 @@ def _as_postgres(argv: list[str]) -> list[str]:
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster (initdb in a temp dir) on a free port; yields a SQLAlchemy URL."""
-    binaries = _postgres_bin()
-    folder = Path(tempfile.mkdtemp(prefix="ftcn-pg-"))
-    data = folder / "data"
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
-    port = free_port()
-    subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "ftcn", "--auth=trust",
-                                 "-E", "UTF8"]), check=True, capture_output=True)
-    server = subprocess.Popen(_as_postgres([str(binaries / "postgres"), "-D", str(data), "-p", str(port),
-                                            "-k", str(folder), "-h", "127.0.0.1", "-F"]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            probe = subprocess.run([str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-                                   capture_output=True)
-            if probe.returncode == 0:
-                break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("PostgreSQL did not start")
-            time.sleep(0.2)
-        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "ftcn", "ftcn"],
-                       check=True, capture_output=True)
-        yield f"postgresql+psycopg://ftcn@127.0.0.1:{port}/ftcn"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
+    with PostgresCluster() as cluster:
+        yield cluster.url
 
 
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A real redis-server on a free port, without persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
-    port = free_port()
-    folder = tempfile.mkdtemp(prefix="ftcn-redis-")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                                "no", "--dir", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, process)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
+    with RedisProcess() as server:
+        yield server.url
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) -> None:
@@ -115,13 +77,13 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) ->
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], queues: str = "predict,train") -> Iterator[subprocess.Popen]:
+def celery_worker(env: dict[str, str], queues: str = "predict,train", concurrency: int = 1) -> Iterator[subprocess.Popen]:
     """A real Celery worker process (``celery -A worker worker``) with the given FTCN_* environment."""
     import sys
 
     log = tempfile.NamedTemporaryFile(prefix="ftcn-worker-", suffix=".log", delete=False)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queues, "--concurrency", "1",
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", queues, "--concurrency", str(concurrency),
          "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"test-{free_port()}@%h"],
         env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[1],
         start_new_session=True,  # its own process group, so a test can SIGKILL the worker and its children
@@ -179,3 +141,151 @@ def http_server(routes: dict[str, tuple[int, dict[str, str], bytes]]) -> Iterato
 
     with _serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as base:
         yield base
+
+
+class RedisProcess:
+    """A redis-server on a fixed port that a test can kill and start again (empty: no persistence)."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+        self.port = free_port()
+        self.folder = tempfile.mkdtemp(prefix="ftcn-redis-")
+        self.process: subprocess.Popen | None = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                         "--appendonly", "no", "--dir", self.folder],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port, self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: everything Redis held (queued and unacknowledged messages) is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def __enter__(self) -> "RedisProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster that a test can stop and start again on the same port and data."""
+
+    def __init__(self) -> None:
+        self.binaries = _postgres_bin()
+        self.folder = Path(tempfile.mkdtemp(prefix="ftcn-pg-"))
+        self.data = self.folder / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.url = f"postgresql+psycopg://ftcn@127.0.0.1:{self.port}/ftcn"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(_as_postgres([str(self.binaries / "postgres"), "-D", str(self.data), "-p",
+                                                      str(self.port), "-k", str(self.folder), "-h", "127.0.0.1",
+                                                      "-F"]),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while subprocess.run([str(self.binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                             capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("PostgreSQL did not start")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Fast shutdown (what a restart does): open connections are cut."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def __enter__(self) -> "PostgresCluster":
+        subprocess.run(_as_postgres([str(self.binaries / "initdb"), "-D", str(self.data), "-U", "ftcn",
+                                     "--auth=trust", "-E", "UTF8"]), check=True, capture_output=True)
+        self.start()
+        subprocess.run([str(self.binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "ftcn",
+                        "ftcn"], check=True, capture_output=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class FaultyProxy:
+    """An HTTP reverse proxy in front of a server (the S3 protocol server) that can be told to fail.
+
+    mode "pass" forwards everything; "fail-writes" answers PUT/POST with 500 InternalError (an S3 outage for
+    writes); "down" refuses to serve (closes the connection). ``writes_refused`` counts the failed writes, which
+    shows the client's retries.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        from urllib.parse import urlparse
+
+        self.upstream = urlparse(upstream)
+        self.mode = "pass"
+        self.writes_refused = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                import http.client
+
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.mode == "down":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if proxy.mode == "fail-writes" and self.command in ("PUT", "POST"):
+                    proxy.writes_refused += 1
+                    error = b"<Error><Code>InternalError</Code><Message>injected fault</Message></Error>"
+                    self.send_response(500)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(error)))
+                    self.end_headers()
+                    self.wfile.write(error)
+                    return
+                connection = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+                connection.request(self.command, self.path, body=body, headers=headers)
+                answer = connection.getresponse()
+                payload = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+                connection.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "FaultyProxy":
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()

@@ -9,16 +9,17 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.archives import UnsafeArchive, extract_archive
-from jobs.db import session_scope
-from jobs.models import Dataset, Model, new_id
+from jobs.db import unit_of_work
+from jobs.models import Dataset, Model
 from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.states import JobKind
@@ -26,6 +27,7 @@ from jobs.storage import Storage
 from jobs.urls import FetchFailed, UnsafeURL, fetch_url
 
 MAX_ARCHIVE_FILES = 10_000
+T = TypeVar("T")
 
 
 class JobFailed(Exception):
@@ -43,6 +45,16 @@ class JobContext:
     storage: Storage
     progress: Callable[[str, float], None]
     owner: str | None = None  # the job's owner: datasets and models it creates belong to them
+
+    def db(self, operation: Callable[[Session], T]) -> T:
+        """One unit of work, retried while the database is unavailable (a restart delays the job, never fails it)."""
+        return unit_of_work(self.sessions, operation)
+
+
+def derived_id(job_id: str, what: str) -> str:
+    """The id of what a job creates, derived from the job's id: a rerun after a crash writes the same rows and keys
+    instead of a second dataset or model."""
+    return str(uuid.uuid5(uuid.UUID(job_id), what))
 
 
 _MODELS: dict[str, tuple[Any, Any]] = {}
@@ -77,11 +89,13 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.render.timeline import write_timeline_plot
     from ftcn.video.decode import InvalidVideo, VideoLimits
 
-    with session_scope(ctx.sessions) as session:
+    def model_key(session: Session) -> str:
         model_row = session.get(Model, ctx.params["model_id"])
         if model_row is None:
             raise JobFailed("unknown-model", f"model {ctx.params['model_id']} no longer exists")
-        storage_key = model_row.storage_key
+        return model_row.storage_key
+
+    storage_key = ctx.db(model_key)
     network, checkpoint = _model(ctx.params["model_id"], storage_key, ctx.storage)
     options = ctx.params.get("options") or {}
     limits = VideoLimits(max_duration_s=ctx.settings.max_video_s)
@@ -133,7 +147,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
 
     options = dict(ctx.params.get("options") or {})
     split_options = {k: options.pop(k) for k in ("val", "test", "seed") if k in options}
-    dataset_id = new_id()
+    dataset_id = derived_id(ctx.job_id, "dataset")
     location = ctx.storage.dataset_location(f"datasets/{dataset_id}")
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
         work = Path(folder)
@@ -158,11 +172,9 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
         raise JobFailed("no-clips", f"no usable face clips in {summary.videos} videos")
     counts = split_dataset(open_store(location), split_options.get("val", 0.25), split_options.get("test", 0.0),
                            split_options.get("seed", 0))
-    with session_scope(ctx.sessions) as session:
-        session.add(Dataset(id=dataset_id, source_job_id=ctx.job_id, storage_prefix=f"datasets/{dataset_id}",
-                            owner=ctx.owner,
-                            counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
-                                    "split_videos": counts}))
+    ctx.db(lambda session: session.merge(Dataset(
+        id=dataset_id, source_job_id=ctx.job_id, storage_prefix=f"datasets/{dataset_id}", owner=ctx.owner,
+        counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips, "split_videos": counts})))
     return {"dataset_id": dataset_id, "videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
             "failures": summary.failures}
 
@@ -215,7 +227,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
     from ftcn.training.train import train as run_train
 
     params = ctx.params
-    with session_scope(ctx.sessions) as session:
+    def inputs(session: Session) -> tuple[str, str | None]:
         dataset = session.get(Dataset, params["dataset_id"])
         if dataset is None:
             raise JobFailed("unknown-dataset", f"dataset {params['dataset_id']} no longer exists")
@@ -225,8 +237,11 @@ def train(ctx: JobContext) -> dict[str, Any]:
             if init is None:
                 raise JobFailed("unknown-model", f"model {params['init_model_id']} no longer exists")
             init_key = init.storage_key
-        location = ctx.storage.dataset_location(dataset.storage_prefix)
-    model_id = new_id()
+        return dataset.storage_prefix, init_key
+
+    dataset_prefix, init_key = ctx.db(inputs)
+    location = ctx.storage.dataset_location(dataset_prefix)
+    model_id = derived_id(ctx.job_id, "model")
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
         work = Path(folder)
         init_path = None
@@ -248,13 +263,16 @@ def train(ctx: JobContext) -> dict[str, Any]:
         ctx.storage.put_file(artifacts["loss_plot"], work / "run" / "loss.png", "image/png")
         ctx.storage.put_file(artifacts["auc_plot"], work / "run" / "auc.png", "image/png")
         ctx.storage.put_file(artifacts["metrics"], work / "run" / "metrics.jsonl", "application/x-ndjson")
-    with session_scope(ctx.sessions) as session:
+
+    def register(session: Session) -> None:
         if params.get("make_default"):
             clear_default(session, ctx.owner)
-        session.add(Model(id=model_id, name=params.get("name") or f"trained-{model_id[:8]}", source_job_id=ctx.job_id,
-                          owner=ctx.owner,
-                          metrics=summary["best_val"], threshold=checkpoint.threshold, storage_key=artifacts["checkpoint"],
-                          config=checkpoint.config.to_dict(), is_default=bool(params.get("make_default"))))
+        session.merge(Model(id=model_id, name=params.get("name") or f"trained-{model_id[:8]}", source_job_id=ctx.job_id,
+                            owner=ctx.owner, metrics=summary["best_val"], threshold=checkpoint.threshold,
+                            storage_key=artifacts["checkpoint"], config=checkpoint.config.to_dict(),
+                            is_default=bool(params.get("make_default"))))
+
+    ctx.db(register)
     return {"model_id": model_id, "metrics": summary["best_val"], "threshold": checkpoint.threshold,
             "epochs": summary["epochs_run"], "artifacts": artifacts}
 

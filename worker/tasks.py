@@ -19,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from sqlalchemy.orm import sessionmaker
 
-from jobs.db import make_engine, session_scope, with_retry
+from jobs.db import make_engine, session_scope, unit_of_work
 from jobs.lifecycle import Claim, beat, claim, finish
 from jobs.models import Job
 from jobs.queue import TASK_NAME
@@ -42,14 +42,6 @@ def _services() -> tuple[Settings, sessionmaker, Any]:
                                                                expire_on_commit=False),
                       storage=open_storage(settings))
     return _state["settings"], _state["sessions"], _state["storage"]
-
-
-def _write(sessions: sessionmaker, operation) -> Any:
-    """One unit of work, retried while the database is down."""
-    def unit() -> Any:
-        with session_scope(sessions) as session:
-            return operation(session)
-    return with_retry(unit)
 
 
 class _Heartbeat:
@@ -97,7 +89,7 @@ def run_job(self, job_id: str) -> None:
         job = session.get(Job, job_id)
         return outcome, (JobKind(job.kind), dict(job.params), job.owner) if outcome is Claim.RUN else None
 
-    outcome, taken = _write(sessions, take)
+    outcome, taken = unit_of_work(sessions, take)
     if outcome is not Claim.RUN:
         log.info("job %s not run here: %s", job_id, outcome.value)
         return
@@ -130,7 +122,7 @@ def run_job(self, job_id: str) -> None:
             status, fields = JobStatus.FAILED, {"error_code": "internal",
                                                 "error_message": f"internal error ({type(exc).__name__}); see the "
                                                                  "worker log"}
-    _write(sessions, lambda session: finish(session, job_id, status, **fields))
+    unit_of_work(sessions, lambda session: finish(session, job_id, status, **fields))
 
 
 def _sweep_forever(settings: Settings) -> None:

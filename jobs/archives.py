@@ -8,6 +8,13 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 
+#: Folder depth no real dataset needs; deeper paths are a nesting bomb (or a file-system attack).
+MAX_DEPTH = 16
+#: Expansion ratio above which a member is a decompression bomb (video compresses to ~1:1; zeros to 1:1000).
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 1 << 20  # tiny members may compress well; only ratios on sizeable members count
+
+
 class UnsafeArchive(ValueError):
     """An archive the service refuses to extract, with the reason."""
 
@@ -16,7 +23,21 @@ def _safe_name(name: str) -> PurePosixPath:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or any(part == ".." for part in path.parts) or not path.parts:
         raise UnsafeArchive(f"the archive contains an unsafe path: {name!r}")
+    if len(path.parts) > MAX_DEPTH:
+        raise UnsafeArchive(f"the archive nests folders deeper than {MAX_DEPTH} levels")
     return path
+
+
+def _check_zip_declarations(members: list[zipfile.ZipInfo], max_bytes: int) -> None:
+    """Refuse a zip bomb from its central directory, before extracting anything (the streaming budget below
+    still guards against directories that lie)."""
+    declared = sum(member.file_size for member in members)
+    if declared > max_bytes:
+        raise UnsafeArchive(f"the archive declares {declared} bytes, beyond the size limit of {max_bytes}")
+    for member in members:
+        if member.file_size > RATIO_FLOOR_BYTES and member.file_size > MAX_RATIO * max(1, member.compress_size):
+            raise UnsafeArchive(f"{member.filename!r} expands {member.file_size // max(1, member.compress_size)}x: "
+                                "a compression bomb")
 
 
 def _copy_bounded(source, target: Path, budget: list[int]) -> None:
@@ -39,6 +60,7 @@ def extract_archive(archive: Path, destination: Path, *, max_bytes: int, max_fil
                 members = bundle.infolist()
                 if len(members) > max_files:
                     raise UnsafeArchive(f"the archive holds {len(members)} entries, more than {max_files}")
+                _check_zip_declarations(members, max_bytes)
                 for member in members:
                     name = _safe_name(member.filename)
                     if member.is_dir():

@@ -87,7 +87,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.render.annotate import write_annotated_video
     from ftcn.render.timeline import write_timeline_plot
-    from ftcn.video.decode import InvalidVideo, VideoLimits
+    from ftcn.video.decode import InvalidVideo, VideoLimits, VideoTooLarge
 
     def model_key(session: Session) -> str:
         model_row = session.get(Model, ctx.params["model_id"])
@@ -125,6 +125,8 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
             ctx.progress("annotate", 90.0)
             write_annotated_video(video, result, work / "annotated.mp4", limits)
+        except VideoTooLarge as exc:
+            raise JobFailed("video-too-large", str(exc)) from None
         except InvalidVideo as exc:
             raise JobFailed("invalid-video", str(exc)) from None
         write_timeline_plot(result, work / "timeline.png")

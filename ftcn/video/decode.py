@@ -30,6 +30,8 @@ class VideoLimits:
     max_duration_s: float = 600.0
     max_frames: int = 36_000
     max_pixels: int = 3840 * 2160
+    max_fps: float = 240.0
+    max_streams: int = 8  # all kinds: a file with dozens of streams is a bomb, not a recording
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,8 @@ class Frame:
     rgb: np.ndarray  # [H, W, 3] uint8, as displayed
 
 
-def _open(path: str | Path) -> av.container.InputContainer:
+def _open(path: str | Path, limits: VideoLimits) -> av.container.InputContainer:
+    """Open the container and check what its headers declare against ``limits`` before anything is decoded."""
     path = Path(path)
     if not path.is_file():
         raise InvalidVideo(f"video not found: {path}")
@@ -60,10 +63,28 @@ def _open(path: str | Path) -> av.container.InputContainer:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidVideo(f"{path.name} is not a readable video ({exc})") from None
-    if not container.streams.video:
+    try:
+        if not container.streams.video:
+            raise InvalidVideo(f"{path.name} has no video stream")
+        _check_container(container, limits, path.name)
+    except InvalidVideo:
         container.close()
-        raise InvalidVideo(f"{path.name} has no video stream")
+        raise
     return container
+
+
+def _check_container(container: av.container.InputContainer, limits: VideoLimits, name: str) -> None:
+    """Refuse bombs from the container's own declarations: stream count, frame size, frame rate, length."""
+    if len(container.streams) > limits.max_streams:
+        raise VideoTooLarge(f"{name}: {len(container.streams)} streams exceed the limit of {limits.max_streams}")
+    stream = container.streams.video[0]
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    declared = _info(container, None)
+    if declared.fps > limits.max_fps:
+        raise VideoTooLarge(f"{name}: {declared.fps:.0f} frames per second exceed the limit of {limits.max_fps:.0f}")
+    _check_bounds(declared, limits, name)
+    if width * height == 0:
+        raise InvalidVideo(f"{name}: the video stream declares no frame size")
 
 
 def _info(container: av.container.InputContainer, first: av.VideoFrame | None) -> VideoInfo:
@@ -120,7 +141,7 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
     """Container facts, checked against ``limits``; decodes one frame to prove the stream is readable."""
     limits = limits or VideoLimits()
     name = Path(path).name
-    with _open(path) as container:
+    with _open(path, limits) as container:
         first = next(_decoded(container, name), None)
         if first is None:
             raise InvalidVideo(f"{name}: no decodable video frame")
@@ -138,7 +159,7 @@ def iter_frames(
     """
     limits = limits or VideoLimits()
     name = Path(path).name
-    with _open(path) as container:
+    with _open(path, limits) as container:
         rotation = None
         start_time = None
         count = 0

@@ -147,3 +147,16 @@ def test_official_landmark_file_loads_from_state_dict_key(tmp_path: Path) -> Non
     assert torch.equal(model.state_dict()["linear1.conv.weight"], state["linear1.conv.weight"])
     with pytest.raises(CheckpointError, match="does not match"):
         load_retinaface(path)
+
+
+def test_admin_refuses_to_register_a_pickle_payload(tmp_path: Path, capsys, monkeypatch) -> None:
+    from jobs.admin import main as admin_main
+
+    monkeypatch.setenv("FTCN_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    monkeypatch.setenv("FTCN_STORAGE_URL", (tmp_path / "storage").as_uri())
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "ftcn-checkpoint", "payload": _Payload()}, evil)
+    assert admin_main(["register-model", str(evil), "--name", "evil"]) == 2
+    captured = capsys.readouterr()
+    assert "refusing to unpickle" in captured.err and "this must never run" not in captured.out
+    assert not (tmp_path / "storage").exists() or not list((tmp_path / "storage").rglob("*.pt"))

@@ -59,3 +59,34 @@ def test_links_bombs_and_garbage_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UnsafeArchive):
         extract_archive(garbage, tmp_path / "o4", max_bytes=1000, max_files=10)
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 5))
+
+
+def test_nesting_ratio_and_hard_link_bombs_are_refused(tmp_path: Path) -> None:
+    deep = make_zip(tmp_path / "deep.zip", {"/".join(["d"] * 40) + "/a.mp4": b"x"})
+    with pytest.raises(UnsafeArchive, match="deeper than"):
+        extract_archive(deep, tmp_path / "o1", max_bytes=10**9, max_files=10)
+    ratio = tmp_path / "ratio.zip"
+    with zipfile.ZipFile(ratio, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("real/zeros.mp4", b"\0" * (20 << 20))
+    assert ratio.stat().st_size < 100_000
+    with pytest.raises(UnsafeArchive, match="compression bomb"):
+        extract_archive(ratio, tmp_path / "o2", max_bytes=10**9, max_files=10)
+    with pytest.raises(UnsafeArchive, match="declares"):  # refused from the directory, before extracting
+        extract_archive(ratio, tmp_path / "o3", max_bytes=1 << 20, max_files=10)
+    hard = tmp_path / "hard.tar"
+    with tarfile.open(hard, "w") as bundle:
+        info = tarfile.TarInfo("real/a.mp4")
+        info.type = tarfile.LNKTYPE
+        info.linkname = "/etc/shadow"
+        bundle.addfile(info)
+    with pytest.raises(UnsafeArchive, match="link"):
+        extract_archive(hard, tmp_path / "o4", max_bytes=1000, max_files=10)
+    gz_bomb = tmp_path / "bomb.tar.gz"  # tar.gz has no central directory: the streaming budget stops it
+    with tarfile.open(gz_bomb, "w:gz") as bundle:
+        data = b"\0" * (8 << 20)
+        info = tarfile.TarInfo("real/zeros.mp4")
+        info.size = len(data)
+        bundle.addfile(info, io.BytesIO(data))
+    with pytest.raises(UnsafeArchive, match="size limit"):
+        extract_archive(gz_bomb, tmp_path / "o5", max_bytes=1 << 20, max_files=10)
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 6))

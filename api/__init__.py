@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.access import make_limiter
 from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
-from jobs.queue import QUEUE_FOR_KIND, make_celery
+from jobs.queue import QUEUE_FOR_KIND, Publisher, make_celery
 from jobs.settings import Settings
 from jobs.storage import Storage, open_storage
 
@@ -27,6 +27,7 @@ class AppState:
     sessions: sessionmaker[Session]
     storage: Storage
     celery: Celery
+    publisher: Publisher
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Each dependency checked and reported (deep healthcheck)."""
@@ -72,11 +73,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         upgrade(settings.database_url)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
+    celery = make_celery(settings)
     app.extensions["ftcn"] = AppState(
         settings=settings,
         sessions=sessionmaker(make_engine(settings.database_url), expire_on_commit=False),
         storage=open_storage(settings),
-        celery=make_celery(settings),
+        celery=celery,
+        publisher=Publisher(celery, settings),
     )
     register_error_handlers(app)
     make_limiter(app, settings)

@@ -5,6 +5,9 @@ The rules themselves (hashing, ownership, visibility) live in ``jobs.auth``; thi
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 
@@ -15,6 +18,12 @@ from jobs.settings import Settings
 
 #: Endpoints anyone may call: probes, the API description, signed downloads (the signature is the credential).
 PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download"}
+#: Seconds a verified token is remembered per API process: a revoked token stops working within this time, and
+#: a busy client costs no database look-up per request.
+AUTH_CACHE_S = 5.0
+AUTH_CACHE_MAX = 10_000
+_verified: dict[str, tuple[float, Principal]] = {}
+_verified_lock = threading.Lock()
 #: Endpoints that create jobs: they get the (tighter) submit limit.
 SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train"}
 
@@ -33,7 +42,8 @@ def rate_key() -> str:
 
 def make_limiter(app: Flask, settings: Settings) -> Limiter:
     """Per-endpoint limits per token, counted in Redis (so every API process shares them); 429 + Retry-After when
-    exceeded. If Redis is down the limiter falls back to per-process memory rather than failing requests."""
+    exceeded (api.problems). If Redis is down the limiter falls back to per-process memory rather than failing
+    requests. X-RateLimit-* headers are off: they cost a second Redis round trip on every request."""
 
     def limit_for_request() -> str:
         return settings.submit_rate_limit if request.endpoint in SUBMIT_ENDPOINTS else settings.rate_limit
@@ -43,8 +53,8 @@ def make_limiter(app: Flask, settings: Settings) -> Limiter:
         return not endpoint.startswith("api.") or endpoint in PUBLIC_ENDPOINTS
 
     return Limiter(rate_key, app=app, default_limits=[limit_for_request], storage_uri=settings.redis_url,
-                   storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}, headers_enabled=True,
-                   swallow_errors=True, in_memory_fallback_enabled=True, strategy="moving-window",
+                   storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}, headers_enabled=False,
+                   swallow_errors=True, in_memory_fallback_enabled=True, strategy="fixed-window",
                    default_limits_exempt_when=exempt, key_prefix="ftcn")
 
 
@@ -61,12 +71,27 @@ def authenticate_request() -> None:
         raise Problem(401, "unauthenticated", "Token required",
                       "send 'Authorization: Bearer <token>' (tokens are made with: ftcn-admin token create)",
                       headers={"WWW-Authenticate": 'Bearer realm="ftcn"'})
-    with session_scope(state.sessions) as session:
-        principal = authenticate(session, secret)
+    principal = _cached_principal(state, secret)
     if principal is None:
         raise Problem(401, "bad-token", "Token invalid or revoked", "the bearer token is not a valid, active token",
                       headers={"WWW-Authenticate": 'Bearer realm="ftcn", error="invalid_token"'})
     g.principal = principal
+
+
+def _cached_principal(state, secret: str) -> Principal | None:
+    key = hash_secret(secret)
+    now = time.monotonic()
+    cached = _verified.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    with session_scope(state.sessions) as session:
+        found = authenticate(session, secret)
+    if found is not None:
+        with _verified_lock:
+            if len(_verified) >= AUTH_CACHE_MAX:
+                _verified.clear()
+            _verified[key] = (now + AUTH_CACHE_S, found)
+    return found
 
 
 def principal() -> Principal:

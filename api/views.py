@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api.access import authenticate_request, principal, require_train
 from api.problems import Problem
@@ -23,7 +25,6 @@ from api.schemas import (
 from jobs import service
 from jobs.db import session_scope
 from jobs.models import Dataset, Job, Model
-from jobs.queue import enqueue
 from jobs.states import JobKind
 from jobs.storage import LocalStorage, check_key
 from jobs.urls import check_url
@@ -83,12 +84,15 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, 
     return upload, name, digest.hexdigest()
 
 
-def _accept(kind: JobKind, params: dict[str, Any], upload: tuple[Any, str] | None = None) -> Response:
+def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
+            upload: tuple[Any, str] | None = None) -> Response:
     """Create (or find, by Idempotency-Key) the job, store its uploaded input as ``jobs/<id>/input/<name>``,
-    enqueue it; answer 202 + Location."""
-    key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
+    enqueue it; answer 202 + Location. ``params`` may be a function of the session (validated in the same
+    transaction that creates the job)."""
     state = app_state()
+    key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
     with session_scope(state.sessions) as session:
+        params = params(session) if callable(params) else params
         existing = service.find_idempotent(session, key, kind.value, params)
         if existing is not None:
             view = service.job_view(existing, state.storage, state.settings.link_ttl_s)
@@ -101,10 +105,7 @@ def _accept(kind: JobKind, params: dict[str, Any], upload: tuple[Any, str] | Non
             job.params = {**params, "input_key": input_key}
         session.flush()
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
-    try:
-        enqueue(state.celery, kind, view["id"], state.settings)
-    except Exception:  # noqa: BLE001 - the job is recorded as queued; the workers' reconciler enqueues it later
-        current_app.logger.warning("broker unavailable; job %s left for the reconciler", view["id"], exc_info=True)
+    state.publisher.publish(kind, view["id"])
     return _accepted(view, 202)
 
 
@@ -117,21 +118,22 @@ def _accepted(view: dict[str, Any], status: int) -> Response:
 
 @bp.post("/jobs/predict")
 def submit_predict() -> Response:
-    state = app_state()
     if request.files:
         options = _form_options(PredictOptions)
         upload, name, digest = _upload("video", VIDEO_SUFFIXES)
         model_id = request.form.get("model_id") or None
-        with session_scope(state.sessions) as session:
-            model = service.resolve_model(session, model_id, principal())
-            params = {"model_id": model.id, "options": options.model_dump(), "filename": name, "sha256": digest}
-        return _accept(JobKind.PREDICT, params, (upload, f"video{PurePosixPath(name).suffix}"))
-    body = _json_body(PredictRequest)
-    with session_scope(state.sessions) as session:
-        model = service.resolve_model(session, body.model_id, principal())
-        params = {"model_id": model.id, "options": body.options.model_dump(), "video_url": body.video_url}
-    check_url(body.video_url, state.settings.url_allowlist)  # early answer; the worker checks again when fetching
-    return _accept(JobKind.PREDICT, params)
+        extra: dict[str, Any] = {"filename": name, "sha256": digest}
+        stored = (upload, f"video{PurePosixPath(name).suffix}")
+    else:
+        body = _json_body(PredictRequest)
+        check_url(body.video_url, app_state().settings.url_allowlist)  # early answer; the worker checks again
+        options, model_id, extra, stored = body.options, body.model_id, {"video_url": body.video_url}, None
+
+    def params(session: Session) -> dict[str, Any]:
+        model = service.resolve_model(session, model_id, principal())
+        return {"model_id": model.id, "options": options.model_dump(), **extra}
+
+    return _accept(JobKind.PREDICT, params, stored)
 
 
 @bp.post("/jobs/preprocess")

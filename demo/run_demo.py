@@ -15,56 +15,19 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from local_stack import BIN, ROOT, admin, start_stack  # noqa: E402
+
 SAMPLE = ROOT / "ftcn" / "synth" / "media" / "carphone_pristine.mp4"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with code {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not start listening on port {port}")
-
-
-@contextmanager
-def supervised(argv: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A child process in its own group, stopped (TERM, then KILL) when the block ends, however it ends."""
-    with open(log, "ab") as handle:
-        process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT,
-                                   start_new_session=True)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
 
 
 def step(text: str) -> None:
@@ -78,19 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-running", action="store_true", help="leave the service up until Ctrl-C")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    redis_binary = shutil.which("redis-server")
-    if redis_binary is None:
-        raise SystemExit("redis-server is missing: apt-get install redis-server (make demo does it when root)")
-    shutil.rmtree(args.home, ignore_errors=True)
-    args.home.mkdir(parents=True)
-    logs = args.home / "logs"
-    logs.mkdir()
-    redis_port, api_port = free_port(), args.port or free_port()
-    env = {**os.environ, "FTCN_DATABASE_URL": f"sqlite:///{args.home / 'ftcn.sqlite3'}",
-           "FTCN_STORAGE_URL": (args.home / "storage").as_uri(), "FTCN_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-           "FTCN_SECRET_KEY": os.urandom(16).hex()}
-    env.pop("FTCN_TT_WEIGHTS", None)
+    official = os.environ.get("FTCN_TT_WEIGHTS")
     from api.client import Client, progress_line
+
+    def register_official(env: dict[str, str]) -> None:
+        step(f"registering the official weights {official} as the default model")
+        admin(env, "register-model", official, "--name", "ftcn_tt (official)", "--default")
 
     with ExitStack() as stack:
         def stop(signum, frame):  # Ctrl-C or TERM: unwind the stack, which stops every child
@@ -98,35 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         step("starting Redis, migrating SQLite, starting the API (gunicorn) and a worker (Celery)")
-        redis = stack.enter_context(supervised([redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1",
-                                                "--save", "", "--appendonly", "no", "--dir", str(args.home)],
-                                               env, logs / "redis.log"))
-        wait_for_port(redis_port, redis, "redis-server")
-        subprocess.run([str(BIN / "ftcn-admin"), "migrate"], env=env, check=True, cwd=ROOT)
-        token = subprocess.run([str(BIN / "ftcn-admin"), "token", "create", "--owner", "demo", "--name", "demo",
-                                "--admin", "--train"], env=env, check=True, cwd=ROOT, capture_output=True,
-                               text=True).stdout.strip()
-        official = os.environ.get("FTCN_TT_WEIGHTS")
-        if official:
-            step(f"registering the official weights {official} as the default model")
-            subprocess.run([str(BIN / "ftcn-admin"), "register-model", official, "--name", "ftcn_tt (official)",
-                            "--default"], env=env, check=True, cwd=ROOT)
-        api = stack.enter_context(supervised([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{api_port}", "--workers",
-                                              "2", "--timeout", "120", "api:create_app()"], env, logs / "api.log"))
-        worker = stack.enter_context(supervised([str(BIN / "celery"), "-A", "worker", "worker", "-Q",
-                                                 "predict,train", "--concurrency", "1", "--loglevel", "INFO"],
-                                                env, logs / "worker.log"))
-        wait_for_port(api_port, api, "the API")
-        base = f"http://127.0.0.1:{api_port}"
+        service = start_stack(stack, args.home, port=args.port, before_api=register_official if official else None)
+        base, token, api, worker = service.base, service.token, service.api, service.worker
         client = Client(base, token)
-        deadline = time.monotonic() + 120
-        while requests.get(base + "/readyz", timeout=10).status_code != 200:
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the worker did not come up; see {logs / 'worker.log'}")
-            time.sleep(1)
-        print(f"API up at {base} (logs in {logs})")
-        print(f"API token (admin, train) for this demo: {token}\n  e.g. FTCN_TOKEN={token} "
-              f"{BIN / 'ftcn-client'} --api {base} status JOB_ID   or paste it into {base}/")
+        print(f"API up at {base} (logs in {service.logs})")
+        print(f"API token (admin, train) for this demo: {token}\n  web page: {base}/  (paste the token there)\n"
+              f"  client: FTCN_TOKEN={token} {BIN / 'ftcn-client'} --api {base} status JOB_ID")
 
         work = Path(tempfile.mkdtemp(prefix="ftcn-demo-"))
         stack.callback(shutil.rmtree, work, True)

@@ -7,7 +7,6 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-
 #: Folder depth no real dataset needs; deeper paths are a nesting bomb (or a file-system attack).
 MAX_DEPTH = 16
 #: Expansion ratio above which a member is a decompression bomb (video compresses to ~1:1; zeros to 1:1000).

@@ -5,11 +5,18 @@ The API uses it only to send tasks by name (it never imports the worker, hence n
 
 from __future__ import annotations
 
+import logging
+import os
+import queue
+import threading
+import time
+
 from celery import Celery
 
 from jobs.settings import Settings
 from jobs.states import JobKind
 
+log = logging.getLogger(__name__)
 TASK_NAME = "worker.run_job"
 QUEUE_FOR_KIND = {JobKind.PREDICT: "predict", JobKind.PREPROCESS: "train", JobKind.TRAIN: "train"}
 
@@ -46,3 +53,42 @@ def enqueue(app: Celery, kind: JobKind, job_id: str, settings: Settings) -> None
     soft, hard = time_limits(settings, kind)
     app.send_task(TASK_NAME, args=[job_id], task_id=job_id, queue=QUEUE_FOR_KIND[kind], soft_time_limit=soft,
                   time_limit=hard)
+
+
+class Publisher:
+    """Publishes job messages from a background thread, so a submission answers as soon as its row is committed.
+
+    Nothing is lost if the process dies first: the job is ``queued`` in the database, and the workers' reconciler
+    enqueues jobs the broker does not hold. Publishing failures (Redis down) are logged and left to it too.
+    """
+
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+        self.pending: queue.Queue[tuple[JobKind, str]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def publish(self, kind: JobKind, job_id: str) -> None:
+        with self._lock:  # (re)start after a fork: threads do not survive it
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, daemon=True, name="job-publisher")
+                self._thread.start()
+        self.pending.put((kind, job_id))
+
+    def _run(self) -> None:
+        while True:
+            kind, job_id = self.pending.get()
+            try:
+                enqueue(self.app, kind, job_id, self.settings)
+            except Exception:  # noqa: BLE001 - the reconciler enqueues it once the broker is back
+                log.warning("could not publish job %s; the reconciler will", job_id, exc_info=True)
+            finally:
+                self.pending.task_done()
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until everything submitted so far was handed to the broker (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, visible
@@ -94,12 +94,9 @@ def cancel(session: Session, job_id: str, principal: Principal) -> Job:
 
 def default_model(session: Session, principal: Principal) -> Model | None:
     """The caller's own default model, else the shared one (registered by an operator without an owner)."""
-    for owner in dict.fromkeys([principal.owner, None]):
-        found = session.scalar(select(Model).where(Model.is_default.is_(True), Model.owner.is_(None) if owner is None
-                                                   else Model.owner == owner).order_by(Model.created_at.desc()))
-        if found is not None:
-            return found
-    return None
+    mine = Model.owner.is_(None) if principal.owner is None else Model.owner == principal.owner
+    return session.scalar(select(Model).where(Model.is_default.is_(True), or_(mine, Model.owner.is_(None)))
+                          .order_by(Model.owner.is_(None), Model.created_at.desc()).limit(1))
 
 
 def clear_default(session: Session, owner: str | None) -> None:

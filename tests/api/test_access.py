@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def test_submissions_are_rate_limited_per_token(stack: dict) -> None:
 def test_admin_cli_creates_lists_and_revokes(stack: dict, capsys, monkeypatch) -> None:
     for key, value in stack["env"].items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr("api.access.AUTH_CACHE_S", 0.5)  # how long an API process trusts a verified token
     assert admin_main(["token", "create", "--owner", "erin", "--train"]) == 0
     secret = capsys.readouterr().out.strip()
     client = stack["client"]
@@ -152,6 +154,7 @@ def test_admin_cli_creates_lists_and_revokes(stack: dict, capsys, monkeypatch) -
     assert secret not in json.dumps(listing)
     erin = next(t for t in listing if t["owner"] == "erin")
     assert admin_main(["token", "revoke", erin["id"]]) == 0
+    time.sleep(0.6)
     assert_problem(client.get("/me", headers=headers), 401, "bad-token")
     assert admin_main(["token", "revoke", "no-such-id"]) == 2
 

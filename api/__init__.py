@@ -83,7 +83,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     )
     register_error_handlers(app)
     make_limiter(app, settings)
+    from api.ui import ui
     from api.views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(ui)
     return app

@@ -186,6 +186,19 @@ def index_jobs() -> Response:
     return jsonify({"items": views, "total": total, "limit": limit, "offset": offset})
 
 
+@bp.get("/jobs/<job_id>/result")
+def job_result(job_id: str) -> Response:
+    """A finished predict job's full result document (result.json), through the API: same origin as the web
+    page and checked against the caller's token, wherever the artifacts are stored."""
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        job = service.get(session, Job, job_id, "job", principal())
+        key = ((job.result or {}).get("artifacts") or {}).get("result")
+        if job.status != "succeeded" or not key:
+            raise Problem(409, "no-result", "No result", f"job {job_id} is {job.status}; it has no result document")
+    return Response(state.storage.get_bytes(key), mimetype="application/json")
+
+
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str) -> Response:
     state = app_state()

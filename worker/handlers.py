@@ -86,6 +86,7 @@ def _backend() -> Any:
 def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.render.annotate import write_annotated_video
+    from ftcn.render.thumbnails import write_face_thumbnails
     from ftcn.render.timeline import write_timeline_plot
     from ftcn.video.decode import InvalidVideo, VideoLimits, VideoTooLarge
 
@@ -125,6 +126,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
             ctx.progress("annotate", 90.0)
             write_annotated_video(video, result, work / "annotated.mp4", limits)
+            thumbnails = write_face_thumbnails(video, result, work / "faces", limits)
         except VideoTooLarge as exc:
             raise JobFailed("video-too-large", str(exc)) from None
         except InvalidVideo as exc:
@@ -136,6 +138,9 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         ctx.storage.put_file(artifacts["result"], work / "result.json", "application/json")
         ctx.storage.put_file(artifacts["annotated_video"], work / "annotated.mp4", "video/mp4")
         ctx.storage.put_file(artifacts["timeline"], work / "timeline.png", "image/png")
+        for track_id, path in sorted(thumbnails.items()):
+            artifacts[f"face_{track_id}"] = f"{prefix}/faces/{track_id}.jpg"
+            ctx.storage.put_file(artifacts[f"face_{track_id}"], path, "image/jpeg")
     return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
             "faces": len(result["tracks"]), "model_id": ctx.params["model_id"], "artifacts": artifacts}
 

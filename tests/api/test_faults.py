@@ -100,7 +100,7 @@ class Stack:
 def clips(tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("clips")
     return {"short": short_clip(folder / "short.mp4", 16).read_bytes(),
-            "long": short_clip(folder / "long.mp4", 120, repeat=20).read_bytes()}
+            "long": short_clip(folder / "long.mp4", 120, repeat=40).read_bytes()}
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,9 @@ def test_workers_killed_twice_under_200_jobs(tmp_path: Path, checkpoint: Path, c
                                    attempts={str(k): v for k, v in sorted(attempts.items())})
     assert figures["succeeded"] == 200, (figures, log)
     for job_id in ids:  # each result stored exactly once, completely: no partial files, nothing extra
-        assert stored_files(tmp_path, job_id) == ["annotated.mp4", "input/video.mp4", "result.json", "timeline.png"]
+        faces = [f"faces/{track}.jpg" for track in range(jobs[job_id]["result"]["faces"])]
+        assert stored_files(tmp_path, job_id) == sorted(["annotated.mp4", "input/video.mp4", "result.json",
+                                                         "timeline.png", *faces])
         stored = json.loads((tmp_path / "storage" / "jobs" / job_id / "result.json").read_text())
         assert stored["verdict"] == jobs[job_id]["result"]["verdict"]
     assert max(attempts) >= 2  # some jobs really were interrupted and run again
@@ -263,14 +265,15 @@ def test_object_store_failures(tmp_path: Path, checkpoint: Path, clips: dict[str
     assert "InternalError" in failed["error"]["message"] or "500" in failed["error"]["message"]
     assert failed["links"] == {} and failed["result"] is None  # nothing half-written is linked
     assert retries >= 3  # botocore retried with backoff before the job gave up
+    faces = {f"face_{track}" for track in range(succeeded["result"]["faces"])}
     assert succeeded["status"] == "succeeded" and set(succeeded["links"]) == {"annotated_video", "result",
-                                                                             "timeline"}
+                                                                             "timeline", *faces}
 
 
 def test_poison_inputs_fail_and_the_worker_goes_on(tmp_path: Path, checkpoint: Path,
                                                    clips: dict[str, bytes]) -> None:
     with RedisProcess() as redis_server:
-        env = embedded_env(tmp_path, redis_server.url, FTCN_PREDICT_TIME_LIMIT_S="10")
+        env = embedded_env(tmp_path, redis_server.url, FTCN_PREDICT_TIME_LIMIT_S="20")
         with service(env, checkpoint, clips["short"]) as stack, celery_worker(env) as worker:
             warm = stack.submit().json()["id"]  # the first job also loads the model: not part of the limit test
             warmed = stack.wait_terminal([warm], timeout=120)[warm]

@@ -84,7 +84,8 @@ def service(request, tmp_path_factory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("service")
     with redis_server() as redis_url, backing_stores(request.param, root) as (stores, list_files):
         env = {**stores, "FTCN_REDIS_URL": redis_url, "FTCN_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
-               "FTCN_URL_ALLOWLIST": "localhost", "FTCN_SECRET_KEY": "test-secret"}
+               "FTCN_URL_ALLOWLIST": "localhost", "FTCN_SECRET_KEY": "test-secret",
+               "FTCN_SUBMIT_RATE_LIMIT": "100000/minute"}  # limits have their own test (test_access)
         settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("FTCN_")})
         app = create_app(settings)
         with http_app(app) as base, celery_worker(env) as worker:
@@ -165,7 +166,8 @@ def test_client_status_and_download(service: Service, trained_model: str, tmp_pa
     assert client_main(["--api", service.base, "--token", service.token, "status", job_id]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
     assert client_main(["--api", service.base, "--token", service.token, "download", job_id, "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated_video.mp4", "result.json", "timeline.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated_video.mp4", "face_0.jpg", "result.json",
+                                                          "timeline.png"]
     assert client_main(["--api", service.base, "--token", service.token, "status", "no-such-job"]) == 2
     assert "404" in capsys.readouterr().err
 
@@ -193,8 +195,8 @@ def test_bad_requests_change_nothing(service: Service, trained_model: str, case:
         "not json": lambda: service.http.post(post, data=b"{not json", headers={"Content-Type": "application/json"}),
         "unknown field": lambda: service.http.post(post, json={"video_url": "https://example.com/a.mp4", "x": 1}),
         "unknown job": lambda: service.http.get(service.url("/jobs/00000000-0000-0000-0000-000000000000")),
-        "unknown model": lambda: service.http.post(post, json={"video_url": "https://example.com/a.mp4",
-                                                           "model_id": "missing"}),
+        "unknown model": lambda: service.http.post(post, json={"video_url": "http://localhost:1/a.mp4",
+                                                               "model_id": "missing"}),
         "unknown dataset": lambda: service.http.post(service.url("/jobs/train"), json={"dataset_id": "missing"}),
         "loopback url": lambda: service.http.post(post, json={"video_url": "http://127.0.0.1:8080/a.mp4"}),
         "metadata url": lambda: service.http.post(post, json={"video_url": "http://169.254.169.254/latest/"}),

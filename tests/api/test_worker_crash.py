@@ -61,4 +61,4 @@ def test_killed_worker_job_is_redelivered(tmp_path: Path) -> None:
         assert job["attempts"] == 2
         stored = sorted(p.relative_to(storage / "jobs" / job_id).as_posix()
                         for p in (storage / "jobs" / job_id).rglob("*") if p.is_file())
-        assert stored == ["annotated.mp4", "input/video.mp4", "result.json", "timeline.png"]
+        assert stored == ["annotated.mp4", "faces/0.jpg", "input/video.mp4", "result.json", "timeline.png"]

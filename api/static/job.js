@@ -1,0 +1,212 @@
+// Job page: follows the job (polling /jobs/<id>) and, only once it has succeeded, shows what it found.
+"use strict";
+
+(() => {
+  const { api, show, text, when, number, onReady } = FTCN;
+  const jobId = document.body.dataset.jobId;
+  const COLORS = ["#d7263d", "#1b998b", "#2e86ab", "#f49d37", "#7b2cbf", "#3d5a80", "#8a5a44", "#2a9d8f"];
+  const STAGES = { faces: "finding and following faces", clips: "scoring face clips", annotate: "drawing the annotated video",
+                   preprocess: "preparing face clips", done: "done" };
+  const $ = (id) => document.getElementById(id);
+  let shown = false;
+
+  function statusLine(job) {
+    const what = { predict: "Video check", preprocess: "Dataset preparation", train: "Training" }[job.kind] || job.kind;
+    $("job-title").textContent = `${what} · ${when(job.created_at)}`;
+    if (job.status === "queued") return "Waiting for a worker…";
+    if (job.status === "running") {
+      const stage = STAGES[job.stage] || job.stage || "starting";
+      return `Running: ${stage} (${Math.round(job.progress)}%)`;
+    }
+    if (job.status === "succeeded") return `Finished ${when(job.finished_at)}.`;
+    if (job.status === "failed") return `Failed ${when(job.finished_at)}.`;
+    return "Canceled.";
+  }
+
+  async function poll() {
+    let job;
+    try {
+      job = await api(`/jobs/${encodeURIComponent(jobId)}`);
+    } catch (problem) {
+      if (problem.status === 404) { $("job-status").textContent = "There is no such job (or it is not yours)."; return; }
+      if (problem.status !== 401) setTimeout(poll, 3000);
+      return;
+    }
+    $("job-status").textContent = statusLine(job);
+    $("job-progress").value = job.status === "succeeded" ? 100 : job.progress;
+    if (job.status === "failed" && job.error) {
+      $("job-error").textContent = `Reason: ${job.error.message} (${job.error.code})`;
+      show($("job-error"));
+    }
+    if (job.status === "succeeded" && !shown) {  // a verdict is never shown for a job that has not succeeded
+      shown = true;
+      if (job.kind === "predict") await showPrediction(job);
+      else showTraining(job);
+    }
+    if (job.status === "queued" || job.status === "running") setTimeout(poll, 1000);
+  }
+
+  function verdictWords(result) {
+    const threshold = number(result.threshold);
+    if (result.verdict === "NO_FACE") return "No face was found in this video, so the model could not judge it.";
+    if (result.verdict === "FAKE") {
+      return `The model judges this video FORGED: its most suspicious face scored ${number(result.score)}, above ` +
+             `the threshold of ${threshold}. A verdict is the model's estimate, not proof.`;
+    }
+    return `The model judges this video REAL: no face scored above the threshold of ${threshold} (the highest ` +
+           `score was ${number(result.score)}). A verdict is the model's estimate, not proof.`;
+  }
+
+  async function showPrediction(job) {
+    const summary = job.result;
+    $("verdict-word").textContent = summary.verdict === "NO_FACE" ? "NO FACE" : summary.verdict;
+    $("verdict").dataset.verdict = summary.verdict;
+    $("verdict-words").textContent = verdictWords(summary);
+    show($("verdict"));
+    const video = $("annotated");
+    video.src = job.links.annotated_video;
+    show($("media"));
+    const result = await api(`/jobs/${encodeURIComponent(jobId)}/result`);
+    drawChart(result, video);
+    listFaces(result, job.links, video);
+    const downloads = $("downloads");
+    downloads.replaceChildren(text("span", "Download: "));
+    [["result", "result.json"], ["annotated_video", "annotated video (MP4)"], ["timeline", "timeline chart (PNG)"]]
+      .filter(([name]) => job.links[name])
+      .forEach(([name, label], index) => {
+        if (index) downloads.append(" · ");
+        const link = text("a", label);
+        link.href = job.links[name];
+        link.setAttribute("download", "");
+        downloads.append(link);
+      });
+  }
+
+  function svg(tag, attributes = {}) {
+    const element = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.entries(attributes).forEach(([key, value]) => element.setAttribute(key, String(value)));
+    return element;
+  }
+
+  function drawChart(result, video) {
+    const fps = result.input.fps || 25;
+    const duration = Math.max(result.input.frames_read / fps, 1 / fps);
+    const threshold = result.threshold;
+    const logit = threshold < 0.05 || threshold > 0.95;  // the official model's threshold is 0.0026
+    const clamp = (p) => Math.min(1 - 1e-5, Math.max(1e-5, p));
+    const toY = logit ? (p) => (Math.log(clamp(p) / (1 - clamp(p))) + 11.5) / 23 : (p) => p;
+    const W = 640, H = 220, L = 48, R = 26, T = 10, B = 30;
+    const x = (t) => L + ((W - L - R) * t) / duration;
+    const y = (p) => T + (H - T - B) * (1 - toY(p));
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "timeline", "aria-hidden": "true" });
+    chart.append(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, class: "plot" }));
+    const ticks = logit ? [1e-4, 0.01, 0.5, 0.99] : [0, 0.25, 0.5, 0.75, 1];
+    ticks.forEach((p) => {
+      chart.append(svg("line", { x1: L, x2: W - R, y1: y(p), y2: y(p), class: "grid" }));
+      const label = svg("text", { x: L - 6, y: y(p) + 4, "text-anchor": "end", class: "tick" });
+      label.textContent = String(p);
+      chart.append(label);
+    });
+    for (let i = 0; i <= 4; i += 1) {
+      const t = (duration * i) / 4;
+      const label = svg("text", { x: x(t), y: H - 10, "text-anchor": "middle", class: "tick" });
+      label.textContent = `${t.toFixed(1)} s`;
+      chart.append(label);
+    }
+    chart.append(svg("line", { x1: L, x2: W - R, y1: y(threshold), y2: y(threshold), class: "threshold" }));
+    result.tracks.forEach((track, index) => {
+      const series = svg("g", { class: "series", "data-face": track.id, stroke: COLORS[index % COLORS.length] });
+      let points = [];
+      const flush = () => {
+        if (points.length) series.append(svg("polyline", { points: points.join(" "), fill: "none" }));
+        points = [];
+      };
+      track.frames.forEach((frame, k) => {
+        const score = track.timeline[k];
+        if (score === null || score === undefined) { flush(); return; }
+        points.push(`${x(frame / fps).toFixed(1)},${y(score).toFixed(1)}`);
+      });
+      flush();
+      chart.append(series);
+    });
+    const cursor = svg("line", { x1: L, x2: L, y1: T, y2: H - B, class: "cursor" });
+    chart.append(cursor);
+    video.addEventListener("timeupdate", () => {
+      cursor.setAttribute("x1", x(video.currentTime));
+      cursor.setAttribute("x2", x(video.currentTime));
+    });
+    const holder = $("chart");
+    holder.replaceChildren(chart);
+    holder.setAttribute("aria-label", `Forgery score over time for ${result.tracks.length} face(s), threshold ${number(threshold)}`);
+    holder.addEventListener("click", (event) => {
+      const box = chart.getBoundingClientRect();
+      const fraction = ((event.clientX - box.left) / box.width * W - L) / (W - L - R);
+      video.currentTime = Math.min(duration, Math.max(0, fraction * duration));
+    });
+    holder.addEventListener("keydown", (event) => {
+      const step = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      video.currentTime = Math.min(duration, Math.max(0, video.currentTime + step));
+    });
+  }
+
+  function listFaces(result, links, video) {
+    const fps = result.input.fps || 25;
+    const list = $("faces");
+    list.replaceChildren();
+    if (!result.tracks.length) list.append(text("li", "No face was found."));
+    result.tracks.forEach((track, index) => {
+      const item = text("li", null, "face");
+      const swatch = text("span", null, "swatch");
+      swatch.style.background = COLORS[index % COLORS.length];
+      item.append(swatch);
+      if (links[`face_${track.id}`]) {
+        const image = text("img");
+        image.src = links[`face_${track.id}`];
+        image.alt = `Face ${track.id}`;
+        image.width = 72;
+        image.height = 72;
+        item.append(image);
+      }
+      const start = track.start_frame / fps, end = track.end_frame / fps;
+      item.append(text("span", `Face ${track.id}: ${track.verdict}, score ${number(track.score)} ` +
+                               `(${start.toFixed(1)}–${end.toFixed(1)} s, ${track.clips} clip(s))`));
+      const jump = text("button", "Show in video", "link");
+      jump.type = "button";
+      jump.addEventListener("click", () => { video.currentTime = start; video.focus(); });
+      item.append(jump);
+      list.append(item);
+    });
+  }
+
+  function showTraining(job) {
+    const result = job.result || {};
+    const metrics = $("training-metrics");
+    const rows = [];
+    if (job.kind === "train") {
+      const best = result.metrics || {};
+      rows.push(["Model", result.model_id], ["Validation AUC (clips)", number(best.clip && best.clip.auc)],
+                ["Validation AUC (videos)", number(best.video && best.video.auc)],
+                ["Threshold", number(result.threshold)], ["Epochs", result.epochs]);
+    } else {
+      rows.push(["Dataset", result.dataset_id], ["Videos", result.videos], ["Face clips", result.clips],
+                ["Videos that failed", result.failed]);
+    }
+    metrics.replaceChildren(...rows.flatMap(([term, value]) => [text("dt", term), text("dd", value)]));
+    const plots = $("training-plots");
+    plots.replaceChildren();
+    [["loss_plot", "Loss per epoch"], ["auc_plot", "Validation AUC per epoch"]].forEach(([name, label]) => {
+      if (!job.links[name]) return;
+      const figure = text("figure");
+      const image = text("img");
+      image.src = job.links[name];
+      image.alt = label;
+      figure.append(image, text("figcaption", label));
+      plots.append(figure);
+    });
+    show($("training"));
+  }
+
+  onReady(poll);
+})();

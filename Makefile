@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo demo-library redis bench clean api worker
+.PHONY: install test test-fast demo demo-library redis bench bench-load clean api worker
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ demo-library: install
 
 bench: install
 	$(PY) bench/bench_model.py
+
+# Submit latency at a fixed rate against the embedded stack (its own Redis, gunicorn, a worker); loopback only.
+bench-load: install redis
+	$(PY) bench/load_api.py --rate 100 --seconds 30
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info var

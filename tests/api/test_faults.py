@@ -138,22 +138,16 @@ def test_workers_killed_twice_under_200_jobs(tmp_path: Path, checkpoint: Path, c
         with service(env, checkpoint, clips["short"]) as stack:
             ids: list[str] = []
             submitter = threading.Thread(target=lambda: ids.extend(stack.submit().json()["id"] for _ in range(200)))
+            submitter.start()
             kills = 0
-            with celery_worker(env, concurrency=2) as worker:
-                submitter.start()
-                while sum(j["status"] == "succeeded" for j in stack.jobs().values()) < 50:
-                    assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
-                    time.sleep(0.5)
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(timeout=30)
-                kills += 1
-            with celery_worker(env, concurrency=2) as worker:
-                while sum(j["status"] == "succeeded" for j in stack.jobs().values()) < 120:
-                    assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
-                    time.sleep(0.5)
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(timeout=30)
-                kills += 1
+            for succeeded_before_kill in (50, 120):  # SIGKILL the whole worker (pool included) twice, mid-run
+                with celery_worker(env, concurrency=2) as worker:
+                    while sum(j["status"] == "succeeded" for j in stack.jobs().values()) < succeeded_before_kill:
+                        assert worker.poll() is None, Path(worker.log_path).read_text()[-3000:]
+                        time.sleep(0.5)
+                    os.killpg(worker.pid, signal.SIGKILL)
+                    worker.wait(timeout=30)
+                    kills += 1
             submitter.join(timeout=300)
             assert len(ids) == 200
             with celery_worker(env, concurrency=2) as worker:

@@ -19,6 +19,15 @@ def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
     return path
 
 
+def make_tar_link(path: Path, kind: bytes, target: str) -> Path:
+    """A tar whose only member, real/a.mp4, is a link (symbolic or hard) to ``target``."""
+    with tarfile.open(path, "w") as bundle:
+        info = tarfile.TarInfo("real/a.mp4")
+        info.type, info.linkname = kind, target
+        bundle.addfile(info)
+    return path
+
+
 def test_zip_and_tar_extract(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "d.zip", {"real/a.mp4": b"a", "fake/b.mp4": b"bb"})
     files = extract_archive(archive, tmp_path / "out", max_bytes=100, max_files=10)
@@ -40,12 +49,7 @@ def test_path_traversal_is_refused(tmp_path: Path, name: str) -> None:
 
 
 def test_links_bombs_and_garbage_are_refused(tmp_path: Path) -> None:
-    tar_path = tmp_path / "link.tar"
-    with tarfile.open(tar_path, "w") as bundle:
-        info = tarfile.TarInfo("real/link.mp4")
-        info.type = tarfile.SYMTYPE
-        info.linkname = "/etc/passwd"
-        bundle.addfile(info)
+    tar_path = make_tar_link(tmp_path / "link.tar", tarfile.SYMTYPE, "/etc/passwd")
     with pytest.raises(UnsafeArchive, match="link"):
         extract_archive(tar_path, tmp_path / "o1", max_bytes=100, max_files=10)
     bomb = make_zip(tmp_path / "bomb.zip", {"real/a.mp4": b"\0" * 10_000})
@@ -73,12 +77,7 @@ def test_nesting_ratio_and_hard_link_bombs_are_refused(tmp_path: Path) -> None:
         extract_archive(ratio, tmp_path / "o2", max_bytes=10**9, max_files=10)
     with pytest.raises(UnsafeArchive, match="declares"):  # refused from the directory, before extracting
         extract_archive(ratio, tmp_path / "o3", max_bytes=1 << 20, max_files=10)
-    hard = tmp_path / "hard.tar"
-    with tarfile.open(hard, "w") as bundle:
-        info = tarfile.TarInfo("real/a.mp4")
-        info.type = tarfile.LNKTYPE
-        info.linkname = "/etc/shadow"
-        bundle.addfile(info)
+    hard = make_tar_link(tmp_path / "hard.tar", tarfile.LNKTYPE, "/etc/shadow")
     with pytest.raises(UnsafeArchive, match="link"):
         extract_archive(hard, tmp_path / "o4", max_bytes=1000, max_files=10)
     gz_bomb = tmp_path / "bomb.tar.gz"  # tar.gz has no central directory: the streaming budget stops it

@@ -57,4 +57,8 @@ def test_s3_storage_and_presigned_links(tmp_path: Path, monkeypatch) -> None:
         storage.put_bytes("jobs/z/result.json", b"{}")
         with urllib.request.urlopen(storage.link("jobs/z/result.json", 60)) as response:
             assert response.read() == b"{}"
+        from urllib.parse import parse_qs, urlparse
+
+        query = parse_qs(urlparse(storage.link("jobs/z/result.json", 123)).query)  # the lifetime is the one asked
+        assert query.get("X-Amz-Expires") == ["123"] or query.get("Expires")
         assert storage.dataset_location("datasets/d1") == "s3://artifacts/service/datasets/d1"

@@ -144,7 +144,7 @@ def openapi_document() -> dict[str, Any]:
             "/jobs": get("JobList", "jobs, newest first", listing),
             "/jobs/{id}": get("Job", "a job", job_id),
             "/jobs/{id}/result": {"get": {"parameters": job_id, "responses": {
-                "200": {"description": "result.json of a succeeded predict job (schema: ftcn/predict/result.schema.json)",
+                "200": {"description": "result.json of a succeeded predict job (ftcn/predict/result.schema.json)",
                         "content": {"application/json": {"schema": {"type": "object"}}}}, **problems}}},
             "/jobs/{id}/cancel": {"post": {"parameters": job_id, "responses": {
                 "200": body("Job", "canceled"), **problems}}},

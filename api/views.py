@@ -178,8 +178,8 @@ def index_jobs() -> Response:
         if offset > MAX_OFFSET:
             raise ValueError("offset out of range")
         with session_scope(state.sessions) as session:
-            items, total = service.list_jobs(session, principal(), request.args.get("kind"), request.args.get("status"), limit,
-                                             offset)
+            items, total = service.list_jobs(session, principal(), request.args.get("kind"),
+                                             request.args.get("status"), limit, offset)
             views = [service.job_view(j, state.storage, state.settings.link_ttl_s) for j in items]
     except ValueError:
         raise Problem(400, "bad-query", "Bad query", "kind, status, limit or offset has an invalid value") from None

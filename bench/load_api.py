@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-threads", type=int, default=8)
     parser.add_argument("--no-worker", action="store_true", help="measure the API alone")
     parser.add_argument("--postgres", action="store_true",
-                        help="a throwaway PostgreSQL cluster instead of the embedded SQLite (needs the server binaries)")
+                        help="a throwaway PostgreSQL cluster instead of SQLite (needs the server binaries)")
     args = parser.parse_args(argv)
     total = int(args.rate * args.seconds)
     if not 0 < total <= 100_000:
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(delay)
             started = time.perf_counter()
             try:
-                status = session.post(f"{service.base}/jobs/predict", data=body, headers=headers, timeout=30).status_code
+                answer = session.post(f"{service.base}/jobs/predict", data=body, headers=headers, timeout=30)
+                status = answer.status_code
             except requests.RequestException:
                 status = 0
             return time.perf_counter() - started, status, started - due
@@ -133,17 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [r[0] * 1000 for r in results]
     errors = sum(1 for r in results if r[1] != 202)
     late = [r[2] * 1000 for r in results]
+    statuses = sorted({r[1] for r in results})
     print(json.dumps({
-        "requests": total, "warmup_requests": int(args.rate * args.warmup), "target_rate": args.rate, "achieved_rate": round(total / wall, 1),
-        "errors": errors, "status_counts": {str(s): sum(1 for r in results if r[1] == s) for s in
-                                            sorted({r[1] for r in results})},
+        "requests": total, "warmup_requests": int(args.rate * args.warmup), "target_rate": args.rate,
+        "achieved_rate": round(total / wall, 1), "errors": errors,
+        "status_counts": {str(s): sum(1 for r in results if r[1] == s) for s in statuses},
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 95), 1),
                        "p99": round(percentile(latencies, 99), 1), "max": round(max(latencies), 1)},
         "client_start_lag_ms_p99": round(percentile(late, 99), 1),
         "jobs_completed_per_min": round((done_after - done_before) / wall * 60, 1),
         "api": f"gunicorn {args.api_workers} workers x {args.api_threads} threads",
         "database": "postgresql" if args.postgres else "sqlite",
-        "worker": "none" if args.no_worker else "1 Celery process",
+        "worker": "none" if args.no_worker else "1 Celery process (nice 19)",
     }, indent=2))
     return 0
 

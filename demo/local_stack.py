@@ -106,9 +106,9 @@ def start_stack(stack: ExitStack, home: Path, *, port: int = 0, api_workers: int
     if worker_concurrency:
         # The worker is batch work: on a machine it shares with the API it runs at a lower CPU priority, so that
         # submissions and status polls stay fast while a model runs.
-        worker = stack.enter_context(supervised(["nice", "-n", "19", str(BIN / "celery"), "-A", "worker", "worker", "-Q",
-                                                 "predict,train", "--concurrency", str(worker_concurrency),
-                                                 "--loglevel", "INFO"], env, logs / "worker.log"))
+        argv = ["nice", "-n", "19", str(BIN / "celery"), "-A", "worker", "worker", "-Q", "predict,train",
+                "--concurrency", str(worker_concurrency), "--loglevel", "INFO"]
+        worker = stack.enter_context(supervised(argv, env, logs / "worker.log"))
     wait_for_port(api_port, api, "the API")
     base = f"http://127.0.0.1:{api_port}"
     probe = "/readyz" if worker else "/healthcheck"

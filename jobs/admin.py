@@ -25,7 +25,8 @@ def _sessions(settings: Settings) -> sessionmaker:
     return sessionmaker(make_engine(settings.database_url), expire_on_commit=False)
 
 
-def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool, owner: str | None = None) -> str:
+def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool,
+                   owner: str | None = None) -> str:
     """Validate the checkpoint (ours or the official ftcn_tt.pth), store it, and add a Model row (shared with every
     token when ``owner`` is None; the default among shared models with ``default``)."""
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint

@@ -77,7 +77,8 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) ->
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], queues: str = "predict,train", concurrency: int = 1) -> Iterator[subprocess.Popen]:
+def celery_worker(env: dict[str, str], queues: str = "predict,train",
+                  concurrency: int = 1) -> Iterator[subprocess.Popen]:
     """A real Celery worker process (``celery -A worker worker``) with the given FTCN_* environment."""
     import sys
 

@@ -30,7 +30,8 @@ def stack(tmp_path_factory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("access")
     with redis_server() as redis_url:
         env = {"FTCN_DATABASE_URL": f"sqlite:///{root / 'db.sqlite3'}", "FTCN_REDIS_URL": redis_url,
-               "FTCN_STORAGE_URL": (root / "storage").as_uri(), "FTCN_SUBMIT_RATE_LIMIT": "5/minute", "FTCN_URL_ALLOWLIST": "localhost"}
+               "FTCN_STORAGE_URL": (root / "storage").as_uri(), "FTCN_SUBMIT_RATE_LIMIT": "5/minute",
+               "FTCN_URL_ALLOWLIST": "localhost"}
         settings = Settings.from_env(env)
         app = create_app(settings)
         torch.manual_seed(0)

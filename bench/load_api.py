@@ -15,8 +15,10 @@ by the worker during the run. Target on this machine: p99 < 50 ms at 100 request
 from __future__ import annotations
 
 import argparse
+import http.client
 import http.server
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -53,6 +55,20 @@ def serve_file(stack: ExitStack, data: bytes) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
 
 
+def group_cpu_s(group: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields after the command: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--api-threads", type=int, default=8)
     parser.add_argument("--no-worker", action="store_true", help="measure the API alone")
+    parser.add_argument("--worker-threads", type=int, default=1,
+                        help="torch threads of the worker (1 leaves the other core to the API on 2 cores)")
     parser.add_argument("--postgres", action="store_true",
                         help="a throwaway PostgreSQL cluster instead of SQLite (needs the server binaries)")
     args = parser.parse_args(argv)
@@ -90,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
             limits["FTCN_DATABASE_URL"] = stack.enter_context(PostgresCluster()).url
         service = start_stack(stack, home, api_workers=args.api_workers, api_threads=args.api_threads,
-                              worker_concurrency=None if args.no_worker else 1, settings=limits,
+                              worker_concurrency=None if args.no_worker else 1, worker_threads=args.worker_threads,
+                              settings=limits,
                               before_api=lambda env: admin(env, "register-model", str(checkpoint), "--name", "tiny",
                                                            "--default"))
         url = serve_file(stack, TALKING_FACE.read_bytes())
@@ -98,17 +117,27 @@ def main(argv: list[str] | None = None) -> int:
         headers = {"Authorization": f"Bearer {service.token}", "Content-Type": "application/json"}
         local = threading.local()
 
+        host, port = service.base.removeprefix("http://").split(":")
+        payload = body.encode()
+        request_headers = {**headers, "Content-Length": str(len(payload))}
+
         def submit(due: float) -> tuple[float, int, float]:
-            session = getattr(local, "session", None) or requests.Session()
-            local.session = session
+            # http.client with one kept-alive connection per client thread: a load generator that costs little
+            # CPU, so that on two cores it measures the server rather than itself
+            connection = getattr(local, "connection", None)
+            if connection is None:
+                connection = local.connection = http.client.HTTPConnection(host, int(port), timeout=30)
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             started = time.perf_counter()
             try:
-                answer = session.post(f"{service.base}/jobs/predict", data=body, headers=headers, timeout=30)
-                status = answer.status_code
-            except requests.RequestException:
+                connection.request("POST", "/jobs/predict", body=payload, headers=request_headers)
+                answer = connection.getresponse()
+                answer.read()
+                status = answer.status
+            except (OSError, http.client.HTTPException):
+                local.connection = None
                 status = 0
             return time.perf_counter() - started, status, started - due
 
@@ -128,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             # makes its first connections to Redis and the database and fills its caches
             run(int(args.rate * args.warmup))
             done_before = completed()
+            cpu_before, api_before = time.process_time(), group_cpu_s(service.api.pid)
             results, wall = run(total)
+            client_cpu = time.process_time() - cpu_before
+            api_cpu = group_cpu_s(service.api.pid) - api_before
             done_after = completed()
 
     latencies = [r[0] * 1000 for r in results]
@@ -142,10 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 95), 1),
                        "p99": round(percentile(latencies, 99), 1), "max": round(max(latencies), 1)},
         "client_start_lag_ms_p99": round(percentile(late, 99), 1),
+        "client_cpu_ms_per_request": round(client_cpu / total * 1000, 2),
+        "api_cpu_ms_per_request": round(api_cpu / total * 1000, 2),
         "jobs_completed_per_min": round((done_after - done_before) / wall * 60, 1),
         "api": f"gunicorn {args.api_workers} workers x {args.api_threads} threads",
         "database": "postgresql" if args.postgres else "sqlite",
-        "worker": "none" if args.no_worker else "1 Celery process (nice 19)",
+        "worker": "none" if args.no_worker else f"1 Celery process, {args.worker_threads} torch thread(s)",
     }, indent=2))
     return 0
 

@@ -76,10 +76,11 @@ class LocalStack:
 
 
 def start_stack(stack: ExitStack, home: Path, *, port: int = 0, api_workers: int = 2, api_threads: int = 1,
-                worker_concurrency: int | None = 1, settings: dict[str, str] | None = None,
-                before_api=None) -> LocalStack:
+                worker_concurrency: int | None = 1, worker_threads: int | None = None,
+                settings: dict[str, str] | None = None, before_api=None) -> LocalStack:
     """Start everything under ``stack`` (fresh ``home``); returns once the API answers /readyz (or /healthcheck
-    without a worker). ``before_api(env)`` runs after migration, e.g. to register a model."""
+    without a worker). ``before_api(env)`` runs after migration, e.g. to register a model. ``worker_threads``
+    caps the worker's torch/OpenMP threads (leaving cores to the API on a shared machine)."""
     redis_binary = shutil.which("redis-server")
     if redis_binary is None:
         raise SystemExit("redis-server is missing: apt-get install redis-server (make demo does it when root)")
@@ -104,11 +105,10 @@ def start_stack(stack: ExitStack, home: Path, *, port: int = 0, api_workers: int
                                           "api:create_app()"], env, logs / "api.log"))
     worker = None
     if worker_concurrency:
-        # The worker is batch work: on a machine it shares with the API it runs at a lower CPU priority, so that
-        # submissions and status polls stay fast while a model runs.
-        argv = ["nice", "-n", "19", str(BIN / "celery"), "-A", "worker", "worker", "-Q", "predict,train",
+        worker_env = {**env, **({"OMP_NUM_THREADS": str(worker_threads)} if worker_threads else {})}
+        argv = [str(BIN / "celery"), "-A", "worker", "worker", "-Q", "predict,train",
                 "--concurrency", str(worker_concurrency), "--loglevel", "INFO"]
-        worker = stack.enter_context(supervised(argv, env, logs / "worker.log"))
+        worker = stack.enter_context(supervised(argv, worker_env, logs / "worker.log"))
     wait_for_port(api_port, api, "the API")
     base = f"http://127.0.0.1:{api_port}"
     probe = "/readyz" if worker else "/healthcheck"

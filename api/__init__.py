@@ -5,7 +5,7 @@ Run with ``flask --app api run`` (development) or ``gunicorn 'api:create_app()'`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
@@ -28,6 +28,8 @@ class AppState:
     storage: Storage
     celery: Celery
     publisher: Publisher
+    #: secret hash -> (expiry, principal): tokens verified recently by this app (api.access)
+    verified_tokens: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def readiness(self) -> dict[str, dict[str, Any]]:
         """Each dependency checked and reported (deep healthcheck)."""

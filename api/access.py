@@ -22,8 +22,6 @@ PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download"}
 #: a busy client costs no database look-up per request.
 AUTH_CACHE_S = 5.0
 AUTH_CACHE_MAX = 10_000
-_verified: dict[str, tuple[float, Principal]] = {}
-_verified_lock = threading.Lock()
 #: Endpoints that create jobs: they get the (tighter) submit limit.
 SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train"}
 
@@ -79,19 +77,23 @@ def authenticate_request() -> None:
 
 
 def _cached_principal(state, secret: str) -> Principal | None:
+    """The token's principal, from this app's short-lived cache or the database."""
     key = hash_secret(secret)
     now = time.monotonic()
-    cached = _verified.get(key)
+    cached = state.verified_tokens.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
     with session_scope(state.sessions) as session:
         found = authenticate(session, secret)
     if found is not None:
-        with _verified_lock:
-            if len(_verified) >= AUTH_CACHE_MAX:
-                _verified.clear()
-            _verified[key] = (now + AUTH_CACHE_S, found)
+        with _cache_lock:
+            if len(state.verified_tokens) >= AUTH_CACHE_MAX:
+                state.verified_tokens.clear()
+            state.verified_tokens[key] = (now + AUTH_CACHE_S, found)
     return found
+
+
+_cache_lock = threading.Lock()
 
 
 def principal() -> Principal:

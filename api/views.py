@@ -130,8 +130,8 @@ def submit_predict() -> Response:
         options, model_id, extra, stored = body.options, body.model_id, {"video_url": body.video_url}, None
 
     def params(session: Session) -> dict[str, Any]:
-        model = service.resolve_model(session, model_id, principal())
-        return {"model_id": model.id, "options": options.model_dump(), **extra}
+        return {"model_id": service.resolve_model(session, model_id, principal()), "options": options.model_dump(),
+                **extra}
 
     return _accept(JobKind.PREDICT, params, stored)
 

@@ -92,10 +92,10 @@ def cancel(session: Session, job_id: str, principal: Principal) -> Job:
     return job
 
 
-def default_model(session: Session, principal: Principal) -> Model | None:
-    """The caller's own default model, else the shared one (registered by an operator without an owner)."""
+def default_model(session: Session, principal: Principal) -> str | None:
+    """Id of the caller's own default model, else of the shared one (registered by an operator without an owner)."""
     mine = Model.owner.is_(None) if principal.owner is None else Model.owner == principal.owner
-    return session.scalar(select(Model).where(Model.is_default.is_(True), or_(mine, Model.owner.is_(None)))
+    return session.scalar(select(Model.id).where(Model.is_default.is_(True), or_(mine, Model.owner.is_(None)))
                           .order_by(Model.owner.is_(None), Model.created_at.desc()).limit(1))
 
 
@@ -105,13 +105,18 @@ def clear_default(session: Session, owner: str | None) -> None:
     session.query(Model).filter(owned).update({Model.is_default: False})
 
 
-def resolve_model(session: Session, model_id: str | None, principal: Principal) -> Model:
+def resolve_model(session: Session, model_id: str | None, principal: Principal) -> str:
+    """The id of the model a predict job will use: the one named (if this principal may use it) or the default.
+    Reads two columns, not the model row: this runs on every submission."""
     if model_id:
-        return get(session, Model, model_id, "model", principal)
-    model = default_model(session, principal)
-    if model is None:
+        found = session.execute(select(Model.owner).where(Model.id == model_id)).first()
+        if found is None or not (principal.admin or found.owner is None or found.owner == principal.owner):
+            raise NotFound("model", model_id)
+        return model_id
+    default = default_model(session, principal)
+    if default is None:
         raise Conflict("no model is registered as default; register one (ftcn-admin register-model) or pass model_id")
-    return model
+    return default
 
 
 def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:

@@ -22,6 +22,7 @@ PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download"}
 #: a busy client costs no database look-up per request.
 AUTH_CACHE_S = 5.0
 AUTH_CACHE_MAX = 10_000
+_cache_lock = threading.Lock()
 #: Endpoints that create jobs: they get the (tighter) submit limit.
 SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train"}
 
@@ -92,8 +93,6 @@ def _cached_principal(state, secret: str) -> Principal | None:
             state.verified_tokens[key] = (now + AUTH_CACHE_S, found)
     return found
 
-
-_cache_lock = threading.Lock()
 
 
 def principal() -> Principal:

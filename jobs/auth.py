@@ -81,9 +81,12 @@ def visible(query: Select, entity: Any, principal: Principal) -> Select:
 
 def can_see(row: Any, principal: Principal) -> bool:
     """The same rule as :func:`visible`, for a row already loaded."""
-    if principal.admin or row.owner == principal.owner:
-        return True
-    return isinstance(row, Model) and row.owner is None
+    return may_see(row.owner, principal, shared=isinstance(row, Model))
+
+
+def may_see(owner: str | None, principal: Principal, *, shared: bool) -> bool:
+    """The rule for one owner value; ``shared``: rows without an owner (models) are everyone's."""
+    return principal.admin or owner == principal.owner or (shared and owner is None)
 
 
 def token_view(token: Token) -> dict[str, Any]:

@@ -66,10 +66,10 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def is_unavailable(error: BaseException) -> bool:
     """A database error that a retry can cure: connection refused or lost (server restarting), SQLite busy."""
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    return isinstance(error, DBAPIError) and (error.connection_invalidated or type(error).__name__ in (
-        "OperationalError", "InterfaceError"))
+    return isinstance(error, (OperationalError, InterfaceError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 def with_retry(operation: Callable[[], T], *, deadline_s: float = 120.0, first_wait_s: float = 0.25) -> T:

@@ -9,7 +9,6 @@ import logging
 import os
 import queue
 import threading
-import time
 
 from celery import Celery
 
@@ -86,9 +85,3 @@ class Publisher:
                 log.warning("could not publish job %s; the reconciler will", job_id, exc_info=True)
             finally:
                 self.pending.task_done()
-
-    def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until everything submitted so far was handed to the broker (tests, shutdown)."""
-        deadline = time.monotonic() + timeout_s
-        while self.pending.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from jobs.auth import Principal, can_see, visible
+from jobs.auth import Principal, can_see, may_see, visible
 from jobs.models import Dataset, Job, Model
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage
@@ -110,7 +110,7 @@ def resolve_model(session: Session, model_id: str | None, principal: Principal) 
     Reads two columns, not the model row: this runs on every submission."""
     if model_id:
         found = session.execute(select(Model.owner).where(Model.id == model_id)).first()
-        if found is None or not (principal.admin or found.owner is None or found.owner == principal.owner):
+        if found is None or not may_see(found.owner, principal, shared=True):
             raise NotFound("model", model_id)
         return model_id
     default = default_model(session, principal)

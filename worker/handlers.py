@@ -86,7 +86,7 @@ def _backend() -> Any:
 def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.render.annotate import write_annotated_video
-    from ftcn.render.thumbnails import write_face_thumbnails
+    from ftcn.render.thumbnails import FaceThumbnails
     from ftcn.render.timeline import write_timeline_plot
     from ftcn.video.decode import InvalidVideo, VideoLimits, VideoTooLarge
 
@@ -125,8 +125,9 @@ def predict(ctx: JobContext) -> dict[str, Any]:
                                                   limits=limits), progress=report)
             result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
             ctx.progress("annotate", 90.0)
-            write_annotated_video(video, result, work / "annotated.mp4", limits)
-            thumbnails = write_face_thumbnails(video, result, work / "faces", limits)
+            faces = FaceThumbnails(result)  # cropped during the annotation pass: no third decode
+            write_annotated_video(video, result, work / "annotated.mp4", limits, on_frame=faces.see)
+            thumbnails = faces.write(work / "faces")
         except VideoTooLarge as exc:
             raise JobFailed("video-too-large", str(exc)) from None
         except InvalidVideo as exc:

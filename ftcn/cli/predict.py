@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         write_timeline_plot(result, args.out / "timeline.png")
         if not args.no_video:
             write_annotated_video(args.video, result, args.out / "annotated.mp4", options.limits,
-                                  on_frame=lambda i: bars("annotate", i + 1, result["input"]["frames_read"]))
+                                  on_frame=lambda frame: bars("annotate", frame.index + 1,
+                                                                   result["input"]["frames_read"]))
     finally:
         bars.close()
     print(one_line(result))

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ftcn.video.decode import VideoLimits, iter_frames
+from ftcn.video.decode import Frame, VideoLimits, iter_frames
 from ftcn.video.encode import VideoWriter
 
 STRIP_HEIGHT = 28
@@ -77,7 +77,7 @@ def write_annotated_video(
     result: dict[str, Any],
     out_path: str | Path,
     limits: VideoLimits | None = None,
-    on_frame: Callable[[int], None] | None = None,
+    on_frame: Callable[[Frame], None] | None = None,
 ) -> Path:
     """Decode ``video_path`` again and write the annotated MP4 (H.264, yuv420p) to ``out_path``."""
     out_path = Path(out_path)
@@ -96,5 +96,5 @@ def write_annotated_video(
             canvas[height:, cursor] = 255
             writer.write(canvas)
             if on_frame:
-                on_frame(frame.index)
+                on_frame(frame)  # the decoded frame, undrawn (progress, thumbnails)
     return out_path

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.access import make_limiter
+from api.access import RateLimits, make_rate_limits
 from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
 from jobs.queue import QUEUE_FOR_KIND, Publisher, make_celery
@@ -28,6 +28,7 @@ class AppState:
     storage: Storage
     celery: Celery
     publisher: Publisher
+    rate_limits: RateLimits
     #: secret hash -> (expiry, principal): tokens verified recently by this app (api.access)
     verified_tokens: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
@@ -82,9 +83,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         storage=open_storage(settings),
         celery=celery,
         publisher=Publisher(celery, settings),
+        rate_limits=make_rate_limits(settings),
     )
     register_error_handlers(app)
-    make_limiter(app, settings)
     from api.ui import ui
     from api.views import bp
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
-from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
+from flask import current_app, g, request
 
 from api.problems import Problem
+from api.ratelimit import Rate, RateLimiter, parse_rates
 from jobs.auth import OPEN, Principal, authenticate, hash_secret
 from jobs.db import session_scope
-from jobs.settings import Settings
+from jobs.settings import Settings, SettingsError
 
 #: Endpoints anyone may call: probes, the API description, signed downloads (the signature is the credential).
 PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download"}
@@ -33,28 +34,38 @@ def bearer() -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def rate_key() -> str:
-    """Limits count per token (its hash: no database look-up needed), else per client address."""
+@dataclass(frozen=True)
+class RateLimits:
+    """The limiter and the rates it applies: every API endpoint per token, submissions by a tighter rate."""
+
+    limiter: RateLimiter
+    default: tuple[Rate, ...]
+    submit: tuple[Rate, ...]
+
+
+def make_rate_limits(settings: Settings) -> RateLimits:
+    """Counted in the service's Redis, so every API process shares them; a malformed limit stops start-up."""
+    try:
+        default, submit = parse_rates(settings.rate_limit), parse_rates(settings.submit_rate_limit)
+    except ValueError as exc:
+        raise SettingsError(f"FTCN_RATE_LIMIT / FTCN_SUBMIT_RATE_LIMIT: {exc}") from None
+    return RateLimits(RateLimiter(settings.redis_url), default, submit)
+
+
+def limit_request() -> None:
+    """Count the request per token (its hash: no database look-up) or, without one, per client address; 429 with
+    Retry-After past a limit. Runs before authentication, so guessing tokens is limited too."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    limits: RateLimits = current_app.extensions["ftcn"].rate_limits
     secret = bearer()
-    return f"token:{hash_secret(secret)[:24]}" if secret else f"addr:{request.remote_addr}"
-
-
-def make_limiter(app: Flask, settings: Settings) -> Limiter:
-    """Per-endpoint limits per token, counted in Redis (so every API process shares them); 429 + Retry-After when
-    exceeded (api.problems). If Redis is down the limiter falls back to per-process memory rather than failing
-    requests. X-RateLimit-* headers are off: they cost a second Redis round trip on every request."""
-
-    def limit_for_request() -> str:
-        return settings.submit_rate_limit if request.endpoint in SUBMIT_ENDPOINTS else settings.rate_limit
-
-    def exempt() -> bool:
-        endpoint = request.endpoint or ""
-        return not endpoint.startswith("api.") or endpoint in PUBLIC_ENDPOINTS
-
-    return Limiter(rate_key, app=app, default_limits=[limit_for_request], storage_uri=settings.redis_url,
-                   storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}, headers_enabled=False,
-                   swallow_errors=True, in_memory_fallback_enabled=True, strategy="fixed-window",
-                   default_limits_exempt_when=exempt, key_prefix="ftcn")
+    who = f"token:{hash_secret(secret)[:24]}" if secret else f"addr:{request.remote_addr}"
+    submit = request.endpoint in SUBMIT_ENDPOINTS
+    scope = "submit" if submit else request.endpoint
+    exceeded = limits.limiter.hit(f"{scope}:{who}", limits.submit if submit else limits.default)
+    if exceeded is not None:
+        raise Problem(429, "rate-limited", "Too many requests", f"rate limit exceeded ({exceeded.rate.text})",
+                      headers={"Retry-After": str(exceeded.retry_after_s)})
 
 
 def authenticate_request() -> None:
@@ -92,7 +103,6 @@ def _cached_principal(state, secret: str) -> Principal | None:
                 state.verified_tokens.clear()
             state.verified_tokens[key] = (now + AUTH_CACHE_S, found)
     return found
-
 
 
 def principal() -> Principal:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, json
-from flask_limiter.errors import RateLimitExceeded
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -60,10 +59,6 @@ def _from_exception(error: Exception) -> Problem:
     if isinstance(error, StorageError):
         return _unavailable("storage-unavailable", "Storage unavailable",
                             "the object store cannot be reached; nothing was changed, retry shortly")
-    if isinstance(error, RateLimitExceeded):
-        retry = max(1, int(error.limit.limit.get_expiry()) if hasattr(error.limit.limit, "get_expiry") else 1)
-        return Problem(429, "rate-limited", "Too many requests", f"rate limit exceeded ({error.description})",
-                       headers={"Retry-After": str(retry)})
     if isinstance(error, HTTPException):
         slug = {413: "too-large", 404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(
             error.code or 500, "http-error")

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from api.access import authenticate_request, principal, require_train
+from api.access import authenticate_request, limit_request, principal, require_train
 from api.problems import Problem
 from api.schemas import (
     PredictOptions,
@@ -30,6 +30,7 @@ from jobs.storage import LocalStorage, check_key
 from jobs.urls import check_url
 
 bp = Blueprint("api", __name__)
+bp.before_request(limit_request)
 bp.before_request(authenticate_request)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
@@ -102,8 +103,9 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
             file, stored_name = upload
             input_key = f"jobs/{job.id}/input/{stored_name}"
             state.storage.put_bytes(input_key, file.stream.read(), file.mimetype or "application/octet-stream")
+            job = session.get(Job, job.id)
             job.params = {**params, "input_key": input_key}
-        session.flush()
+            session.flush()
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
     state.publisher.publish(kind, view["id"])
     return _accepted(view, 202)

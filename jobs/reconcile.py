@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.db import session_scope
 from jobs.lifecycle import aware, exhausted_reason, finish, is_stale
 from jobs.models import Job, utcnow
-from jobs.queue import QUEUE_FOR_KIND, enqueue
+from jobs.queue import QUEUE_FOR_KIND, enqueue_many
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
 
@@ -93,8 +93,8 @@ def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celer
                       f"the job's worker stopped and the job ran past its time limit of {limit} s")
             finish(session, job.id, JobStatus.FAILED, error_code="worker-lost", error_message=reason)
         targets = [(JobKind(job.kind), job.id) for job in requeue]
-    for kind, job_id in targets:
-        enqueue(celery, kind, job_id, settings)
+    if targets:
+        enqueue_many(celery, targets, settings)
     if targets or abandon:
         log.warning("reconciler: %d job(s) enqueued again, %d failed as abandoned", len(targets), len(abandon))
     return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs)}

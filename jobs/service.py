@@ -9,11 +9,11 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
-from jobs.models import Dataset, Job, Model
+from jobs.models import Dataset, Job, Model, new_id, utcnow
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage
 
@@ -49,13 +49,27 @@ def find_idempotent(session: Session, key: str | None, kind: str, params: dict[s
     return existing
 
 
+#: Statements of the submit path, built once: it runs on every submission, and building a SQLAlchemy expression
+#: costs more CPU than running it (bench/load_api.py).
+_INSERT_JOB = insert(Job.__table__)
+_MODEL_OWNER = select(Model.owner).where(Model.id == bindparam("model_id"))
+_SHARED_DEFAULT = (select(Model.id).where(Model.is_default.is_(True), Model.owner.is_(None))
+                   .order_by(Model.created_at.desc()).limit(1))
+_OWN_OR_SHARED_DEFAULT = (select(Model.id)
+                          .where(Model.is_default.is_(True),
+                                 or_(Model.owner == bindparam("owner"), Model.owner.is_(None)))
+                          .order_by(Model.owner.is_(None), Model.created_at.desc()).limit(1))
+
+
 def create_job(session: Session, kind: JobKind, params: dict[str, Any], idempotency_key: str | None = None,
                owner: str | None = None) -> Job:
-    job = Job(kind=kind.value, status=JobStatus.QUEUED.value, params=params, progress=0.0, attempts=0,
-              idempotency_key=idempotency_key, request_hash=fingerprint(kind.value, params), owner=owner)
-    session.add(job)
-    session.flush()
-    return job
+    """Insert a queued job (one Core INSERT in the session's transaction) and return it as a detached ``Job``
+    for presentation; load it with ``session.get`` to change it."""
+    row = {"id": new_id(), "kind": kind.value, "status": JobStatus.QUEUED.value, "params": params,
+           "progress": 0.0, "attempts": 0, "idempotency_key": idempotency_key,
+           "request_hash": fingerprint(kind.value, params), "owner": owner, "created_at": utcnow()}
+    session.connection().execute(_INSERT_JOB, row)
+    return Job(**row)
 
 
 def get(session: Session, model: type, identifier: str, what: str, principal: Principal):
@@ -94,9 +108,9 @@ def cancel(session: Session, job_id: str, principal: Principal) -> Job:
 
 def default_model(session: Session, principal: Principal) -> str | None:
     """Id of the caller's own default model, else of the shared one (registered by an operator without an owner)."""
-    mine = Model.owner.is_(None) if principal.owner is None else Model.owner == principal.owner
-    return session.scalar(select(Model.id).where(Model.is_default.is_(True), or_(mine, Model.owner.is_(None)))
-                          .order_by(Model.owner.is_(None), Model.created_at.desc()).limit(1))
+    if principal.owner is None:
+        return session.connection().scalar(_SHARED_DEFAULT)
+    return session.connection().scalar(_OWN_OR_SHARED_DEFAULT, {"owner": principal.owner})
 
 
 def clear_default(session: Session, owner: str | None) -> None:
@@ -109,7 +123,7 @@ def resolve_model(session: Session, model_id: str | None, principal: Principal) 
     """The id of the model a predict job will use: the one named (if this principal may use it) or the default.
     Reads two columns, not the model row: this runs on every submission."""
     if model_id:
-        found = session.execute(select(Model.owner).where(Model.id == model_id)).first()
+        found = session.connection().execute(_MODEL_OWNER, {"model_id": model_id}).first()
         if found is None or not may_see(found.owner, principal, shared=True):
             raise NotFound("model", model_id)
         return model_id

@@ -43,7 +43,8 @@ class Settings:
     #: "tokens": every API call needs a bearer token (ftcn-admin token create); "open": no accounts, all shared
     #: (a single-user development mode).
     auth: str = "tokens"
-    #: Flask-Limiter limits per token (per client address without one), kept in Redis; ";" separates several.
+    #: Rate limits per token (per client address without one), counted in Redis (api/ratelimit.py); ";" separates
+    #: several, e.g. "120/minute;10/second".
     rate_limit: str = "1200/minute;50/second"
     submit_rate_limit: str = "120/minute;10/second"
     #: Hard time limits per job kind; the task gets a soft limit a little earlier to fail with a reason.

@@ -53,16 +53,19 @@ def make_rate_limits(settings: Settings) -> RateLimits:
 
 
 def limit_request() -> None:
-    """Count the request per token (its hash: no database look-up) or, without one, per client address; 429 with
-    Retry-After past a limit. Runs before authentication, so guessing tokens is limited too."""
+    """Count the request against its token's limits (per endpoint; all submissions share one count), or the
+    client address's without a token (FTCN_AUTH=open); 429 with Retry-After past a limit. Runs after
+    authentication, so a token's limits follow the token itself, whatever it is called from."""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
-    limits: RateLimits = current_app.extensions["ftcn"].rate_limits
-    secret = bearer()
-    who = f"token:{hash_secret(secret)[:24]}" if secret else f"addr:{request.remote_addr}"
+    who = f"token:{g.principal.token_id}" if g.principal.token_id else f"addr:{request.remote_addr}"
     submit = request.endpoint in SUBMIT_ENDPOINTS
-    scope = "submit" if submit else request.endpoint
-    exceeded = limits.limiter.hit(f"{scope}:{who}", limits.submit if submit else limits.default)
+    limits: RateLimits = current_app.extensions["ftcn"].rate_limits
+    _enforce(f"{'submit' if submit else request.endpoint}:{who}", limits.submit if submit else limits.default)
+
+
+def _enforce(key: str, rates: tuple[Rate, ...]) -> None:
+    exceeded = current_app.extensions["ftcn"].rate_limits.limiter.hit(key, rates)
     if exceeded is not None:
         raise Problem(429, "rate-limited", "Too many requests", f"rate limit exceeded ({exceeded.rate.text})",
                       headers={"Retry-After": str(exceeded.retry_after_s)})
@@ -89,12 +92,15 @@ def authenticate_request() -> None:
 
 
 def _cached_principal(state, secret: str) -> Principal | None:
-    """The token's principal, from this app's short-lived cache or the database."""
+    """The token's principal, from this app's short-lived cache or the database. Database look-ups are limited
+    per client address: a client guessing tokens meets 429s, not a busy database (a real client looks its
+    token up once per AUTH_CACHE_S)."""
     key = hash_secret(secret)
     now = time.monotonic()
     cached = state.verified_tokens.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
+    _enforce(f"token-lookup:addr:{request.remote_addr}", state.rate_limits.default)
     with session_scope(state.sessions) as session:
         found = authenticate(session, secret)
     if found is not None:

@@ -30,8 +30,8 @@ from jobs.storage import LocalStorage, check_key
 from jobs.urls import check_url
 
 bp = Blueprint("api", __name__)
-bp.before_request(limit_request)
 bp.before_request(authenticate_request)
+bp.before_request(limit_request)
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 MAX_OFFSET = 1_000_000_000  # beyond any real listing, and inside every database's integer range

@@ -139,6 +139,18 @@ def test_submissions_are_rate_limited_per_token(stack: dict) -> None:
     assert client.get("/jobs", headers=headers).status_code == 200
 
 
+def test_guessing_tokens_is_rate_limited_per_address(stack: dict) -> None:
+    app = create_app(Settings.from_env({**stack["env"], "FTCN_RATE_LIMIT": "5/hour"}), migrate=False)
+    client = app.test_client()
+    guesser = {"REMOTE_ADDR": "10.9.8.7"}
+    answers = [client.get("/jobs", headers={"Authorization": f"Bearer ftcn_guess{i}"}, environ_base=guesser)
+               for i in range(6)]
+    assert [a.status_code for a in answers[:5]] == [401] * 5
+    assert_problem(answers[5], 429, "rate-limited")
+    # a real token from another address is looked up, and then served from the cache
+    assert client.get("/me", headers=auth(stack, "bob"), environ_base={"REMOTE_ADDR": "10.9.8.6"}).status_code == 200
+
+
 def test_admin_cli_creates_lists_and_revokes(stack: dict, capsys, monkeypatch) -> None:
     for key, value in stack["env"].items():
         monkeypatch.setenv(key, value)

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.access import authenticate_request, limit_request, principal, require_train
@@ -92,21 +93,28 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
     transaction that creates the job)."""
     state = app_state()
     key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
-    with session_scope(state.sessions) as session:
-        params = params(session) if callable(params) else params
-        existing = service.find_idempotent(session, key, kind.value, params)
-        if existing is not None:
-            view = service.job_view(existing, state.storage, state.settings.link_ttl_s)
-            return _accepted(view, 200)
-        job = service.create_job(session, kind, params, key, owner=principal().owner)
-        if upload is not None:
-            file, stored_name = upload
-            input_key = f"jobs/{job.id}/input/{stored_name}"
-            state.storage.put_bytes(input_key, file.stream.read(), file.mimetype or "application/octet-stream")
-            job = session.get(Job, job.id)
-            job.params = {**params, "input_key": input_key}
-            session.flush()
-        view = service.job_view(job, state.storage, state.settings.link_ttl_s)
+    for attempt in (1, 2):
+        try:
+            with session_scope(state.sessions) as session:
+                values = params(session) if callable(params) else params
+                existing = service.find_idempotent(session, key, kind.value, values)
+                if existing is not None:
+                    return _accepted(service.job_view(existing, state.storage, state.settings.link_ttl_s), 200)
+                job = service.create_job(session, kind, values, key, owner=principal().owner)
+                if upload is not None:
+                    file, stored_name = upload
+                    input_key = f"jobs/{job.id}/input/{stored_name}"
+                    state.storage.put_bytes(input_key, file.stream.read(),
+                                            file.mimetype or "application/octet-stream")
+                    job = session.get(Job, job.id)
+                    job.params = {**values, "input_key": input_key}
+                    session.flush()
+                view = service.job_view(job, state.storage, state.settings.link_ttl_s)
+            break
+        except IntegrityError:
+            # A concurrent request with the same Idempotency-Key inserted first: the second pass finds its job.
+            if key is None or attempt == 2:
+                raise
     state.publisher.publish(kind, view["id"])
     return _accepted(view, 202)
 

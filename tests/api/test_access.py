@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,21 @@ def test_idempotency_keys_are_per_owner(stack: dict) -> None:
     other = client.post("/jobs/predict", json=URL_BODY, headers={**headers, **auth(stack, "bob")})
     assert first.status_code == 202 and other.status_code == 202
     assert first.get_json()["id"] != other.get_json()["id"]
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_job(stack: dict) -> None:
+    app = create_app(Settings.from_env({**stack["env"], "FTCN_SUBMIT_RATE_LIMIT": "1000/minute"}), migrate=False)
+    headers = {"Idempotency-Key": "raced", "Authorization": f"Bearer {make_token(stack['settings'], 'frank')}"}
+    start = threading.Barrier(8)
+
+    def submit(_: int):
+        start.wait()
+        return app.test_client().post("/jobs/predict", json=URL_BODY, headers=headers)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(submit, range(8)))
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [202], [a.get_json() for a in answers]
+    assert len({a.get_json()["id"] for a in answers}) == 1
 
 
 def test_training_needs_the_train_permission(stack: dict) -> None:

@@ -120,7 +120,8 @@ def openapi_document() -> dict[str, Any]:
             content["multipart/form-data"] = {"schema": {"type": "object", "properties": multipart}}
         job = body("Job", "the job (202: accepted now; 200: the same request again, by Idempotency-Key)")
         return {"post": {"requestBody": {"required": True, "content": content},
-                         "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}],
+                         "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                         "schema": {"type": "string", "maxLength": 128}}],
                          "responses": {"200": job, "202": job, **problems}}}
 
     job_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]

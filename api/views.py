@@ -92,7 +92,10 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
     enqueue it; answer 202 + Location. ``params`` may be a function of the session (validated in the same
     transaction that creates the job)."""
     state = app_state()
-    key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
+    try:
+        key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
+    except ValueError as exc:
+        raise Problem(400, "bad-idempotency-key", "Bad Idempotency-Key", str(exc)) from None
     for attempt in (1, 2):
         try:
             with session_scope(state.sessions) as session:

@@ -32,9 +32,18 @@ def fingerprint(kind: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([kind, params], sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: Longest Idempotency-Key a client may send (a UUID needs 36).
+MAX_IDEMPOTENCY_KEY = 128
+
+
 def scoped_key(key: str | None, principal: Principal) -> str | None:
-    """Idempotency keys are per owner: two clients choosing the same key never see each other's job."""
-    return f"{principal.owner or ''}\n{key}" if key else None
+    """Idempotency keys are per owner: two clients choosing the same key never see each other's job. Stored as a
+    digest of owner and key, so any owner name and any allowed key fit the column."""
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValueError(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} printable characters")
+    return hashlib.sha256(f"{principal.owner or ''}\n{key}".encode()).hexdigest()
 
 
 def find_idempotent(session: Session, key: str | None, kind: str, params: dict[str, Any]) -> Job | None:

@@ -113,6 +113,13 @@ def test_idempotency_keys_are_per_owner(stack: dict) -> None:
     other = client.post("/jobs/predict", json=URL_BODY, headers={**headers, **auth(stack, "bob")})
     assert first.status_code == 202 and other.status_code == 202
     assert first.get_json()["id"] != other.get_json()["id"]
+    # keys are bounded and printable; the stored form fits its column whatever the owner's name
+    gina = {"Authorization": f"Bearer {make_token(stack['settings'], 'gina' * 50)}"}  # a 200-character owner
+    for bad in ("k" * 129, "tab\tkey"):
+        assert_problem(client.post("/jobs/predict", json=URL_BODY, headers={"Idempotency-Key": bad, **gina}),
+                       400, "bad-idempotency-key")
+    assert client.post("/jobs/predict", json=URL_BODY, headers={"Idempotency-Key": "k" * 128, **gina}
+                       ).status_code == 202
 
 
 def test_concurrent_requests_with_one_idempotency_key_make_one_job(stack: dict) -> None:

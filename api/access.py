@@ -61,11 +61,12 @@ def limit_request() -> None:
     who = f"token:{g.principal.token_id}" if g.principal.token_id else f"addr:{request.remote_addr}"
     submit = request.endpoint in SUBMIT_ENDPOINTS
     limits: RateLimits = current_app.extensions["ftcn"].rate_limits
-    _enforce(f"{'submit' if submit else request.endpoint}:{who}", limits.submit if submit else limits.default)
+    _enforce(limits.limiter, f"{'submit' if submit else request.endpoint}:{who}",
+             limits.submit if submit else limits.default)
 
 
-def _enforce(key: str, rates: tuple[Rate, ...]) -> None:
-    exceeded = current_app.extensions["ftcn"].rate_limits.limiter.hit(key, rates)
+def _enforce(limiter: RateLimiter, key: str, rates: tuple[Rate, ...]) -> None:
+    exceeded = limiter.hit(key, rates)
     if exceeded is not None:
         raise Problem(429, "rate-limited", "Too many requests", f"rate limit exceeded ({exceeded.rate.text})",
                       headers={"Retry-After": str(exceeded.retry_after_s)})
@@ -100,7 +101,7 @@ def _cached_principal(state, secret: str) -> Principal | None:
     cached = state.verified_tokens.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    _enforce(f"token-lookup:addr:{request.remote_addr}", state.rate_limits.default)
+    _enforce(state.rate_limits.limiter, f"token-lookup:addr:{request.remote_addr}", state.rate_limits.default)
     with session_scope(state.sessions) as session:
         found = authenticate(session, secret)
     if found is not None:

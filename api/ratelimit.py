@@ -9,6 +9,7 @@ time rather than refusing or stalling requests.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -40,12 +41,11 @@ def parse_rates(spec: str) -> tuple[Rate, ...]:
     rates = []
     for part in filter(str.strip, spec.split(";")):
         match = _RATE.match(part)
-        if match is None or int(match.group(1)) <= 0:
+        amount, multiple = (int(match.group(1)), int(match.group(2) or 1)) if match else (0, 0)
+        if amount <= 0 or multiple <= 0:
             raise ValueError(f"not a rate limit: {part.strip()!r} (expected e.g. '120/minute' or '10 per second')")
-        multiple, unit = int(match.group(2) or 1), match.group(3).lower()
-        if multiple <= 0:
-            raise ValueError(f"not a rate limit: {part.strip()!r}")
-        rates.append(Rate(int(match.group(1)), multiple * UNITS[unit], f"{match.group(1)} per {multiple} {unit}"))
+        unit = match.group(3).lower()
+        rates.append(Rate(amount, multiple * UNITS[unit], f"{amount} per {multiple} {unit}"))
     if not rates:
         raise ValueError("a rate limit needs at least one rate")
     return tuple(rates)
@@ -70,7 +70,7 @@ class RateLimiter:
         now = time.time() if now is None else now
         keys = [f"{self.prefix}:{key}:{rate.amount}/{rate.seconds}:{rate.window(now)}" for rate in rates]
         counts = self._count(keys, rates, now)
-        exceeded = [Exceeded(rate, max(1, int((rate.window(now) + 1) * rate.seconds - now + 0.999)))
+        exceeded = [Exceeded(rate, max(1, math.ceil((rate.window(now) + 1) * rate.seconds - now)))
                     for rate, count in zip(rates, counts) if count > rate.amount]
         return max(exceeded, key=lambda e: e.retry_after_s) if exceeded else None
 

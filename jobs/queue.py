@@ -50,7 +50,8 @@ def make_celery(settings: Settings) -> Celery:
 
 def enqueue_many(app: Celery, jobs: list[tuple[JobKind, str]], settings: Settings) -> None:
     """One message per job, with the job id as task id (the reconciler finds jobs in the broker by it), all sent
-    in one Redis round trip (a kombu producer batch; sending them one by one cost ~1 ms of CPU each)."""
+    in one Redis round trip (a kombu producer batch). Measured on this machine: 0.9 ms of CPU per message sent
+    alone, 0.45-0.67 ms in batches of 5, 0.34-0.45 ms in batches of 20."""
     with app.producer_or_acquire() as producer, producer.batch():
         for kind, job_id in jobs:
             soft, hard = time_limits(settings, kind)
@@ -68,9 +69,9 @@ class Publisher:
 
     #: Messages per batch at most (a burst of submissions is sent in a few round trips, not one huge one).
     BATCH = 100
-    #: How long the first message of a batch waits for company. Each batch costs ~0.6 ms of CPU on top of
-    #: ~0.3 ms per message (bench/load_api.py), and that CPU is taken from the API threads; a job waits this
-    #: much longer to reach the broker, which nobody notices next to seconds of inference.
+    #: How long the first message of a batch waits for company: a batch costs about 0.6 ms of CPU beyond its
+    #: messages (see enqueue_many), taken from the API threads. A job reaches the broker this much later, which
+    #: nobody notices next to seconds of inference.
     LINGER_S = 0.05
 
     def __init__(self, app: Celery, settings: Settings) -> None:

@@ -73,6 +73,13 @@ const FTCN = (() => {
     started.forEach((callback) => callback());
   }
 
+  // A listing page's table: one row per item of an API listing (rowOf builds it), or its "empty" note.
+  async function fillTable(tableId, emptyId, path, rowOf) {
+    const items = (await api(path)).items;
+    document.querySelector(`#${tableId} tbody`).replaceChildren(...items.map(rowOf));
+    show(document.getElementById(emptyId), !items.length);
+  }
+
   // Pages register what to do once a token is known (or right away when the service needs none).
   function onReady(callback) { started.push(callback); }
 
@@ -100,5 +107,5 @@ const FTCN = (() => {
     else start();
   });
 
-  return { api, ApiError, headers, show, text, when, number, onReady };
+  return { api, ApiError, headers, show, text, when, number, fillTable, onReady };
 })();

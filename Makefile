@@ -7,7 +7,13 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast demo demo-library redis bench bench-load clean api worker
+.PHONY: install system-packages test test-fast demo demo-library redis bench bench-load clean api worker
+
+# Debian packages, as "command-that-proves-it:package". The suite starts its own Redis and PostgreSQL, validates the
+# compose file with docker-compose (no Docker engine needed) and drives the web page with Debian's Chromium.
+TEST_PACKAGES := redis-server:redis-server /usr/lib/postgresql/*/bin/initdb:postgresql \
+	docker-compose:docker-compose chromium:chromium
+DEMO_PACKAGES := redis-server:redis-server
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,24 +25,43 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# Installs what is missing when run as root; otherwise names the exact apt-get line and stops.
+define ensure_packages
+	@missing=""; \
+	for pair in $(1); do \
+	  probe=$${pair%%:*}; package=$${pair##*:}; \
+	  command -v $$probe >/dev/null 2>&1 || ls $$probe >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing $(PYTHON)"; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing $(PYTHON)-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -q && apt-get install -y -q $$missing; \
+	  else echo "missing system packages; run: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	fi
+endef
+
+system-packages:
+	$(call ensure_packages,$(TEST_PACKAGES))
+
+redis:
+	$(call ensure_packages,$(DEMO_PACKAGES))
+
 # The whole suite. pytest's exit code 5 ("no tests collected") is a failure, not a pass.
-test: install
+test: system-packages install
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$status
 
-test-fast: install
+test-fast: system-packages install
 	$(PY) -m pytest -m "not parity and not slow" $(PYTEST_ARGS)
 
 # The embedded demo: its own Redis, SQLite, local storage, gunicorn API and a Celery worker under one supervisor,
 # driven over HTTP (synthetic set -> preprocess -> train -> predict). FTCN_TT_WEIGHTS=/path/ftcn_tt.pth registers
 # the official weights instead of training. `make demo-library` runs the same steps with the CLI only.
-demo: install redis
+demo: redis install
 	$(PY) demo/run_demo.py
-
-redis:
-	@command -v redis-server >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q redis-server; \
-	  else echo "redis-server is missing: sudo apt-get install redis-server" >&2; exit 1; fi; }
 
 DEMO_DIR ?= var/demo
 FTCN := $(VENV)/bin/ftcn

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jobs.states import JobStatus
+
 import requests
 
 
@@ -75,7 +77,7 @@ class Client:
             job = self.job(job_id)
             if on_update:
                 on_update(job)
-            if job["status"] in ("succeeded", "failed", "canceled"):
+            if JobStatus(job["status"]).finished:
                 return job
             if time.monotonic() > deadline:
                 raise ApiError(f"job {job_id} still {job['status']} after {timeout:.0f} s")

@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jobs.errors import ErrorCode
+from jobs.states import JobKind, JobStatus
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,8 +56,9 @@ class TrainRequest(Strict):
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}
-JOB_KINDS = ["predict", "preprocess", "train"]
-JOB_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
+JOB_KINDS = [kind.value for kind in JobKind]
+JOB_STATUSES = [status.value for status in JobStatus]
+ERROR_CODES = [code.value for code in ErrorCode]
 RESPONSE_SCHEMAS: dict[str, Any] = {
     "Problem": {"type": "object", "required": ["type", "title", "status", "detail"],
                 "properties": {"type": {"type": "string"}, "title": {"type": "string"},
@@ -66,7 +70,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
             "properties": {"id": {"type": "string"}, "kind": {"enum": JOB_KINDS}, "status": {"enum": JOB_STATUSES},
                            "progress": {"type": "number", "minimum": 0, "maximum": 100}, "stage": NULLABLE_STRING,
                            "params": {"type": "object"}, "result": {"type": ["object", "null"]},
-                           "error": {"type": ["object", "null"], "properties": {"code": {"type": "string"},
+                           "error": {"type": ["object", "null"], "properties": {"code": {"enum": ERROR_CODES},
                                                                                  "message": {"type": "string"}}},
                            "attempts": {"type": "integer", "minimum": 0}, "owner": NULLABLE_STRING,
                            "created_at": {"type": "string"}, "started_at": NULLABLE_STRING,

@@ -26,7 +26,7 @@ from api.schemas import (
 from jobs import service
 from jobs.db import session_scope
 from jobs.models import Dataset, Job, Model
-from jobs.states import JobKind
+from jobs.states import JobKind, JobStatus
 from jobs.storage import LocalStorage, check_key
 from jobs.urls import check_url
 
@@ -207,7 +207,7 @@ def job_result(job_id: str) -> Response:
     with session_scope(state.sessions) as session:
         job = service.get(session, Job, job_id, "job", principal())
         key = ((job.result or {}).get("artifacts") or {}).get("result")
-        if job.status != "succeeded" or not key:
+        if job.status != JobStatus.SUCCEEDED.value or not key:
             raise Problem(409, "no-result", "No result", f"job {job_id} is {job.status}; it has no result document")
     return Response(state.storage.get_bytes(key), mimetype="application/json")
 

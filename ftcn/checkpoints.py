@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ftcn.errors import CheckpointError
 from ftcn.models import FTCN, FTCNConfig, build_model, ftcn_tt, full_config, landmarks, retinaface
 
 CHECKPOINT_FORMAT = "ftcn-checkpoint"
@@ -25,10 +26,6 @@ OFFICIAL_FTCN_PREFIX = "resnet."
 #: The decision threshold the official video script uses with ftcn_tt.pth (its writer's ``opt_thres``): the
 #: published model gives real faces probabilities near zero, so 0.5 would call almost every forgery real.
 OFFICIAL_FTCN_THRESHOLD = 0.002584857167676091
-
-
-class CheckpointError(ValueError):
-    """A weight file that cannot be used, with the reason in the message."""
 
 
 @dataclass

@@ -4,8 +4,9 @@ Delivery is at least once (late acks, redelivery after a dead worker, the reconc
 lost), so the same job can arrive twice. The lease makes that harmless: a worker claims a job by a
 compare-and-set on its attempt counter and then writes a heartbeat every ``heartbeat_s``. A copy that arrives
 while the holder still beats is dropped; a copy that finds the heartbeat stale takes over (the holder died).
-A job that has stopped its worker ``max_attempts`` times (segfaulting input, hard time limit) fails with a
-reason instead of taking workers down forever.
+A job that has stopped its worker ``max_attempts`` times (segfaulting input, hard time limit), or whose attempt
+began longer ago than its hard time limit, fails with a reason instead of taking workers down forever
+(:func:`abandon_reason`, the one rule).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from jobs.errors import ErrorCode
 from jobs.models import Job, utcnow
 from jobs.settings import Settings
 from jobs.states import JobStatus
@@ -29,7 +31,7 @@ class Claim(str, Enum):
     RUN = "run"  # this worker holds the job now
     GONE = "gone"  # finished, canceled or deleted: nothing to do
     BUSY = "busy"  # another live worker holds it
-    EXHAUSTED = "exhausted"  # failed now: it stopped its workers too often
+    ABANDONED = "abandoned"  # failed now: it stopped its workers too often or ran out of time
 
 
 def aware(moment: datetime | None) -> datetime | None:
@@ -44,9 +46,22 @@ def is_stale(job: Job, settings: Settings, now: datetime) -> bool:
     return beat is None or now - beat > timedelta(seconds=STALE_AFTER_BEATS * settings.heartbeat_s)
 
 
-def exhausted_reason(job: Job) -> str:
-    return (f"the job stopped its worker {job.attempts} time(s) (the worker crashed or the job hit its hard time "
-            "limit); it is not retried again")
+def abandon_reason(job: Job, settings: Settings, now: datetime) -> str | None:
+    """Why a running job whose worker went silent must fail instead of running again, or None to run it again.
+
+    The one rule, used by :func:`claim` (a copy of the job's message arrives) and by the reconciler (no message is
+    left): a job that stopped ``max_attempts`` workers fails, and so does an attempt that began longer ago than the
+    kind's hard time limit, since Celery kills a task at that limit and a job that long silent has had its time.
+    Both paths decide alike, so the outcome never depends on whether the broker still held the message.
+    """
+    if job.attempts >= settings.max_attempts:
+        return (f"the job stopped its worker {job.attempts} time(s) (the worker crashed or the job hit its hard time "
+                "limit); it is not retried again")
+    limit = settings.time_limits()[job.kind]
+    started = aware(job.started_at) or aware(job.created_at)
+    if started is not None and now - started > timedelta(seconds=limit):
+        return f"the job's worker stopped and the job ran past its time limit of {limit} s"
+    return None
 
 
 def claim(session: Session, job_id: str, worker: str, settings: Settings, now: datetime | None = None) -> Claim:
@@ -58,9 +73,10 @@ def claim(session: Session, job_id: str, worker: str, settings: Settings, now: d
     if job.status == JobStatus.RUNNING.value:
         if not is_stale(job, settings, now):
             return Claim.BUSY
-        if job.attempts >= settings.max_attempts:
-            finish(session, job_id, JobStatus.FAILED, error_code="worker-lost", error_message=exhausted_reason(job))
-            return Claim.EXHAUSTED
+        reason = abandon_reason(job, settings, now)
+        if reason is not None:
+            finish(session, job_id, JobStatus.FAILED, error_code=ErrorCode.WORKER_LOST.value, error_message=reason)
+            return Claim.ABANDONED
     won = session.execute(
         update(Job).where(Job.id == job_id, Job.attempts == job.attempts, Job.status == job.status)
         .values(worker=worker, heartbeat_at=now).execution_options(synchronize_session=False)).rowcount == 1

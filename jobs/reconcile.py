@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import session_scope
-from jobs.lifecycle import aware, exhausted_reason, finish, is_stale
+from jobs.errors import ErrorCode
+from jobs.lifecycle import abandon_reason, aware, finish, is_stale
 from jobs.models import Job, utcnow
 from jobs.queue import QUEUE_FOR_KIND, enqueue_many
 from jobs.settings import Settings
@@ -49,15 +50,15 @@ def broker_job_ids(client: redis.Redis) -> tuple[set[str], set[str]]:
 
 
 def plan(jobs: list[Job], waiting: set[str], delivered: set[str], settings: Settings,
-         now: datetime) -> tuple[list[Job], list[Job]]:
-    """(jobs to enqueue again, jobs to fail): the sweep's decisions, from data only.
+         now: datetime) -> tuple[list[Job], list[tuple[Job, str]]]:
+    """(jobs to enqueue again, jobs to fail with the reason): the sweep's decisions, from data only.
 
     A stale running job is enqueued again even if its message sits in Redis's unacknowledged set: Redis would
     redeliver it only after the visibility timeout (hours), and the lease drops whichever copy comes second.
     """
     grace = timedelta(seconds=settings.reconcile_interval_s)
     requeue: list[Job] = []
-    abandon: list[Job] = []
+    abandon: list[tuple[Job, str]] = []
     for job in jobs:
         if job.id in waiting:
             continue
@@ -67,12 +68,11 @@ def plan(jobs: list[Job], waiting: set[str], delivered: set[str], settings: Sett
             continue
         if not is_stale(job, settings, now):
             continue
-        hard_limit = timedelta(seconds=settings.time_limits()[job.kind])
-        started = aware(job.started_at) or aware(job.created_at)
-        if now - started > hard_limit or job.attempts >= settings.max_attempts:
-            abandon.append(job)
-        else:
+        reason = abandon_reason(job, settings, now)
+        if reason is None:
             requeue.append(job)
+        else:
+            abandon.append((job, reason))
     return requeue, abandon
 
 
@@ -87,11 +87,8 @@ def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celer
         jobs = list(session.scalars(select(Job).where(Job.status.in_([JobStatus.QUEUED.value,
                                                                       JobStatus.RUNNING.value]))))
         requeue, abandon = plan(jobs, *broker_job_ids(client), settings, now)
-        for job in abandon:
-            limit = settings.time_limits()[job.kind]
-            reason = (exhausted_reason(job) if job.attempts >= settings.max_attempts else
-                      f"the job's worker stopped and the job ran past its time limit of {limit} s")
-            finish(session, job.id, JobStatus.FAILED, error_code="worker-lost", error_message=reason)
+        for job, reason in abandon:
+            finish(session, job.id, JobStatus.FAILED, error_code=ErrorCode.WORKER_LOST.value, error_message=reason)
         targets = [(JobKind(job.kind), job.id) for job in requeue]
     if targets:
         enqueue_many(celery, targets, settings)

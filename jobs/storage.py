@@ -26,6 +26,10 @@ class StorageError(RuntimeError):
     pass
 
 
+class SourceTooLarge(StorageError):
+    """A prefix to copy holds more objects or bytes than allowed."""
+
+
 def check_key(key: str) -> str:
     """Keys are relative, normalised paths; anything that could escape the storage root is refused."""
     parts = key.split("/")
@@ -82,10 +86,16 @@ class LocalStorage:
         os.replace(partial, target)
 
     def get_bytes(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"object {key} is missing from storage") from None
 
     def download(self, key: str, path: Path) -> None:
-        shutil.copyfile(self._path(key), path)
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            raise StorageError(f"object {key} is missing from storage") from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -124,6 +134,16 @@ def _s3_errors(method):
     return wrapper
 
 
+def s3_client(endpoint_url: str | None, attempts: int = 5):
+    """The one way this service makes an S3 client: "standard" retry mode (exponential backoff with jitter on
+    throttling, 5xx and connection errors) and bounded timeouts."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=5, read_timeout=60)
+    return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+
 @dataclass
 class S3Storage:
     bucket: str
@@ -132,13 +152,7 @@ class S3Storage:
     attempts: int = 5
 
     def __post_init__(self) -> None:
-        import boto3
-        from botocore.config import Config
-
-        # "standard" retry mode: exponential backoff with jitter on throttling, 5xx and connection errors.
-        config = Config(retries={"max_attempts": self.attempts, "mode": "standard"}, connect_timeout=5,
-                        read_timeout=60)
-        self._client = boto3.client("s3", endpoint_url=self.endpoint_url, config=config)
+        self._client = s3_client(self.endpoint_url, self.attempts)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix.strip('/')}/{check_key(key)}" if self.prefix.strip("/") else check_key(key)
@@ -185,3 +199,34 @@ def open_storage(settings: Settings, base_url: str = "") -> Storage:
         parsed = urlparse(url)
         return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url, settings.storage_attempts)
     return LocalStorage(Path(urlparse(url).path), settings.secret_key, base_url)
+
+
+def copy_s3_prefix(url: str, folder: Path, *, endpoint_url: str | None, max_files: int, max_bytes: int) -> int:
+    """Copy the objects under ``s3://bucket/prefix`` into ``folder`` (keys checked like ours); the number listed.
+
+    Raises :class:`SourceTooLarge` past ``max_files`` or ``max_bytes``, :class:`StorageError` when the prefix
+    cannot be read.
+    """
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    folder.mkdir(parents=True, exist_ok=True)
+    return _copy_prefix(s3_client(endpoint_url), bucket, prefix, url, folder, max_files, max_bytes)
+
+
+@_s3_errors
+def _copy_prefix(client, bucket: str, prefix: str, url: str, folder: Path, max_files: int, max_bytes: int) -> int:
+    budget, count = max_bytes, 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            count += 1
+            budget -= item["Size"]
+            if count > max_files or budget < 0:
+                raise SourceTooLarge(f"{url} holds more than the service accepts ({max_files} files, "
+                                     f"{max_bytes} bytes)")
+            relative = item["Key"][len(prefix):]
+            if not relative or relative.endswith("/"):
+                continue
+            target = folder / check_key(relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, item["Key"], str(target))
+    return count

@@ -39,7 +39,7 @@ POSTGRES_BIN = Path("/usr/lib/postgresql")
 def _postgres_bin() -> Path:
     versions = sorted(POSTGRES_BIN.glob("*/bin/initdb"))
     if not versions:
-        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql); .ci/run installs it")
+        raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql); `make test` installs it as root")
     return versions[-1].parent
 
 
@@ -150,7 +150,8 @@ class RedisProcess:
     def __init__(self) -> None:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server); .ci/run installs it")
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server); "
+                               "`make test` installs it as root")
         self.port = free_port()
         self.folder = tempfile.mkdtemp(prefix="ftcn-redis-")
         self.process: subprocess.Popen | None = None

@@ -17,7 +17,7 @@ ONE_SHOT = {"migrate", "minio-bucket"}
 @pytest.fixture(scope="module")
 def compose() -> dict:
     binary = shutil.which("docker-compose")
-    assert binary, "docker-compose is not installed (apt-get install docker-compose); .ci/run installs it"
+    assert binary, "docker-compose is not installed (apt-get install docker-compose); `make test` installs it as root"
     result = subprocess.run([binary, "--env-file", ".env.example", "--profile", "cpu", "--profile", "monitoring",
                              "config"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -1,12 +1,19 @@
 """Celery worker: ``celery -A worker worker -Q predict,train``.
 
-The Celery app is built from FTCN_* settings when this package is imported by the worker command; tasks are thin
-(see ``worker.tasks``) and call ``ftcn``.
+Celery finds its app as ``worker.celery``; the attribute is resolved on first access by the one factory
+(``worker.state.worker_state``), so importing this package builds nothing. Jobs run in ``worker.tasks`` (the
+bookkeeping around each job), ``worker.handlers`` (what each job kind does) and ``worker.failures`` (which error
+code an exception becomes).
 """
 
-from jobs.queue import make_celery
-from jobs.settings import Settings
+from __future__ import annotations
 
-celery = make_celery(Settings.from_env())
+from typing import Any
 
-from worker import tasks  # noqa: E402,F401  (registers the task on the app above)
+
+def __getattr__(name: str) -> Any:
+    if name == "celery":
+        from worker.state import worker_state
+
+        return worker_state().celery
+    raise AttributeError(name)

@@ -1,9 +1,11 @@
 """The one task, and the one place where a worker does job bookkeeping: claim, beat, run the handler, record.
 
 The rules (lease, attempts, terminal states) are in ``jobs.lifecycle``; this module applies them around a
-handler call. Every status write is retried while the database is unavailable (``jobs.db.with_retry``), so a
-database restart delays bookkeeping rather than losing it. Handlers write artifacts under keys of their own job
-and link them only in the success result, so a rerun overwrites and a failure links nothing.
+handler call, and turns whatever ended the handler into the job's error in one call (``worker.failures``). Every
+status write is retried while the database is unavailable (``jobs.db.with_retry``), so a database restart delays
+bookkeeping rather than losing it. Handlers write artifacts under keys of their own job and link them only in the
+success result, so a rerun overwrites and a failure links nothing. The task is registered on the worker's Celery
+app by ``worker.state.worker_state``.
 """
 
 from __future__ import annotations
@@ -15,33 +17,16 @@ import threading
 import time
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
 from sqlalchemy.orm import sessionmaker
 
-from jobs.db import make_engine, session_scope, unit_of_work
+from jobs.db import session_scope, unit_of_work
 from jobs.lifecycle import Claim, beat, claim, finish
 from jobs.models import Job
-from jobs.queue import TASK_NAME
-from jobs.reconcile import reconcile
-from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
-from jobs.storage import StorageError, open_storage
-from worker import celery
-from worker.handlers import HANDLERS, JobContext, JobFailed
+from worker.failures import classify
+from worker.handlers import HANDLERS, JobContext
 
 log = logging.getLogger(__name__)
-_state: dict[str, Any] = {}
-
-
-def _services() -> tuple[Settings, sessionmaker, Any]:
-    """Settings, sessions and storage, built once per worker process."""
-    if not _state:
-        settings = Settings.from_env()
-        _state.update(settings=settings, sessions=sessionmaker(make_engine(settings.database_url),
-                                                               expire_on_commit=False),
-                      storage=open_storage(settings))
-    return _state["settings"], _state["sessions"], _state["storage"]
 
 
 class _Heartbeat:
@@ -79,9 +64,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@celery.task(name=TASK_NAME, bind=True)
-def run_job(self, job_id: str) -> None:
-    settings, sessions, storage = _services()
+def run_job(task: Any, job_id: str) -> None:
+    from worker.state import worker_state
+
+    execute(job_id, worker_state())
+
+
+def execute(job_id: str, state: Any) -> JobStatus | None:
+    """Run one job with its bookkeeping; the status it ended in, or None when it was not run here."""
+    settings, sessions = state.settings, state.sessions
     me = worker_name()
 
     def take(session):
@@ -92,7 +83,7 @@ def run_job(self, job_id: str) -> None:
     outcome, taken = unit_of_work(sessions, take)
     if outcome is not Claim.RUN:
         log.info("job %s not run here: %s", job_id, outcome.value)
-        return
+        return None
     kind, params, owner = taken
     with _Heartbeat(sessions, job_id, me, settings.heartbeat_s) as heart:
         last = [0.0]
@@ -103,44 +94,14 @@ def run_job(self, job_id: str) -> None:
                 last[0] = time.monotonic()
                 heart.flush()
 
-        context = JobContext(job_id=job_id, params=params, settings=settings, sessions=sessions, storage=storage,
-                             progress=progress, owner=owner)
+        context = JobContext(job_id=job_id, params=params, state=state, progress=progress, owner=owner)
         try:
             result = HANDLERS[kind](context)
             status, fields = JobStatus.SUCCEEDED, {"result": result, "progress": 100.0, "stage": "done"}
-        except JobFailed as failure:
-            status, fields = JobStatus.FAILED, {"error_code": failure.code, "error_message": str(failure)}
-        except SoftTimeLimitExceeded:
-            limit = settings.time_limits()[kind.value]
-            status, fields = JobStatus.FAILED, {"error_code": "timeout",
-                                                "error_message": f"the job ran out of time (limit {limit} s)"}
-        except StorageError as exc:
-            status, fields = JobStatus.FAILED, {"error_code": "storage-unavailable",
-                                                "error_message": f"storing the job's files failed: {exc}"}
-        except Exception as exc:  # noqa: BLE001 - the job must end failed with a reason; details go to the log
-            log.exception("job %s failed", job_id)
-            status, fields = JobStatus.FAILED, {"error_code": "internal",
-                                                "error_message": f"internal error ({type(exc).__name__}); see the "
-                                                                 "worker log"}
+        except Exception as exc:  # noqa: BLE001 - every ending becomes the job's outcome, in one table
+            failure = classify(exc, settings.time_limits()[kind.value])
+            if failure.internal:
+                log.exception("job %s failed", job_id)
+            status, fields = JobStatus.FAILED, {"error_code": failure.code.value, "error_message": failure.message}
     unit_of_work(sessions, lambda session: finish(session, job_id, status, **fields))
-
-
-def _sweep_forever(settings: Settings) -> None:
-    from jobs.queue import make_celery
-
-    sessions = sessionmaker(make_engine(settings.database_url), expire_on_commit=False)
-    app = make_celery(settings)
-    first = True
-    while True:
-        try:
-            reconcile(settings, sessions, app, lock=not first)
-            first = False
-        except Exception:  # noqa: BLE001 - the next sweep tries again (Redis or the database may be down)
-            log.warning("reconciler sweep failed", exc_info=True)
-        time.sleep(settings.reconcile_interval_s)
-
-
-@worker_ready.connect
-def _start_reconciler(**_: Any) -> None:
-    """A sweep at start-up (jobs lost while no worker ran), then one every interval, in the main process."""
-    threading.Thread(target=_sweep_forever, args=(Settings.from_env(),), daemon=True, name="reconciler").start()
+    return status

@@ -6,14 +6,12 @@ import argparse
 import logging
 import sys
 
-from ftcn.checkpoints import CheckpointError
 from ftcn.cli import data, predict, training
-from ftcn.datasets.sources import InvalidSource
-from ftcn.faces.backends import BackendUnavailable
-from ftcn.video.decode import InvalidVideo
+from ftcn.errors import FtcnError
 
-#: Errors a user can act on: printed without a traceback, exit code 2.
-USER_ERRORS = (CheckpointError, InvalidVideo, InvalidSource, BackendUnavailable, FileNotFoundError, ValueError)
+#: Errors a user can act on: printed without a traceback, exit code 2. FileNotFoundError: a path on the command
+#: line that is not there.
+USER_ERRORS = (FtcnError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:

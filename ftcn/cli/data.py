@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ftcn.cli.progress import StageBars
+from ftcn.errors import BadOption
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def run_synth(args: argparse.Namespace) -> int:
     from ftcn.synth.generate import generate
 
     if args.videos < 2 or args.frames < 8:
-        raise ValueError("--videos must be at least 2 and --frames at least 8")
+        raise BadOption("--videos must be at least 2 and --frames at least 8")
     out = generate(args.out, args.videos, args.seed, frames=args.frames)
     print(f"wrote {args.videos} videos to {out} (manifest.csv, synth.json)")
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from ftcn.checkpoints import load_model
 from ftcn.cli.progress import StageBars
 from ftcn.faces.backends import make_backend
+from ftcn.errors import BadOption
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
 from ftcn.render.annotate import write_annotated_video
 from ftcn.render.timeline import write_timeline_plot
@@ -40,13 +41,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if min(args.stride or 1, args.detect_every or 1, args.batch_size or 1) < 1:
-        raise ValueError("--stride, --detect-every and --batch-size must be at least 1")
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but no CUDA device is available")
+            raise BadOption("--device cuda was asked for but no CUDA device is available")
     model, checkpoint = load_model(args.weights, args.device)
     backend = make_backend(args.backend, device=args.device, detect_size=args.detect_size,
                            retinaface_weights=args.retinaface_weights, landmark_weights=args.landmark_weights)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ftcn.cli.progress import StageBars
+from ftcn.errors import BadOption
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ftcn.training.train import TrainConfig, train
 
     if min(args.epochs, args.batch_size, args.accumulate) < 1 or args.lr <= 0:
-        raise ValueError("--epochs, --batch-size and --accumulate must be >= 1 and --lr > 0")
+        raise BadOption("--epochs, --batch-size and --accumulate must be >= 1 and --lr > 0")
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, model_size=args.model_size,
                       init=args.init, freeze=args.freeze, seed=args.seed, accumulate=args.accumulate,
                       class_weighting=args.class_weighting, workers=args.workers, device=args.device,

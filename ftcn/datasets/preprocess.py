@@ -31,6 +31,7 @@ from ftcn.datasets.sources import VideoEntry, video_key
 from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.faces.backends import make_backend
 from ftcn.faces.tracking import TrackerConfig, link_faces
+from ftcn.errors import InvalidSource
 from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.video.decode import InvalidVideo, VideoLimits
@@ -160,7 +161,7 @@ def preprocess(
     """Preprocess every entry into ``out`` (folder or s3://), resumably; returns what happened."""
     cfg = cfg or PreprocessConfig()
     if not entries:
-        raise ValueError("no videos to preprocess")
+        raise InvalidSource("no videos to preprocess")
     store = open_store(out)
     summary = PreprocessSummary(videos=len(entries))
     jobs = []

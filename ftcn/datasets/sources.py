@@ -8,12 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcn.errors import InvalidSource
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 LABELS = {"real": "real", "fake": "fake", "0": "real", "1": "fake", "pristine": "real", "manipulated": "fake"}
-
-
-class InvalidSource(ValueError):
-    """The dataset source cannot be used (layout, labels, missing files)."""
 
 
 @dataclass(frozen=True)

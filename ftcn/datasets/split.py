@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from ftcn.datasets.storage import DatasetStore
+from ftcn.errors import BadOption, DatasetError
 
 SPLITS = ("train", "val", "test")
 
 
 def read_manifest(store: DatasetStore, name: str = "manifest.csv") -> list[dict[str, Any]]:
     if not store.exists(name):
-        raise FileNotFoundError(f"{store.location} has no {name} (run ftcn preprocess first)")
+        raise DatasetError(f"{store.location} has no {name} (run ftcn preprocess first)")
     return list(csv.DictReader(io.StringIO(store.get(name).decode())))
 
 
@@ -28,7 +29,7 @@ def assign_splits(videos: dict[str, str], val: float, test: float, seed: int) ->
     """video id -> split, per label: shuffle (seeded) and cut; every non-empty share gets at least one video
     when the label has enough videos for it."""
     if val < 0 or test < 0 or val + test >= 1:
-        raise ValueError(f"--val {val} and --test {test} must be >= 0 and leave room for training")
+        raise BadOption(f"--val {val} and --test {test} must be >= 0 and leave room for training")
     rng = np.random.default_rng(seed)
     assignment: dict[str, str] = {}
     for label in sorted(set(videos.values())):
@@ -46,7 +47,7 @@ def split_dataset(store: DatasetStore, val: float = 0.2, test: float = 0.1, seed
     """Write ``split.csv`` (the manifest's usable rows with their split) into the dataset; counts per split."""
     rows = [r for r in read_manifest(store) if r["status"] == "ok"]
     if not rows:
-        raise ValueError(f"{store.location}: the manifest has no usable clips")
+        raise DatasetError(f"{store.location}: the manifest has no usable clips")
     videos = {r["video_id"]: r["label"] for r in rows}
     assignment = assign_splits(videos, val, test, seed)
     buffer = io.StringIO()
@@ -65,4 +66,4 @@ def load_split_rows(store: DatasetStore) -> list[dict[str, Any]]:
     rows = [r for r in read_manifest(store) if r["status"] == "ok"]
     if rows and all(r["split"] in SPLITS for r in rows):
         return rows
-    raise ValueError(f"{store.location} has no split yet: run `ftcn split {store.location}` first")
+    raise DatasetError(f"{store.location} has no split yet: run `ftcn split {store.location}` first")

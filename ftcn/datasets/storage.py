@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
+from ftcn.errors import DatasetError
+
 
 class DatasetStore(Protocol):
     location: str
@@ -27,7 +29,7 @@ class DatasetStore(Protocol):
 def _check_key(key: str) -> str:
     parts = Path(key).parts
     if not key or key.startswith("/") or ".." in parts:
-        raise ValueError(f"unsafe storage key {key!r}")
+        raise DatasetError(f"unsafe storage key {key!r}")
     return key
 
 
@@ -122,6 +124,6 @@ def open_store(location: str | Path, endpoint_url: str | None = None) -> Dataset
     if text.startswith("s3://"):
         parsed = urlparse(text)
         if not parsed.netloc:
-            raise ValueError(f"{text}: an s3:// location needs a bucket")
+            raise DatasetError(f"{text}: an s3:// location needs a bucket")
         return S3Store(parsed.netloc, parsed.path.lstrip("/"), endpoint_url)
     return LocalStore(Path(text))

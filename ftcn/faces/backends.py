@@ -20,14 +20,11 @@ import cv2
 import numpy as np
 import torch
 
+from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
 from ftcn.faces.align import five_from_68
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
-
-
-class BackendUnavailable(RuntimeError):
-    """The chosen face backend cannot run here (missing package or weight file)."""
 
 
 class FaceBackend(Protocol):

@@ -19,6 +19,7 @@ import torch
 from ftcn.faces.align import clip_affine, crop_region, warp_region
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.types import Track
+from ftcn.errors import InvalidVideo
 from ftcn.models import FTCN
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits, iter_frames
@@ -102,7 +103,8 @@ def iter_aligned_clips(
         if on_frame:
             on_frame(t)
     if cursor < len(order):
-        raise RuntimeError(f"the video ended before clip {order[cursor]} was complete (fewer frames on re-read)")
+        raise InvalidVideo(f"the video ended before clip {order[cursor]} was complete: it decodes to fewer frames on a "
+                           "second read")
 
 
 def to_model_input(clips: list[np.ndarray], model: FTCN, device: torch.device) -> torch.Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ftcn.checkpoints import Checkpoint
+from ftcn.errors import BadOption
 from ftcn.faces.backends import FaceBackend
 from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
 from ftcn.models import FTCN
@@ -54,6 +55,12 @@ class PredictOptions:
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
     max_frames: int | None = None
     limits: VideoLimits = field(default_factory=VideoLimits)
+
+    def __post_init__(self) -> None:
+        for name in ("stride", "batch_size", "detect_every", "max_frames"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BadOption(f"{name} must be at least 1, got {value}")
 
     def resolved(self, model: FTCN, backend: FaceBackend) -> "PredictOptions":
         """The options with defaults filled in for this model, its device and the backend."""

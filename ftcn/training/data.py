@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ftcn.errors import DatasetError
 from ftcn.datasets.arrays import load_arrays
 from ftcn.datasets.storage import DatasetStore
 from ftcn.models import FTCNConfig
@@ -88,7 +89,7 @@ class ClipDataset(Dataset):
         clip = self._clips(self.refs[0].path)[self.refs[0].index]
         want = (self.cfg.clip_len, self.cfg.image_size, self.cfg.image_size, 3)
         if clip.shape != want:
-            raise ValueError(f"dataset clips are {clip.shape[0]} frames of {clip.shape[1]}x{clip.shape[2]}, the model "
+            raise DatasetError(f"dataset clips are {clip.shape[0]} frames of {clip.shape[1]}x{clip.shape[2]}, the model "
                              f"expects {want[0]} frames of {want[1]}x{want[2]} (preprocess with --clip-len/--size)")
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ from ftcn.checkpoints import load_model
 from ftcn.datasets.split import load_split_rows
 from ftcn.datasets.storage import open_store
 from ftcn.training.data import ClipDataset, clip_refs
+from ftcn.errors import DatasetError
 from ftcn.training.metrics import by_video, roc_curve
 from ftcn.training.plots import write_roc_plot
 from ftcn.training.train import evaluate_model
@@ -25,7 +26,7 @@ def evaluate(checkpoint_path: str | Path, dataset: str, split: str = "test", out
     store = open_store(dataset)
     refs = clip_refs(load_split_rows(store), split)
     if not refs:
-        raise ValueError(f"{dataset}: no clips in the {split!r} split")
+        raise DatasetError(f"{dataset}: no clips in the {split!r} split")
     clips = ClipDataset(store, refs, model.cfg)
     clips.check_shape()
     metrics, probabilities, loss = evaluate_model(model, clips, torch.device(device), checkpoint.threshold,

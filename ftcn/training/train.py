@@ -27,6 +27,7 @@ from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, 
 from ftcn.datasets.split import load_split_rows
 from ftcn.datasets.storage import open_store
 from ftcn.models import FTCN, build_model, config_for_size
+from ftcn.errors import BadOption, DatasetError
 from ftcn.training.data import ClipDataset, clip_refs, read_clip
 from ftcn.training.metrics import by_video, choose_threshold, summarise
 from ftcn.training.plots import write_training_plots
@@ -56,7 +57,7 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
+        raise BadOption("--device cuda was asked for but no CUDA device is available")
     return torch.device(name)
 
 
@@ -111,15 +112,15 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     rows = load_split_rows(store)
     train_refs, val_refs = clip_refs(rows, "train"), clip_refs(rows, "val")
     if not train_refs:
-        raise ValueError(f"{dataset}: no training clips")
+        raise DatasetError(f"{dataset}: no training clips")
     if len({r.label for r in train_refs}) < 2:
-        raise ValueError(f"{dataset}: the training split holds only one class; a detector needs real and fake")
+        raise DatasetError(f"{dataset}: the training split holds only one class; a detector needs real and fake")
     if not val_refs:
-        raise ValueError(f"{dataset}: no validation clips (split with --val > 0); the threshold is chosen on them")
+        raise DatasetError(f"{dataset}: no validation clips (split with --val > 0); the threshold is chosen on them")
 
     missing = sorted({r.path for r in train_refs + val_refs if not store.exists(r.path)})
     if missing:
-        raise FileNotFoundError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
+        raise DatasetError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
                                 f"{', '.join(missing[:3])} (preprocess again)")
     model = _build(cfg, read_clip(store, train_refs[0]).shape)
     train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)

@@ -14,13 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-
-class InvalidVideo(ValueError):
-    """The file is not a decodable video (corrupt, truncated, not a video at all, no video stream)."""
-
-
-class VideoTooLarge(InvalidVideo):
-    """The video exceeds a configured bound (duration, frame count or frame size)."""
+from ftcn.errors import InvalidVideo, NotAVideo, VideoTooLarge
 
 
 @dataclass(frozen=True)

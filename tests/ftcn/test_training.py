@@ -12,6 +12,7 @@ import torch
 
 from ftcn.checkpoints import load_checkpoint
 from ftcn.cli import main
+from ftcn.errors import DatasetError
 from ftcn.training.metrics import choose_threshold, equal_error_rate, roc_auc
 from ftcn.training.train import TrainConfig, train
 from tests.datasets import write_clip_dataset
@@ -99,11 +100,11 @@ def test_datasets_that_cannot_train_fail_early(tmp_path: Path) -> None:
     no_val = write_clip_dataset(tmp_path / "noval", {"a": ("real", "train"), "b": ("fake", "train")}, (8, 64, 3))
     with pytest.raises(ValueError, match="no validation clips"):
         train(str(no_val), tmp_path / "r2", TrainConfig(epochs=1))
-    with pytest.raises(FileNotFoundError, match="no manifest.csv"):
+    with pytest.raises(DatasetError, match="no manifest.csv"):
         train(str(tmp_path / "empty"), tmp_path / "r3", TrainConfig(epochs=1))
     missing = write_clip_dataset(tmp_path / "missing", BALANCED, (8, 64, 3))
     (missing / "clips" / "f2.npz").unlink()
-    with pytest.raises(FileNotFoundError, match="1 missing clip files, e.g. clips/f2.npz"):
+    with pytest.raises(DatasetError, match="1 missing clip files, e.g. clips/f2.npz"):
         train(str(missing), tmp_path / "r4", TrainConfig(epochs=1))
     wrong = write_clip_dataset(tmp_path / "wrong", BALANCED, (8, 64, 3))
     with pytest.raises(ValueError, match="the model expects 32 frames"):

@@ -62,7 +62,7 @@ def test_a_job_that_keeps_killing_workers_fails_with_a_reason(sessions: sessionm
     for attempt in range(1, 4):
         moment += timedelta(seconds=31)
         assert take(sessions, job_id, f"w:{attempt}", moment) is Claim.RUN
-    assert take(sessions, job_id, "w:4", moment + timedelta(seconds=31)) is Claim.EXHAUSTED
+    assert take(sessions, job_id, "w:4", moment + timedelta(seconds=31)) is Claim.ABANDONED
     job = row(sessions, job_id)
     assert job.status == "failed" and job.error_code == "worker-lost" and "3 time(s)" in job.error_message
     assert take(sessions, job_id, "w:5") is Claim.GONE
@@ -81,4 +81,20 @@ def test_reconciler_decisions(sessions: sessionmaker) -> None:
             jobs[name].started_at = now - timedelta(seconds=started_age)
         requeue, abandon = plan(list(jobs.values()), {ids["waiting"]}, set(), SETTINGS, now)
     assert {j.id for j in requeue} == {ids["lost"], ids["dead"]}  # fresh: may still be on its way to Redis
-    assert {j.id for j in abandon} == {ids["ancient"]}  # silent and past the 1800 s limit
+    assert {j.id for j, _ in abandon} == {ids["ancient"]}  # silent and past the 1800 s limit
+    assert "time limit of 1800 s" in abandon[0][1]
+
+
+def test_a_redelivered_job_past_its_time_limit_fails_like_the_reconciler_would_fail_it(sessions) -> None:
+    """The outcome of a silent job past its hard limit must not depend on whether its message survived: claim
+    (message redelivered) and the reconciler (message lost) apply one rule."""
+    job_id = new_job(sessions)
+    started = utcnow()
+    assert take(sessions, job_id, "gone:1", started) is Claim.RUN
+    past_limit = started + timedelta(seconds=SETTINGS.predict_time_limit_s + 1)
+    with session_scope(sessions) as session:
+        _, abandon = plan([session.get(Job, job_id)], set(), set(), SETTINGS, past_limit)
+    assert take(sessions, job_id, "new:2", past_limit) is Claim.ABANDONED
+    job = row(sessions, job_id)
+    assert job.status == "failed" and job.error_code == "worker-lost"
+    assert job.error_message == abandon[0][1] and "time limit" in job.error_message

@@ -63,7 +63,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+        pytest.fail("Chromium is not installed (apt-get install chromium); `make test` installs it as root")
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance

@@ -1,0 +1,220 @@
+"""The worker's handlers and bookkeeping on SQLite and local storage, without Celery or Redis: every error code a
+job can end with is reached here through the real task wrapper (``worker.tasks.execute``), and the handlers'
+progress reports and artifacts are checked directly."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
+
+from ftcn import errors as ftcn_errors
+from ftcn.checkpoints import save_checkpoint
+from ftcn.models import build_model, tiny_config
+from jobs.admin import register_model
+from jobs.db import session_scope, upgrade
+from jobs.errors import ErrorCode
+from jobs.models import Dataset, Job, Model
+from jobs.queue import make_celery
+from jobs.service import create_job
+from jobs.settings import Settings
+from jobs.states import JobKind, JobStatus
+from tests.datasets import write_clip_dataset
+from tests.media import TALKING_FACE, no_face_video
+from worker.failures import CODES, JobFailed, classify, without_paths
+from worker.handlers import HANDLERS, JobContext
+from worker.state import WorkerState
+from worker.tasks import execute
+
+#: Reached by the lease and reconciler tests (tests/jobs/test_lifecycle.py), which fail jobs without running them.
+REACHED_ELSEWHERE = {ErrorCode.WORKER_LOST}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)  # plumbing only: this model's verdicts are not under test
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", build_model(tiny_config()),
+                           metadata={"purpose": "worker tests"})
+
+
+@pytest.fixture()
+def state(tmp_path: Path) -> WorkerState:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                        storage_url=(tmp_path / "storage").as_uri(), max_video_s=60.0, max_upload_mb=16)
+    upgrade(settings.database_url)
+    return WorkerState(settings=settings, celery=make_celery(settings))
+
+
+@pytest.fixture()
+def model_id(state: WorkerState, checkpoint: Path) -> str:
+    return register_model(state.settings, checkpoint, "tiny", default=True)
+
+
+def short_video(path: Path, frames: int = 24) -> Path:
+    import av
+
+    from ftcn.video.encode import write_video
+
+    with av.open(str(TALKING_FACE)) as source:
+        images = [f.to_ndarray(format="rgb24") for _, f in zip(range(frames), source.decode(video=0))]
+    return write_video(path, images, fps=25)
+
+
+def submit(state: WorkerState, kind: JobKind, params: dict) -> str:
+    with session_scope(state.sessions) as session:
+        return create_job(session, kind, params, owner="tester").id
+
+
+def run(state: WorkerState, kind: JobKind, params: dict) -> Job:
+    job_id = submit(state, kind, params)
+    execute(job_id, state)
+    with session_scope(state.sessions) as session:
+        return session.get(Job, job_id)
+
+
+def put(state: WorkerState, key: str, data: bytes) -> str:
+    state.storage.put_bytes(key, data)
+    return key
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in files.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()
+
+
+def dataset_row(state: WorkerState, tmp_path: Path, videos: dict[str, tuple[str, str]]) -> str:
+    """A preprocessed dataset of random tiny-model clips, written into storage and registered."""
+    write_clip_dataset(Path(state.storage.dataset_location("datasets/d1")), videos, (8, 64, 3))
+    with session_scope(state.sessions) as session:
+        session.add(Dataset(id="d1", storage_prefix="datasets/d1", counts={}, owner="tester"))
+    return "d1"
+
+
+TRAIN = {"epochs": 1, "batch_size": 2, "lr": 1e-4, "model_size": "tiny", "freeze": "none"}
+
+
+def failing_cases(state: WorkerState, tmp_path: Path, model_id: str) -> dict[ErrorCode, tuple[JobKind, dict]]:
+    """One job per error code, each made to fail for that reason alone."""
+    face_free = no_face_video(tmp_path / "noface.mp4", frames=12).read_bytes()
+    corrupt_model = "models/corrupt/model.pt"
+    put(state, corrupt_model, b"not a checkpoint")
+    with session_scope(state.sessions) as session:
+        session.add(Model(id="corrupt", name="corrupt", threshold=0.5, storage_key=corrupt_model, config={}))
+    long_video = short_video(tmp_path / "long.mp4", frames=40)
+    state.settings = replace(state.settings, max_video_s=1.0)  # 40 frames at 25 fps last 1.6 s: over this bound
+    video = put(state, "in/video.mp4", short_video(tmp_path / "ok.mp4").read_bytes())
+    predict = {"model_id": model_id, "options": {"max_frames": 16}}
+    dataset = dataset_row(state, tmp_path, {"a": ("real", "train"), "b": ("real", "val")})
+    return {
+        ErrorCode.BAD_URL: (JobKind.PREDICT, {**predict, "video_url": "http://127.0.0.1:9/video.mp4"}),
+        ErrorCode.INVALID_VIDEO: (JobKind.PREDICT, {**predict, "input_key": put(state, "in/junk.mp4", b"\x00junk" * 99)}),
+        ErrorCode.VIDEO_TOO_LARGE: (JobKind.PREDICT, {**predict, "input_key": put(state, "in/long.mp4",
+                                                                               long_video.read_bytes())}),
+        ErrorCode.UNKNOWN_MODEL: (JobKind.PREDICT, {**predict, "model_id": "gone", "input_key": video}),
+        ErrorCode.BAD_CHECKPOINT: (JobKind.PREDICT, {**predict, "model_id": "corrupt", "input_key": video}),
+        ErrorCode.UNKNOWN_BACKEND: (JobKind.PREDICT, {**predict, "input_key": video,
+                                                      "options": {"backend": "no-such-detector"}}),
+        ErrorCode.BAD_OPTION: (JobKind.PREDICT, {**predict, "input_key": video, "options": {"stride": 0}}),
+        ErrorCode.STORAGE_UNAVAILABLE: (JobKind.PREDICT, {**predict, "input_key": "in/never-uploaded.mp4"}),
+        ErrorCode.BAD_ARCHIVE: (JobKind.PREPROCESS, {"input_key": put(state, "in/evil.zip",
+                                                                      zipped({"../escape.mp4": face_free}))}),
+        ErrorCode.BAD_DATASET: (JobKind.PREPROCESS, {"input_key": put(state, "in/flat.zip",
+                                                                      zipped({"videos/a.mp4": face_free}))}),
+        ErrorCode.NO_CLIPS: (JobKind.PREPROCESS, {"input_key": put(state, "in/noface.zip", zipped(
+            {"real/a.mp4": face_free, "fake/b.mp4": face_free}))}),
+        ErrorCode.BAD_SOURCE: (JobKind.PREPROCESS, {"s3_prefix": "s3://no-such-bucket/videos"}),
+        ErrorCode.UNKNOWN_DATASET: (JobKind.TRAIN, {**TRAIN, "dataset_id": "gone"}),
+        ErrorCode.CANNOT_TRAIN: (JobKind.TRAIN, {**TRAIN, "dataset_id": dataset}),
+    }
+
+
+def test_every_error_code_is_reached_with_a_readable_reason(state: WorkerState, tmp_path: Path, model_id: str,
+                                                            monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    state.settings = replace(state.settings, s3_endpoint_url="http://127.0.0.1:9")  # nothing listens there
+    cases = failing_cases(state, tmp_path, model_id)
+    for code, (kind, params) in cases.items():
+        job = run(state, kind, params)
+        assert (job.status, job.error_code) == ("failed", code.value), (code, job.error_code, job.error_message)
+        assert job.error_message and str(tmp_path) not in job.error_message and "/tmp/" not in job.error_message
+    reached = set(cases) | REACHED_ELSEWHERE | {classify(SoftTimeLimitExceeded(), 60).code,
+                                                classify(KeyError("x"), 60).code,
+                                                classify(JobFailed(ErrorCode.TOO_LARGE, "big"), 60).code,
+                                                classify(ftcn_errors.NotAVideo("a still image"), 60).code}
+    assert reached == set(ErrorCode), set(ErrorCode) - reached
+
+
+def test_a_bug_is_internal_and_its_details_stay_in_the_log(state: WorkerState, tmp_path: Path, model_id: str,
+                                                          monkeypatch, caplog) -> None:
+    def broken(ctx: JobContext) -> dict:
+        raise KeyError("secret detail at /srv/ftcn/worker.py")
+
+    monkeypatch.setitem(HANDLERS, JobKind.PREDICT, broken)
+    job = run(state, JobKind.PREDICT, {"model_id": model_id, "input_key": "in/x.mp4"})
+    assert (job.status, job.error_code) == ("failed", "internal")
+    assert "secret" not in job.error_message and "KeyError" in job.error_message
+    assert "secret detail" in caplog.text
+
+
+def test_classification_table() -> None:
+    assert classify(SoftTimeLimitExceeded(), 1800).message == "the job ran out of time (limit 1800 s)"
+    assert classify(ftcn_errors.NotAVideo("x"), 1).code is ErrorCode.NOT_A_VIDEO  # before its parent InvalidVideo
+    assert classify(ftcn_errors.VideoTooLarge("x"), 1).code is ErrorCode.VIDEO_TOO_LARGE
+    assert classify(ftcn_errors.InvalidVideo("x"), 1).code is ErrorCode.INVALID_VIDEO
+    classes = [kind for kind, _ in CODES]
+    for index, kind in enumerate(classes):  # no entry is shadowed by a broader one above it
+        assert not any(issubclass(kind, earlier) for earlier in classes[:index]), kind
+    assert without_paths("Invalid data found when processing input: '/tmp/ftcn-job-x1/input.mp4'") == (
+        "Invalid data found when processing input: 'input.mp4'")
+    assert without_paths("see https://example.org/a/b.mp4 and s3://bucket/key/x") == (
+        "see https://example.org/a/b.mp4 and s3://bucket/key/x")
+
+
+def test_predict_reports_progress_and_stores_its_artifacts(state: WorkerState, tmp_path: Path,
+                                                          model_id: str) -> None:
+    key = put(state, "in/video.mp4", short_video(tmp_path / "ok.mp4").read_bytes())
+    reports: list[tuple[str, float]] = []
+    context = JobContext(job_id=submit(state, JobKind.PREDICT, {}), params={
+        "model_id": model_id, "input_key": key, "filename": "talk.mp4", "options": {"max_frames": 24}},
+        state=state, progress=lambda stage, percent: reports.append((stage, percent)), owner="tester")
+    result = HANDLERS[JobKind.PREDICT](context)
+    stages = [stage for stage, _ in reports]
+    assert stages[0] == "faces" and "clips" in stages and stages[-1] == "annotate"
+    percents = [percent for _, percent in reports]
+    assert percents == sorted(percents) and 0 < percents[-1] <= 100
+    artifacts = result["artifacts"]
+    assert {"result", "annotated_video", "timeline"} <= set(artifacts)
+    assert all(key.startswith(f"jobs/{context.job_id}/") and state.storage.exists(key) for key in artifacts.values())
+    document = json.loads(state.storage.get_bytes(artifacts["result"]))
+    assert document["verdict"] == result["verdict"] and document["input"]["filename"] == "talk.mp4"
+    assert result["faces"] == len(document["tracks"]) >= 1
+
+
+def test_train_job_registers_its_model(state: WorkerState, tmp_path: Path) -> None:
+    dataset = dataset_row(state, tmp_path, {"r1": ("real", "train"), "f1": ("fake", "train"),
+                                            "r2": ("real", "val"), "f2": ("fake", "val")})
+    job = run(state, JobKind.TRAIN, {**TRAIN, "dataset_id": dataset, "name": "mine", "make_default": True})
+    assert job.status == JobStatus.SUCCEEDED.value, job.error_message
+    assert (job.progress, job.stage) == (100.0, "done")
+    with session_scope(state.sessions) as session:
+        model = session.get(Model, job.result["model_id"])
+        assert model.name == "mine" and model.is_default and model.owner == "tester"
+    assert all(state.storage.exists(key) for key in job.result["artifacts"].values())
+
+
+def test_state_after_fork_makes_new_connections(state: WorkerState) -> None:
+    sessions, storage = state.sessions, state.storage
+    assert state.sessions is sessions  # built once
+    state.after_fork()
+    assert state.sessions is not sessions and state.storage is not storage

@@ -1,0 +1,124 @@
+"""Everything a worker process holds, built by one factory: settings, database sessions, storage, the Celery app,
+loaded models and face backends.
+
+Mirrors ``api.create_app()``: the worker reads the environment once, in :func:`worker_state`; nothing is built
+at import time, and the reconciler shares the same state. Connections are made
+lazily: Celery builds the state in its main process and forks the pool children from it, and a database pool or
+an S3 client inherited across a fork is not safe to use, so :meth:`WorkerState.after_fork` drops them and each
+child makes its own on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready
+from sqlalchemy.orm import sessionmaker
+
+from jobs.db import make_engine
+from jobs.queue import TASK_NAME, make_celery
+from jobs.reconcile import reconcile
+from jobs.settings import Settings
+from jobs.storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerState:
+    settings: Settings
+    celery: Celery
+    _sessions: sessionmaker | None = None
+    _storage: Storage | None = None
+    _models: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    _backends: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def sessions(self) -> sessionmaker:
+        with self._lock:
+            if self._sessions is None:
+                self._sessions = sessionmaker(make_engine(self.settings.database_url), expire_on_commit=False)
+            return self._sessions
+
+    @property
+    def storage(self) -> Storage:
+        with self._lock:
+            if self._storage is None:
+                self._storage = open_storage(self.settings)
+            return self._storage
+
+    @property
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def model(self, model_id: str, storage_key: str) -> tuple[Any, Any]:
+        """(network, checkpoint) of a registered model, downloaded and loaded once per process, on the device."""
+        if model_id not in self._models:
+            from ftcn.checkpoints import load_model
+
+            cache = Path(tempfile.gettempdir()) / "ftcn-models" / model_id
+            cache.mkdir(parents=True, exist_ok=True)
+            path = cache / "model.pt"
+            if not path.exists():
+                self.storage.download(storage_key, path)
+            self._models[model_id] = load_model(path, self.device)
+        return self._models[model_id]
+
+    def backend(self, name: str) -> Any:
+        """A face backend, built once per process."""
+        if name not in self._backends:
+            from ftcn.faces.backends import make_backend
+
+            self._backends[name] = make_backend(name, device=self.device)
+        return self._backends[name]
+
+    def after_fork(self) -> None:
+        """In a freshly forked pool child: forget the parent's connections (models and backends stay: they hold
+        no sockets, and copy-on-write shares their memory)."""
+        if self._sessions is not None:
+            self._sessions.kw["bind"].dispose(close=False)
+        self._sessions, self._storage = None, None
+
+
+@functools.cache
+def worker_state() -> WorkerState:
+    """The process's one state; the first call (Celery loading ``worker.celery``) builds it and wires the task."""
+    from worker.tasks import run_job
+
+    settings = Settings.from_env()
+    state = WorkerState(settings=settings, celery=make_celery(settings))
+    state.celery.task(name=TASK_NAME, bind=True)(run_job)
+    return state
+
+
+@worker_process_init.connect
+def _forked(**_: Any) -> None:
+    worker_state().after_fork()
+
+
+def _sweep_forever(state: WorkerState) -> None:
+    first = True
+    while True:
+        try:
+            reconcile(state.settings, state.sessions, state.celery, lock=not first)
+            first = False
+        except Exception:  # noqa: BLE001 - the next sweep tries again (Redis or the database may be down)
+            log.warning("reconciler sweep failed", exc_info=True)
+        time.sleep(state.settings.reconcile_interval_s)
+
+
+@worker_ready.connect
+def _start_reconciler(**_: Any) -> None:
+    """A sweep at start-up (jobs lost while no worker ran), then one every interval, in the main process."""
+    threading.Thread(target=_sweep_forever, args=(worker_state(),), daemon=True, name="reconciler").start()

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from ftcn.checkpoints import load_model
 from ftcn.cli.progress import StageBars
-from ftcn.faces.backends import make_backend
 from ftcn.errors import BadOption
+from ftcn.faces.backends import make_backend
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
 from ftcn.render.annotate import write_annotated_video
 from ftcn.render.timeline import write_timeline_plot
+from ftcn.video.decode import probe
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -27,11 +28,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--retinaface-weights", type=Path, help="mobilenet0.25_Final.pth (retinaface backend)")
     parser.add_argument("--landmark-weights", type=Path, help="MobileNet_GDConv .pth.tar (retinaface backend)")
     parser.add_argument("--detect-size", type=int, help="longer side of frames fed to the detector "
-                        "(default: 640 for dlib, upscaling at most 2x; full resolution for retinaface)")
+                        "(default: dlib scans at the scale --min-face-px needs; retinaface at full resolution)")
+    parser.add_argument("--min-face-px", type=int, help="smallest face (px tall) dlib must find (default 40)")
     parser.add_argument("--stride", type=int,
                         help="frames between clip starts; 1 = official (default: half the clip length)")
     parser.add_argument("--detect-every", type=int,
-                        help="run the detector every N frames (default: 3 for dlib, 1 for retinaface)")
+                        help="run a full detection every N frames (default: dlib follows faces between scans "
+                             "spaced by frame size; retinaface detects on every frame)")
     parser.add_argument("--tracker", choices=[m.value for m in TrackerMode], default=TrackerMode.FOLLOW_ALL.value)
     parser.add_argument("--batch-size", type=int, help="clips per forward pass (default: suits the device)")
     parser.add_argument("--max-frames", type=int, help="only analyse the first N frames")
@@ -46,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise BadOption("--device cuda was asked for but no CUDA device is available")
-    model, checkpoint = load_model(args.weights, args.device)
-    backend = make_backend(args.backend, device=args.device, detect_size=args.detect_size,
-                           retinaface_weights=args.retinaface_weights, landmark_weights=args.landmark_weights)
     options = PredictOptions(stride=args.stride, batch_size=args.batch_size, detect_every=args.detect_every,
                              tracker=TrackerMode(args.tracker), max_frames=args.max_frames)
+    probe(args.video, options.limits)  # a file that is not a video is refused before any model loads
+    model, checkpoint = load_model(args.weights, args.device)
+    backend = make_backend(args.backend, device=args.device, detect_size=args.detect_size,
+                           retinaface_weights=args.retinaface_weights, landmark_weights=args.landmark_weights,
+                           min_face_px=args.min_face_px)
     bars = StageBars()
     try:
         result = predict_video(args.video, model, checkpoint, backend, options, progress=bars)
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 def one_line(result: dict) -> str:
     name = result["input"]["filename"]
     if result["verdict"] == "NO_FACE":
-        return f"{name}: NO_FACE (no usable face found in {result['input']['frames_read']} frames)"
-    faces = len(result["tracks"])
+        return f"{name}: NO_FACE ({result['no_face_reason']})"
+    judged = sum(track["score"] is not None for track in result["tracks"])
     return (f"{name}: {result['verdict']} score={result['score']:.3f} threshold={result['threshold']:.3f} "
-            f"faces={faces} model={result['model']['name']}")
+            f"faces={judged} coverage={result['coverage']['share']:.0%} model={result['model']['name']}")

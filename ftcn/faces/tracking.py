@@ -113,6 +113,13 @@ class TrackerConfig:
     min_iou: float = 0.3
     max_gap: int = 5
     min_track_frames: int = 4
+    #: Tracks whose median per-frame score (0 where the face was carried or bridged, not detected) is lower are
+    #: dropped: a face the detector confirms in fewer than half of its frames is more likely a passing false
+    #: detection that was followed than a face. 0 keeps every track (the official linking has no such rule).
+    min_median_score: float = 0.0
+    #: Tracks that never reach this score are dropped; with ``start_score`` at the valid score this moves the
+    #: official "start on a confident face" rule from the first frame to the whole track (0: no such rule).
+    min_peak_score: float = 0.0
 
 
 @dataclass
@@ -197,5 +204,7 @@ def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> li
             )
     finished.extend(active)
     tracks = [_close(track) for track in finished]
-    tracks = [track for track in tracks if len(track) >= cfg.min_track_frames]
+    tracks = [track for track in tracks
+              if len(track) >= cfg.min_track_frames and float(np.median(track.scores)) >= cfg.min_median_score
+              and float(track.scores.max()) >= cfg.min_peak_score]
     return sorted(tracks, key=lambda track: (track.start, track.boxes[0][0]))

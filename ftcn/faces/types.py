@@ -15,6 +15,8 @@ class Face:
     score: float
     points5: np.ndarray
     landmarks68: np.ndarray | None = None
+    #: Frames this face has been carried without the detector confirming it (0: detected in this frame).
+    carried: int = 0
 
 
 #: Faces of each frame, highest score first.

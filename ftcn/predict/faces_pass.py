@@ -10,16 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftcn.errors import BadOption
 from ftcn.faces.backends import FaceBackend
+from ftcn.faces.tracking import iou
 from ftcn.faces.types import Face, FrameFaces
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoInfo, VideoLimits, iter_frames, probe
+
+#: A followed face overlapping a fresh detection less than this is one the detection missed.
+MISSED_IOU = 0.3
 
 
 @dataclass
 class FaceScan:
     info: VideoInfo
     faces: list[FrameFaces]
+    detect_every: int = 1  # frames between full detections
+    smallest_face_px: float | None = None  # the smallest face a full detection finds at this frame size
 
     @property
     def frames_read(self) -> int:
@@ -30,16 +37,19 @@ def scan_faces(
     path: str | Path,
     backend: FaceBackend,
     *,
-    detect_every: int = 1,
+    detect_every: int | None = None,
     limits: VideoLimits | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[int, int | None], None] | None = None,
     timer: StageTimer | None = None,
 ) -> FaceScan:
-    """Decode every frame and detect faces on every ``detect_every``-th one (boxes carried in between)."""
-    if detect_every < 1:
-        raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    """Decode every frame and detect faces on every ``detect_every``-th one (default: the backend's interval for
+    this frame size); in between, the backend follows the faces it has (``refit``). A backend that follows faces
+    also keeps, on detection frames, the followed faces the detection missed."""
     info = probe(path, limits)
+    detect_every = detect_every or backend.detect_interval(info.width, info.height)
+    if detect_every < 1:
+        raise BadOption(f"detect_every must be >= 1, got {detect_every}")
     total = info.frame_count if max_frames is None else min(info.frame_count or max_frames, max_frames)
     timer = timer or StageTimer()
     faces: list[FrameFaces] = []
@@ -50,12 +60,18 @@ def scan_faces(
             frame = next(frames, None)
         if frame is None:
             break
-        if frame.index % detect_every == 0 or not previous:
+        if frame.index % detect_every == 0:
             found = backend.detect(frame.rgb)
-        else:
+            if backend.follows_faces and previous:
+                missed = [face for face in previous if all(iou(face.box, new.box) < MISSED_IOU for new in found)]
+                found = found + backend.refit(frame.rgb, missed)
+        elif previous:
             found = backend.refit(frame.rgb, previous)
+        else:
+            found = []
         previous = found
         faces.append(found)
         if on_frame:
             on_frame(frame.index + 1, total)
-    return FaceScan(info=info, faces=faces)
+    return FaceScan(info=info, faces=faces, detect_every=detect_every,
+                    smallest_face_px=backend.smallest_face_px(info.width, info.height))

@@ -21,7 +21,9 @@ from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
 from ftcn.models import FTCN
 from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
-from ftcn.predict.result import RESULT_SCHEMA_VERSION, track_results, verdict_for, video_score
+from ftcn.predict.judging import JudgingRules, unjudged_reasons
+from ftcn.predict.result import (RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for,
+                                 video_score)
 from ftcn.predict.scoring import mean_score
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
@@ -52,9 +54,10 @@ class PredictOptions:
     batch_size: int | None = None
     detect_every: int | None = None
     tracker: TrackerMode = TrackerMode.FOLLOW_ALL
-    tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
+    tracker_config: TrackerConfig | None = None  # None: the backend's, measured for its scores
     max_frames: int | None = None
     limits: VideoLimits = field(default_factory=VideoLimits)
+    judging: JudgingRules = field(default_factory=JudgingRules)
 
     def __post_init__(self) -> None:
         for name in ("stride", "batch_size", "detect_every", "max_frames"):
@@ -69,8 +72,8 @@ class PredictOptions:
         return replace(
             self,
             stride=self.stride or max(1, model.cfg.clip_len // 2),
-            detect_every=self.detect_every or backend.preferred_detect_every,
             batch_size=self.batch_size or (1 if on_cpu and large else 4 if on_cpu else 8),
+            tracker_config=self.tracker_config or backend.tracker_config,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -103,15 +106,19 @@ def predict_video(
             on_frame=lambda done, total: report("faces", done, total), timer=timer,
         )
         timer.merge(backend.timer)
+        options = replace(options, detect_every=scan.detect_every)
+        cfg = model.cfg
+        frame_size = (scan.info.width, scan.info.height)
         with timer.measure("track"):
             if options.tracker is TrackerMode.OFFICIAL:
                 _, tracks = link_official(scan.faces)
+                unjudged: list[str | None] = [None] * len(tracks)  # the official padding, for parity
             else:
                 tracks = link_faces(scan.faces, options.tracker_config)
-            cfg = model.cfg
-            plans, crops = plan_clips(tracks, (scan.info.width, scan.info.height), cfg.clip_len, options.stride,
-                                      cfg.image_size)
-        clips = iter_aligned_clips(path, plans, crops, tracks, cfg.image_size, options.limits, timer=timer)
+                unjudged = unjudged_reasons(tracks, frame_size, cfg.clip_len, options.judging)
+            judged = [track for track, reason in zip(tracks, unjudged) if reason is None]
+            plans, crops = plan_clips(judged, frame_size, cfg.clip_len, options.stride, cfg.image_size)
+        clips = iter_aligned_clips(path, plans, crops, judged, cfg.image_size, options.limits, timer=timer)
         done = 0
 
         def on_batch(count: int) -> None:
@@ -124,7 +131,7 @@ def predict_video(
             if plans else np.zeros(0)
         )
     windows = [plan.window for plan in plans]
-    tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold)
+    tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, unjudged)
     score = video_score(tracks_out)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -146,6 +153,10 @@ def predict_video(
             "metadata": checkpoint.metadata,
         },
         "options": {**options.describe(), "backend": backend.name},
+        "faces": {"backend": backend.name, "weights": getattr(backend, "weights", None),
+                  "detect_every": scan.detect_every, "smallest_face_px": _rounded_px(scan.smallest_face_px)},
+        "coverage": coverage(tracks_out, scan.frames_read),
+        "no_face_reason": no_face_reason(tracks_out, scan.frames_read, scan.smallest_face_px),
         "verdict": verdict_for(score, checkpoint.threshold).value,
         "score": score,
         "mean_clip_score": mean_score(list(probabilities)) if len(plans) else None,
@@ -153,6 +164,10 @@ def predict_video(
         "timings_s": timer.rounded(),
         "tracks": tracks_out,
     }
+
+
+def _rounded_px(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
 
 
 __all__ = ["PredictOptions", "TrackerMode", "predict_video"]

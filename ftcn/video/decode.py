@@ -131,15 +131,29 @@ def _decoded(container: av.container.InputContainer, name: str) -> Iterator[av.V
         raise InvalidVideo(f"{name}: decoding failed ({exc})") from None
 
 
+#: Container formats that hold still images (FFmpeg's names); an animated GIF or WebP with many frames is a video.
+IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe", "gif", "gif_pipe",
+                 "j2k_pipe", "jpegxl_pipe", "qoi_pipe", "pgm_pipe", "ppm_pipe", "svg_pipe"}
+NOT_A_VIDEO = "FTCN judges how a face moves over time, and nothing moves in it"
+
+
 def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
-    """Container facts, checked against ``limits``; decodes one frame to prove the stream is readable."""
+    """Container facts, checked against ``limits``; decodes two frames to prove the stream is readable and moves.
+
+    A still image (in an image container, or a video of a single frame) raises :class:`NotAVideo`: a verdict on it
+    would be a verdict on nothing.
+    """
     limits = limits or VideoLimits()
     name = Path(path).name
     with _open(path, limits) as container:
-        first = next(_decoded(container, name), None)
+        frames = _decoded(container, name)
+        first = next(frames, None)
         if first is None:
             raise InvalidVideo(f"{name}: no decodable video frame")
         info = _info(container, first)
+        if next(frames, None) is None:
+            still = "a still image" if container.format.name in IMAGE_FORMATS else "a video of a single frame"
+            raise NotAVideo(f"{name} is {still}, not a video: {NOT_A_VIDEO}")
     _check_bounds(info, limits, name)
     return info
 

@@ -1,0 +1,141 @@
+"""Face finding, measured: recall and false faces per frame after tracking, and the faces stage's speed.
+
+Scenes come from ``ftcn.synth.scenes``: the shipped photo's face pasted at a known box (heights 24-240 px, in-plane
+roll 0-45 degrees) on a face-free background the camera pans over, H.264 at CRF 18-45, blur and dim light, plus
+face-free scenes. Each scene goes through the product path: ``scan_faces`` (the backend's detection and
+landmarks) and ``link_faces`` (tracking). A face counts as found in a frame when a track's box there overlaps its
+true box with IoU >= 0.3; every track box that overlaps no true face is a false face.
+
+Speed: the faces stage (decode, detection, landmarks, tracking) in ms per video frame at 360p, 720p and 1080p.
+
+    python bench/bench_faces.py                # the full grid with the default (dlib) backend
+    python bench/bench_faces.py --quick        # a smaller grid
+    python bench/bench_faces.py --backend retinaface --retinaface-weights R.pth --landmark-weights L.pth.tar
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.tracking import iou, link_faces  # noqa: E402
+from ftcn.predict.faces_pass import scan_faces  # noqa: E402
+from ftcn.synth.scenes import SceneSpec, render_scene, write_scene  # noqa: E402
+
+FOUND_IOU = 0.3
+HEIGHTS = (24, 32, 40, 60, 90, 140, 240)
+ROLLS = (0, 15, 25, 35, 45)
+CRFS = (18, 28, 35, 45)
+CONDITIONS = {"clean": {}, "blur": {"blur_sigma": 1.5}, "dim": {"light": 0.35}}
+
+
+def measure(backend, spec: SceneSpec, folder: Path) -> dict:
+    """Frames with a true face, those found, and false track boxes, for one scene."""
+    scene = render_scene(spec)
+    path = write_scene(folder / "scene.mp4", scene)
+    scan = scan_faces(path, backend)
+    tracks = link_faces(scan.faces, backend.tracker_config)
+    truth, found, false = 0, 0, 0
+    for t, boxes in enumerate(scene.boxes):
+        held = [track.boxes[t - track.start] for track in tracks if track.start <= t < track.end]
+        truth += len(boxes)
+        matched = [any(iou(box, true) >= FOUND_IOU for true in boxes) for box in held]
+        found += sum(any(iou(box, true) >= FOUND_IOU for box in held) for true in boxes)
+        false += matched.count(False)
+    return {"frames": len(scene.frames), "truth": truth, "found": found, "false": false}
+
+
+def grid(quick: bool) -> list[tuple[str, SceneSpec]]:
+    heights, rolls, crfs = (HEIGHTS[::2], ROLLS[::2], CRFS[1:3]) if quick else (HEIGHTS, ROLLS, CRFS)
+    specs = [(f"h{h}-r{r}-crf{c}", SceneSpec(face_px=h, roll_deg=r, crf=c, seed=i))
+             for i, (h, r, c) in enumerate(itertools.product(heights, rolls, crfs))]
+    for name, change in CONDITIONS.items():
+        if name != "clean":
+            specs += [(f"h{h}-{name}", SceneSpec(face_px=h, crf=28, seed=100 + h, **change)) for h in (40, 90)]
+    specs += [(f"noface-{s}", SceneSpec(face_px=0, crf=28, frames=48, seed=200 + s)) for s in range(2 if quick else 6)]
+    return specs
+
+
+def speed(backend, folder: Path, seconds: float) -> dict[str, float]:
+    """ms per frame of the faces stage on a talking-head-sized face at each resolution."""
+    figures = {}
+    for label, size in (("360p", (640, 360)), ("720p", (1280, 720)), ("1080p", (1920, 1080))):
+        frames = int(seconds * 25)
+        spec = SceneSpec(face_px=size[1] // 3, crf=23, frames=frames, size=size, seed=7)
+        path = write_scene(folder / f"speed-{label}.mp4", render_scene(spec))
+        started = time.perf_counter()
+        scan = scan_faces(path, backend)
+        link_faces(scan.faces, backend.tracker_config)
+        figures[label] = round(1000 * (time.perf_counter() - started) / frames, 1)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default="dlib", choices=["dlib", "retinaface"])
+    parser.add_argument("--retinaface-weights")
+    parser.add_argument("--landmark-weights")
+    parser.add_argument("--quick", action="store_true", help="a smaller grid")
+    parser.add_argument("--speed-seconds", type=float, default=4.0, help="length of the speed videos")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    backend = make_backend(args.backend, retinaface_weights=args.retinaface_weights,
+                           landmark_weights=args.landmark_weights)
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="ftcn-bench-faces-") as folder:
+        for name, spec in grid(args.quick):
+            rows[name] = {**measure(backend, spec, Path(folder)), "spec": asdict(spec)}
+            row = rows[name]
+            print(f"{name:18s} found {row['found']:3d}/{row['truth']:3d}  false {row['false']:3d}", flush=True)
+        ms = speed(backend, Path(folder), args.speed_seconds)
+
+    def recall(select) -> tuple[float, int]:
+        chosen = [r for r in rows.values() if select(r["spec"]) and r["truth"]]
+        truth = sum(r["truth"] for r in chosen)
+        return (sum(r["found"] for r in chosen) / truth if truth else float("nan")), truth
+
+    target, truth = recall(lambda s: s["face_px"] >= 40 and s["roll_deg"] <= 25 and s["crf"] <= 35)
+    by_height = defaultdict(list)
+    for r in rows.values():
+        if r["truth"]:
+            by_height[r["spec"]["face_px"]].append(r)
+    frames = sum(r["frames"] for r in rows.values())
+    figures = {
+        "backend": args.backend,
+        "recall_target": round(target, 4), "recall_target_frames": truth,
+        "recall_by_height": {h: round(sum(r["found"] for r in rs) / sum(r["truth"] for r in rs), 3)
+                             for h, rs in sorted(by_height.items())},
+        "recall_by_roll": {roll: round(recall(lambda s, roll=roll: s["roll_deg"] == roll and s["face_px"] >= 40)[0], 3)
+                           for roll in ROLLS},
+        "recall_by_crf": {crf: round(recall(lambda s, crf=crf: s["crf"] == crf and s["face_px"] >= 40)[0], 3)
+                          for crf in CRFS},
+        "recall_by_condition": {name: round(recall(lambda s, change=change: all(
+            s[k] == v for k, v in change.items()) and s["face_px"] >= 40 and (change or s["blur_sigma"] == 0
+                                                                             and s["light"] == 1.0))[0], 3)
+            for name, change in CONDITIONS.items()},
+        "false_faces_per_frame": round(sum(r["false"] for r in rows.values()) / frames, 4),
+        "false_faces_per_frame_no_face": round(
+            sum(r["false"] for n, r in rows.items() if n.startswith("noface")) /
+            max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),
+        "ms_per_frame": ms,
+    }
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps({"figures": figures, "scenes": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

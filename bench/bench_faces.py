@@ -26,6 +26,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
@@ -82,6 +83,21 @@ def speed(backend, folder: Path, seconds: float) -> dict[str, float]:
     return figures
 
 
+def long_talking_head(backend, folder: Path, seconds: float) -> dict:
+    """The shipped talking face looped and scaled into 720p (as bench_predict makes it): how much of it one track
+    holds, and the faces stage's cost per frame."""
+    from bench_predict import make_long_video
+
+    path = make_long_video(folder / "long.mp4", seconds)
+    started = time.perf_counter()
+    scan = scan_faces(path, backend)
+    tracks = link_faces(scan.faces, backend.tracker_config)
+    elapsed = time.perf_counter() - started
+    longest = max((len(track) for track in tracks), default=0)
+    return {"frames": scan.frames_read, "tracks": len(tracks), "longest_track_share": round(longest / scan.frames_read, 4),
+            "ms_per_frame": round(1000 * elapsed / scan.frames_read, 1), "detect_every": scan.detect_every}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="dlib", choices=["dlib", "retinaface"])
@@ -89,6 +105,8 @@ def main() -> int:
     parser.add_argument("--landmark-weights")
     parser.add_argument("--quick", action="store_true", help="a smaller grid")
     parser.add_argument("--speed-seconds", type=float, default=4.0, help="length of the speed videos")
+    parser.add_argument("--long-seconds", type=float, default=60.0,
+                        help="length of the 720p talking-head video (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     backend = make_backend(args.backend, retinaface_weights=args.retinaface_weights,
@@ -100,6 +118,7 @@ def main() -> int:
             row = rows[name]
             print(f"{name:18s} found {row['found']:3d}/{row['truth']:3d}  false {row['false']:3d}", flush=True)
         ms = speed(backend, Path(folder), args.speed_seconds)
+        long = long_talking_head(backend, Path(folder), args.long_seconds) if args.long_seconds else None
 
     def recall(select) -> tuple[float, int]:
         chosen = [r for r in rows.values() if select(r["spec"]) and r["truth"]]
@@ -130,6 +149,7 @@ def main() -> int:
             sum(r["false"] for n, r in rows.items() if n.startswith("noface")) /
             max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),
         "ms_per_frame": ms,
+        "talking_head_720p": long,
     }
     print(json.dumps(figures, indent=2))
     if args.json:

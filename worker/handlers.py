@@ -115,7 +115,10 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             artifacts[f"face_{track_id}"] = f"{prefix}/faces/{track_id}.jpg"
             ctx.storage.put_file(artifacts[f"face_{track_id}"], path, "image/jpeg")
     return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
-            "faces": len(result["tracks"]), "model_id": ctx.params["model_id"], "artifacts": artifacts}
+            "faces": sum(track["score"] is not None for track in result["tracks"]),
+            "faces_seen": len(result["tracks"]), "coverage": result["coverage"],
+            "no_face_reason": result["no_face_reason"], "backend": result["faces"]["backend"],
+            "model_id": ctx.params["model_id"], "artifacts": artifacts}
 
 
 def preprocess(ctx: JobContext) -> dict[str, Any]:

@@ -48,13 +48,20 @@
 
   function verdictWords(result) {
     const threshold = number(result.threshold);
-    if (result.verdict === "NO_FACE") return "No face was found in this video, so the model could not judge it.";
+    if (result.verdict === "NO_FACE") {
+      const reason = result.no_face_reason ? ` (${result.no_face_reason})` : "";
+      return `The model could not judge this video: no face was seen long and clearly enough${reason}.`;
+    }
+    const share = result.coverage ? result.coverage.share : null;
+    const covered = share === null || share === undefined ? "" :
+      ` Faces were judged in ${Math.round(share * 100)} % of the video's frames` +
+      (share < 0.5 ? ": much of it was not seen, so the verdict speaks only for those parts." : ".");
     if (result.verdict === "FAKE") {
       return `The model judges this video FORGED: its most suspicious face scored ${number(result.score)}, above ` +
-             `the threshold of ${threshold}. A verdict is the model's estimate, not proof.`;
+             `the threshold of ${threshold}. A verdict is the model's estimate, not proof.` + covered;
     }
     return `The model judges this video REAL: no face scored above the threshold of ${threshold} (the highest ` +
-           `score was ${number(result.score)}). A verdict is the model's estimate, not proof.`;
+           `score was ${number(result.score)}). A verdict is the model's estimate, not proof.` + covered;
   }
 
   async function showPrediction(job) {
@@ -170,8 +177,10 @@
         item.append(image);
       }
       const start = track.start_frame / fps, end = track.end_frame / fps;
-      item.append(text("span", `Face ${track.id}: ${track.verdict}, score ${number(track.score)} ` +
-                               `(${start.toFixed(1)}–${end.toFixed(1)} s, ${track.clips} clip(s))`));
+      const when = `${start.toFixed(1)}–${end.toFixed(1)} s`;
+      item.append(text("span", track.score === null || track.score === undefined
+        ? `Face ${track.id}: not judged, ${track.unjudged_reason || "no clip"} (${when})`
+        : `Face ${track.id}: ${track.verdict}, score ${number(track.score)} (${when}, ${track.clips} clip(s))`));
       const jump = text("button", "Show in video", "link");
       jump.type = "button";
       jump.addEventListener("click", () => { video.currentTime = start; video.focus(); });

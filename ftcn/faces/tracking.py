@@ -12,7 +12,7 @@ Two trackers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -120,6 +120,8 @@ class TrackerConfig:
     #: Tracks that never reach this score are dropped; with ``start_score`` at the valid score this moves the
     #: official "start on a confident face" rule from the first frame to the whole track (0: no such rule).
     min_peak_score: float = 0.0
+    #: Tracks whose median skin share (over frames where it was measured) is lower are dropped (0: no such rule).
+    min_skin: float = 0.0
 
 
 @dataclass
@@ -129,6 +131,10 @@ class _OpenTrack:
     boxes: list[np.ndarray]
     points: list[np.ndarray]
     scores: list[float]
+    skin: list[float] = field(default_factory=list)
+
+    def skin_ok(self, minimum: float) -> bool:
+        return not minimum or not self.skin or float(np.median(self.skin)) >= minimum
 
     def predicted_box(self, frame: int) -> np.ndarray:
         """Constant-velocity extrapolation of the box to ``frame`` (keeps crossing faces apart)."""
@@ -140,7 +146,15 @@ class _OpenTrack:
 
 
 def _close(open_track: _OpenTrack) -> Track:
-    """Turn observed frames into a contiguous track, interpolating boxes and points across gaps."""
+    """Turn observed frames into a contiguous track, interpolating boxes and points across gaps.
+
+    Trailing frames where the face was only carried (score 0: no detector saw it) are cut: nothing shows the face
+    was still there, and a face that left the frame would otherwise linger for the carry's length.
+    """
+    while len(open_track.frames) > 1 and open_track.scores[-1] <= 0.0:
+        for column in (open_track.frames, open_track.detections, open_track.boxes, open_track.points,
+                       open_track.scores):
+            column.pop()
     observed = np.asarray(open_track.frames)
     span = np.arange(observed[0], observed[-1] + 1)
     boxes = np.stack([np.interp(span, observed, [b[k] for b in open_track.boxes]) for k in range(4)], axis=1)
@@ -193,6 +207,8 @@ def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> li
             track.boxes.append(np.asarray(face.box, dtype=np.float64))
             track.points.append(np.asarray(face.points5, dtype=np.float64))
             track.scores.append(float(face.score))
+            if face.skin is not None:
+                track.skin.append(face.skin)
         for fi, face in enumerate(faces):
             if fi in used_faces or face.score < cfg.start_score:
                 continue
@@ -200,10 +216,10 @@ def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> li
                 continue  # a duplicate detection of a face that is already followed
             active.append(
                 _OpenTrack([t], [fi], [np.asarray(face.box, np.float64)], [np.asarray(face.points5, np.float64)],
-                           [float(face.score)])
+                           [float(face.score)], [] if face.skin is None else [face.skin])
             )
     finished.extend(active)
-    tracks = [_close(track) for track in finished]
+    tracks = [_close(track) for track in finished if track.skin_ok(cfg.min_skin)]
     tracks = [track for track in tracks
               if len(track) >= cfg.min_track_frames and float(np.median(track.scores)) >= cfg.min_median_score
               and float(track.scores.max()) >= cfg.min_peak_score]

@@ -17,6 +17,8 @@ class Face:
     landmarks68: np.ndarray | None = None
     #: Frames this face has been carried without the detector confirming it (0: detected in this frame).
     carried: int = 0
+    #: Share of skin-coloured pixels in the face's centre (None: not measured, or the frame has no usable colour).
+    skin: float | None = None
 
 
 #: Faces of each frame, highest score first.

@@ -16,9 +16,13 @@ import numpy as np
 from ftcn.faces.types import Track
 
 
+MIN_FRAMES = 12
+
+
 @dataclass(frozen=True)
 class JudgingRules:
-    #: Fewest frames a judged track has; None: half the model's clip length (16 frames for the official model).
+    #: Fewest frames a judged track has; None: half the model's clip length (16 frames for the official model),
+    #: and never fewer than ``MIN_FRAMES`` (a face seen for a quarter of a second is too little for any model).
     min_frames: int | None = None
     #: Least median share of the face box that lies inside the frame.
     min_inside: float = 0.6
@@ -39,7 +43,7 @@ def unjudged_reasons(tracks: list[Track], frame_size: tuple[int, int], clip_len:
                      rules: JudgingRules | None = None) -> list[str | None]:
     """Per track, why it is not judged, or None when it is."""
     rules = rules or JudgingRules()
-    min_frames = rules.min_frames or max(1, clip_len // 2)
+    min_frames = rules.min_frames or max(MIN_FRAMES, clip_len // 2)
     reasons: list[str | None] = []
     for track in tracks:
         if len(track) < min_frames:

@@ -36,6 +36,8 @@ class SceneSpec:
     size: tuple[int, int] = (640, 360)  # width, height
     fps: float = 25.0
     seed: int = 0
+    visible: tuple[int, int] | None = None  # the frames [start, end) in which the face is there (None: all)
+    centre: tuple[float, float] | None = None  # where the face's centre stays, as a share of width and height
 
 
 @dataclass
@@ -99,14 +101,17 @@ def render_scene(spec: SceneSpec) -> Scene:
                      spec.face_px]) / 2
     margin = half * 1.3 + 2
     where_from = rng.uniform(margin, np.array([width, height]) - margin)
-    where_to = np.clip(where_from + rng.uniform(-0.15, 0.15, 2) * np.array([width, height]), margin,
-                       np.array([width, height]) - margin)
+    if spec.centre is not None:
+        where_from = np.array(spec.centre) * np.array([width, height])
+    where_to = where_from if spec.centre is not None else np.clip(
+        where_from + rng.uniform(-0.15, 0.15, 2) * np.array([width, height]), margin, np.array([width, height]) - margin)
     raw, boxes = [], []
     for t in range(spec.frames):
         along = t / max(1, spec.frames - 1)
         x, y = (pan_from + (pan_to - pan_from) * along).astype(int)
         frame = canvas[y:y + height, x:x + width].astype(np.float32)
-        if face is not None:
+        shown = spec.visible is None or spec.visible[0] <= t < spec.visible[1]
+        if face is not None and shown:
             patch, mask, centre = face
             at = where_from + (where_to - where_from) * along
             frame = _paste(frame, patch, mask, at - centre)

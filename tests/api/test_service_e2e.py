@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -21,9 +22,10 @@ import requests
 
 from api import create_app
 from ftcn.cli import main as ftcn_main
+from ftcn.video.encode import write_video
 from jobs.admin import make_token
 from jobs.settings import Settings
-from tests.media import TALKING_FACE
+from tests.media import FACE_PHOTO, TALKING_FACE, face_photo
 from tests.servers import celery_worker, http_app, http_server, postgres_server, redis_server, s3_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -186,7 +188,7 @@ def test_idempotency_key(service: Service, trained_model: str) -> None:
 
 @pytest.mark.parametrize("case", ["empty upload", "not json", "unknown field", "unknown job", "unknown model",
                                   "unknown dataset", "loopback url", "metadata url", "file url", "too large",
-                                  "wrong file type"])
+                                  "wrong file type", "photo named mp4"])
 def test_bad_requests_change_nothing(service: Service, trained_model: str, case: str) -> None:
     before = service.counts()
     post = service.url("/jobs/predict")
@@ -203,13 +205,14 @@ def test_bad_requests_change_nothing(service: Service, trained_model: str, case:
         "file url": lambda: service.http.post(post, json={"video_url": "file:///etc/passwd"}),
         "too large": lambda: service.http.post(post, files={"video": ("a.mp4", b"\0" * (MAX_UPLOAD_MB + 1) * 2**20)}),
         "wrong file type": lambda: service.http.post(post, files={"video": ("a.exe", b"MZ")}),
+        "photo named mp4": lambda: service.http.post(post, files={"video": ("a.mp4", FACE_PHOTO.read_bytes())}),
     }
     expected = {"empty upload": (400, "empty-upload"), "not json": (400, "malformed-json"),
                 "unknown field": (422, "invalid-request"), "unknown job": (404, "not-found"),
                 "unknown model": (404, "not-found"), "unknown dataset": (404, "not-found"),
                 "loopback url": (422, "unsafe-url"), "metadata url": (422, "unsafe-url"),
                 "file url": (422, "unsafe-url"), "too large": (413, "too-large"),
-                "wrong file type": (415, "unsupported-file")}
+                "wrong file type": (415, "unsupported-file"), "photo named mp4": (422, "not-a-video")}
     answer = sends[case]()
     status, slug = expected[case]
     assert answer.status_code == status, answer.text
@@ -223,6 +226,12 @@ def test_bad_inputs_that_fail_the_job_with_a_reason(service: Service, trained_mo
                               timeout=10)
     job = service.wait(not_video.json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "invalid-video" and "not a readable video" in \
+        job["error"]["message"]
+    still = write_video(Path(tempfile.mkdtemp()) / "still.mp4", [face_photo()[:256, :256]])  # one frame
+    single = service.http.post(service.url("/jobs/predict"), files={"video": ("still.mp4", still.read_bytes())},
+                               timeout=10)
+    job = service.wait(single.json()["id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "not-a-video" and "single frame" in \
         job["error"]["message"]
 
     buffer = io.BytesIO()

@@ -110,3 +110,41 @@ def test_official_tracker_and_stride_one(tmp_path: Path, tiny_weights: Path) -> 
     for track in result["tracks"]:
         assert track["clips"] == max(1, len(track["frames"]) - tiny_config().clip_len + 1) or len(
             track["frames"]) < tiny_config().clip_len
+
+
+def test_still_images_and_single_frames_are_not_videos(tmp_path: Path, tiny_weights: Path, capsys) -> None:
+    """A photo has no motion to judge: refused with its reason (exit 2, one line), never a NO_FACE answer."""
+    import cv2
+
+    from tests.media import face_photo
+    from ftcn.video.encode import write_video
+
+    photo = face_photo()
+    jpeg = tmp_path / "group.jpg"
+    cv2.imwrite(str(jpeg), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    disguised = tmp_path / "photo.mp4"
+    disguised.write_bytes(jpeg.read_bytes())
+    single = write_video(tmp_path / "single.mp4", [photo[:256, :256]])
+    for path, what in ((jpeg, "a still image"), (disguised, "a still image"), (single, "a video of a single frame")):
+        code, result = run_predict(path, tiny_weights, tmp_path / f"out-{path.stem}")
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and result is None, path
+        assert len(lines) == 1 and f"{path.name} is {what}, not a video" in lines[0]
+
+
+def test_a_face_seen_for_a_few_frames_gives_no_verdict(tmp_path: Path, tiny_weights: Path, capsys) -> None:
+    """A face passing by for 6 frames in an otherwise face-free video is reported, not judged: padded to a clip it
+    would carry the back-and-forth motion FTCN reads as forgery."""
+    from ftcn.synth.scenes import SceneSpec, render_scene, write_scene
+
+    scene = render_scene(SceneSpec(face_px=90, frames=64, visible=(20, 26), centre=(0.1, 0.5), seed=3))
+    code, result = run_predict(write_scene(tmp_path / "passing.mp4", scene), tiny_weights, tmp_path / "out",
+                               "--no-video")
+    assert code == 0
+    jsonschema.validate(result, load_schema())
+    assert result["tracks"], "the passing face must be found (else this test proves nothing)"
+    assert all(t["verdict"] == "UNJUDGED" and t["score"] is None and "too short" in t["unjudged_reason"]
+               for t in result["tracks"])
+    assert result["verdict"] == "NO_FACE" and result["score"] is None
+    assert "none could be judged" in result["no_face_reason"] and result["coverage"]["frames_judged"] == 0
+    assert "NO_FACE (faces were seen" in capsys.readouterr().out

@@ -26,7 +26,7 @@ from jobs.service import create_job
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
 from tests.datasets import write_clip_dataset
-from tests.media import TALKING_FACE, no_face_video
+from tests.media import FACE_PHOTO, TALKING_FACE, no_face_video
 from worker.failures import CODES, JobFailed, classify, without_paths
 from worker.handlers import HANDLERS, JobContext
 from worker.state import WorkerState
@@ -119,6 +119,8 @@ def failing_cases(state: WorkerState, tmp_path: Path, model_id: str) -> dict[Err
         ErrorCode.INVALID_VIDEO: (JobKind.PREDICT, {**predict, "input_key": put(state, "in/junk.mp4", b"\x00junk" * 99)}),
         ErrorCode.VIDEO_TOO_LARGE: (JobKind.PREDICT, {**predict, "input_key": put(state, "in/long.mp4",
                                                                                long_video.read_bytes())}),
+        ErrorCode.NOT_A_VIDEO: (JobKind.PREDICT, {**predict, "input_key": put(state, "in/photo.mp4",
+                                                                           FACE_PHOTO.read_bytes())}),
         ErrorCode.UNKNOWN_MODEL: (JobKind.PREDICT, {**predict, "model_id": "gone", "input_key": video}),
         ErrorCode.BAD_CHECKPOINT: (JobKind.PREDICT, {**predict, "model_id": "corrupt", "input_key": video}),
         ErrorCode.UNKNOWN_BACKEND: (JobKind.PREDICT, {**predict, "input_key": video,
@@ -150,8 +152,7 @@ def test_every_error_code_is_reached_with_a_readable_reason(state: WorkerState, 
         assert job.error_message and str(tmp_path) not in job.error_message and "/tmp/" not in job.error_message
     reached = set(cases) | REACHED_ELSEWHERE | {classify(SoftTimeLimitExceeded(), 60).code,
                                                 classify(KeyError("x"), 60).code,
-                                                classify(JobFailed(ErrorCode.TOO_LARGE, "big"), 60).code,
-                                                classify(ftcn_errors.NotAVideo("a still image"), 60).code}
+                                                classify(JobFailed(ErrorCode.TOO_LARGE, "big"), 60).code}
     assert reached == set(ErrorCode), set(ErrorCode) - reached
 
 

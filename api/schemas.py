@@ -16,7 +16,9 @@ class Strict(BaseModel):
 
 class PredictOptions(Strict):
     stride: int | None = Field(default=None, ge=1, le=64)
-    backend: Literal["dlib"] = "dlib"
+    #: None: RetinaFace when its weights are registered (GET /detectors), dlib otherwise.
+    backend: Literal["dlib", "retinaface"] | None = None
+    detector_id: str | None = Field(default=None, max_length=36)
     max_frames: int | None = Field(default=None, ge=1)
 
 
@@ -27,10 +29,12 @@ class PredictRequest(Strict):
 
 
 class PreprocessOptions(Strict):
+    backend: Literal["dlib", "retinaface"] | None = None
+    detector_id: str | None = Field(default=None, max_length=36)
     max_clips: int = Field(default=8, ge=1, le=64)
     max_frames: int = Field(default=300, ge=8, le=10_000)
     face_thres: float = Field(default=0.5, ge=0, le=1)
-    min_face_size: int = Field(default=40, ge=1)
+    bbox_thres: int = Field(default=40, ge=1)  # smallest face box side (px), the reference script's flag
     clip_len: int = Field(default=8, ge=2, le=64)
     size: int = Field(default=64, ge=16, le=448)
     val: float = Field(default=0.25, ge=0, lt=1)
@@ -53,6 +57,8 @@ class TrainRequest(Strict):
     model_size: Literal["tiny", "small", "full"] = "tiny"
     name: str | None = Field(default=None, max_length=200)
     make_default: bool = False
+    #: video id (or file name) -> split, instead of the dataset's own split (the reference script's split file)
+    split: dict[str, Literal["train", "val", "test"]] | None = Field(default=None, max_length=100_000)
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -85,6 +91,11 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "threshold": {"type": "number"},
                        "default": {"type": "boolean"}, "metrics": {"type": ["object", "null"]},
                        "owner": NULLABLE_STRING}}}}},
+    "DetectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+        "type": "object", "required": ["id", "name", "backend", "default"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "backend": {"enum": ["dlib", "retinaface"]},
+                       "default": {"type": "boolean"}, "files": {"type": "object"},
+                       "created_at": NULLABLE_STRING}}}}},
     "DatasetList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
         "type": "object", "required": ["id", "counts"],
         "properties": {"id": {"type": "string"}, "counts": {"type": "object"}, "owner": NULLABLE_STRING}}}}},
@@ -154,6 +165,7 @@ def openapi_document() -> dict[str, Any]:
             "/jobs/{id}/cancel": {"post": {"parameters": job_id, "responses": {
                 "200": body("Job", "canceled"), **problems}}},
             "/models": get("ModelList", "registered models this token may use"),
+            "/detectors": get("DetectorList", "face backends and registered detector weights; the default first"),
             "/datasets": get("DatasetList", "preprocessed datasets of this token's owner"),
             "/me": get("Me", "the caller"),
             "/healthcheck": {"get": {**public, "responses": health}},

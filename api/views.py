@@ -25,6 +25,7 @@ from api.schemas import (
 )
 from jobs import service
 from jobs.db import session_scope
+from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
 from jobs.models import Dataset, Job, Model
 from jobs.states import JobKind, JobStatus
 from jobs.storage import LocalStorage, check_key
@@ -162,10 +163,18 @@ def submit_predict() -> Response:
         options, model_id, extra, stored = body.options, body.model_id, {"video_url": body.video_url}, None
 
     def params(session: Session) -> dict[str, Any]:
-        return {"model_id": service.resolve_model(session, model_id, principal()), "options": options.model_dump(),
-                **extra}
+        return {"model_id": service.resolve_model(session, model_id, principal()),
+                "options": _with_backend(session, options.model_dump()), **extra}
 
     return _accept(JobKind.PREDICT, params, stored)
+
+
+def _with_backend(session: Session, options: dict[str, Any]) -> dict[str, Any]:
+    """The options with the face backend (and detector weights) decided now, so every worker runs the same."""
+    try:
+        return {**options, **resolve_backend(session, options.get("backend"), options.get("detector_id"))}
+    except UnknownBackend as exc:
+        raise Problem(422, "unknown-backend", "Unknown face backend", str(exc)) from None
 
 
 @bp.post("/jobs/preprocess")
@@ -175,10 +184,12 @@ def submit_preprocess() -> Response:
         options = _form_options(PreprocessOptions)
         upload, name, digest = _upload("archive", ARCHIVE_SUFFIXES)
         stored_name = "dataset.zip" if name.endswith(".zip") else "dataset.tar"
-        return _accept(JobKind.PREPROCESS, {"options": options.model_dump(), "filename": name, "sha256": digest},
-                       (upload, stored_name))
+        return _accept(JobKind.PREPROCESS, lambda session: {
+            "options": _with_backend(session, options.model_dump()), "filename": name, "sha256": digest},
+            (upload, stored_name))
     body = _json_body(PreprocessRequest)
-    return _accept(JobKind.PREPROCESS, {"options": body.options.model_dump(), "s3_prefix": body.s3_prefix})
+    return _accept(JobKind.PREPROCESS, lambda session: {"options": _with_backend(session, body.options.model_dump()),
+                                                        "s3_prefix": body.s3_prefix})
 
 
 @bp.post("/jobs/train")
@@ -246,6 +257,13 @@ def index_models() -> Response:
     state = app_state()
     with session_scope(state.sessions) as session:
         return jsonify({"items": [service.model_view(m) for m in service.list_rows(session, Model, principal())]})
+
+
+@bp.get("/detectors")
+def index_detectors() -> Response:
+    """Face backends this service can run: dlib always, RetinaFace once its weights are registered."""
+    with session_scope(app_state().sessions) as session:
+        return jsonify({"items": list_detectors(session)})
 
 
 @bp.get("/datasets")

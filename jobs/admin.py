@@ -1,6 +1,7 @@
 """``ftcn-admin``: management commands (run where the worker runs: registering a model reads the checkpoint).
 
-``migrate``, ``register-model``, ``token create|list|revoke`` and ``reconcile`` (one sweep for lost jobs).
+``migrate``, ``register-model``, ``register-detector``, ``token create|list|revoke`` and ``reconcile`` (one sweep
+for lost jobs).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlalchemy.orm import sessionmaker
 
 from jobs.auth import create_token, revoke_token, token_view
 from jobs.db import make_engine, session_scope, upgrade
-from jobs.models import Model, Token, new_id
+from jobs.detectors import RETINAFACE, RETINAFACE_FILES
+from jobs.models import Detector, Model, Token, new_id
 from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.storage import open_storage
@@ -45,6 +47,32 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
     return model_id
 
 
+def register_detector(settings: Settings, retinaface_weights: Path, landmark_weights: Path, name: str,
+                      default: bool = False) -> str:
+    """Validate the official RetinaFace and landmark files (strict loads), store them, and add a Detector row."""
+    import hashlib
+
+    from ftcn.checkpoints import load_landmark_net, load_retinaface
+
+    load_retinaface(retinaface_weights)
+    load_landmark_net(landmark_weights)
+    detector_id = new_id()
+    storage = open_storage(settings)
+    files = {}
+    for role, path in (("retinaface", retinaface_weights), ("landmarks", landmark_weights)):
+        key = f"detectors/{detector_id}/{RETINAFACE_FILES[role]}"
+        storage.put_file(key, path)
+        files[role] = {"key": key, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                       "bytes": path.stat().st_size}
+    with session_scope(_sessions(settings)) as session:
+        if default:
+            for row in session.scalars(select(Detector).where(Detector.is_default)):
+                row.is_default = False
+        session.add(Detector(id=detector_id, name=name, backend=RETINAFACE, storage_prefix=f"detectors/{detector_id}",
+                             files=files, is_default=default))
+    return detector_id
+
+
 def make_token(settings: Settings, owner: str, name: str = "", admin: bool = False, train: bool = False) -> str:
     """Create a token and return its secret (the only time it is visible)."""
     with session_scope(_sessions(settings)) as session:
@@ -61,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--name", required=True)
     register.add_argument("--default", action="store_true")
     register.add_argument("--owner", help="only this owner's tokens may use it (default: shared with all)")
+    detector = commands.add_parser("register-detector", help="register the official RetinaFace + landmark weights")
+    detector.add_argument("--retinaface", type=Path, required=True, help="mobilenet0.25_Final.pth")
+    detector.add_argument("--landmarks", type=Path, required=True, help="MobileNet_GDConv .pth.tar")
+    detector.add_argument("--name", required=True)
+    detector.add_argument("--default", action="store_true", help="the RetinaFace weights jobs use by default")
     token = commands.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="create a token; prints its secret once")
     create.add_argument("--owner", required=True, help="who the token's jobs, datasets and models belong to")
@@ -77,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         if args.command == "register-model":
             print(register_model(settings, args.checkpoint, args.name, args.default, args.owner))
+        elif args.command == "register-detector":
+            print(register_detector(settings, args.retinaface, args.landmarks, args.name, args.default))
         elif args.command == "token" and args.action == "create":
             print(make_token(settings, args.owner, args.name, args.admin, args.train))
         elif args.command == "token" and args.action == "list":

@@ -79,6 +79,23 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Detector(Base):
+    """Registered face-detector weights (the official RetinaFace and landmark files), shared by every token.
+
+    The offline dlib backend needs no row: its weights ship inside a package.
+    """
+
+    __tablename__ = "detectors"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    backend: Mapped[str] = mapped_column(String(32), index=True)
+    storage_prefix: Mapped[str] = mapped_column(String(500))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # role -> {"key", "sha256", "bytes"}
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Dataset(Base):
     __tablename__ = "datasets"
 

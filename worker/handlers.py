@@ -7,6 +7,7 @@ backends come from the worker's state (loaded once per process).
 
 from __future__ import annotations
 
+import csv
 import json
 import tempfile
 import uuid
@@ -95,7 +96,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             fraction = done / total if total else 0.0
             ctx.progress(stage, share[0] + (share[1] - share[0]) * min(1.0, fraction))
 
-        backend = ctx.state.backend(options.get("backend") or "dlib")
+        backend = ctx.state.backend(options.get("backend") or "dlib", options.get("detector_id"))
         result = predict_video(video, network, checkpoint, backend,
                                PredictOptions(stride=options.get("stride"), max_frames=options.get("max_frames"),
                                               limits=limits), progress=report)
@@ -130,6 +131,10 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
 
     options = dict(ctx.params.get("options") or {})
     split_options = {k: options.pop(k) for k in ("val", "test", "seed") if k in options}
+    options["backend"] = options.get("backend") or "dlib"
+    if detector_id := options.pop("detector_id", None):
+        files = ctx.state.detector_files(detector_id)
+        options.update(retinaface_weights=files["retinaface"], landmark_weights=files["landmarks"])
     dataset_id = derived_id(ctx.job_id, "dataset")
     location = ctx.storage.dataset_location(f"datasets/{dataset_id}")
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
@@ -208,9 +213,15 @@ def train(ctx: JobContext) -> dict[str, Any]:
         if init_key:
             init_path = work / "init.pt"
             ctx.storage.download(init_key, init_path)
+        split_file = None
+        if params.get("split"):
+            split_file = work / "split.csv"
+            with open(split_file, "w", newline="") as handle:
+                csv.writer(handle).writerows([("video", "split"), *params["split"].items()])
         cfg = TrainConfig(epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
                           model_size=params["model_size"], freeze=params["freeze"],
-                          init=str(init_path) if init_path else None)
+                          init=str(init_path) if init_path else None,
+                          split_file=str(split_file) if split_file else None)
         summary = run_train(location, work / "run", cfg, progress=lambda stage, done, total: None)
         checkpoint = load_checkpoint(work / "run" / "best.pt")
         prefix = f"models/{model_id}"

@@ -40,6 +40,7 @@ class WorkerState:
     _storage: Storage | None = None
     _models: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     _backends: dict[str, Any] = field(default_factory=dict)
+    _detector_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -75,13 +76,45 @@ class WorkerState:
             self._models[model_id] = load_model(path, self.device)
         return self._models[model_id]
 
-    def backend(self, name: str) -> Any:
-        """A face backend, built once per process."""
-        if name not in self._backends:
+    def backend(self, name: str, detector_id: str | None = None) -> Any:
+        """A face backend, built once per process, on the worker's device; RetinaFace from registered weights."""
+        key = f"{name}:{detector_id}"
+        if key not in self._backends:
             from ftcn.faces.backends import make_backend
 
-            self._backends[name] = make_backend(name, device=self.device)
-        return self._backends[name]
+            files = self.detector_files(detector_id) if detector_id else {}
+            backend = make_backend(name, device=self.device, retinaface_weights=files.get("retinaface"),
+                                   landmark_weights=files.get("landmarks"))
+            if detector_id:
+                backend.weights = {"detector_id": detector_id, **self._detector_rows[detector_id]}
+            self._backends[key] = backend
+        return self._backends[key]
+
+    def detector_files(self, detector_id: str) -> dict[str, str]:
+        """role -> local path of a registered detector's weight files (downloaded once per machine)."""
+        from jobs.db import unit_of_work
+        from jobs.models import Detector
+
+        def row(session) -> dict[str, Any]:
+            detector = session.get(Detector, detector_id)
+            if detector is None:
+                from ftcn.errors import BackendUnavailable
+
+                raise BackendUnavailable(f"detector {detector_id} is no longer registered")
+            return {"name": detector.name, "files": detector.files}
+
+        found = unit_of_work(self.sessions, row)
+        cache = Path(tempfile.gettempdir()) / "ftcn-detectors" / detector_id
+        cache.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for role, entry in found["files"].items():
+            path = cache / Path(entry["key"]).name
+            if not path.exists():
+                self.storage.download(entry["key"], path)
+            paths[role] = str(path)
+        self._detector_rows[detector_id] = {"name": found["name"], "files": {
+            role: {"sha256": entry["sha256"]} for role, entry in found["files"].items()}}
+        return paths
 
     def after_fork(self) -> None:
         """In a freshly forked pool child: forget the parent's connections (models and backends stay: they hold

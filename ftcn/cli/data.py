@@ -20,11 +20,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     pre = commands.add_parser("preprocess", help="videos -> aligned uint8 face clips and a manifest")
     pre.add_argument("source", help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
     pre.add_argument("out", help="output folder or s3://bucket/prefix")
-    pre.add_argument("--backend", choices=["dlib"], default="dlib")
+    pre.add_argument("--backend", choices=["dlib", "retinaface"], default="dlib")
+    pre.add_argument("--retinaface-weights", help="mobilenet0.25_Final.pth (retinaface backend)")
+    pre.add_argument("--landmark-weights", help="MobileNet_GDConv .pth.tar (retinaface backend)")
     pre.add_argument("--max-clips", type=int, default=8, help="clips kept per video")
     pre.add_argument("--max-frames", type=int, default=300, help="frames read per video")
     pre.add_argument("--face-thres", type=float, default=0.5, help="minimum detector score of a face")
-    pre.add_argument("--min-face-size", type=int, default=40, help="minimum face box side in pixels")
+    pre.add_argument("--bbox-thres", "--min-face-size", dest="bbox_thres", type=int, default=40,
+                     help="minimum face box side in pixels")
     pre.add_argument("--workers", type=int, default=1, help="worker processes")
     pre.add_argument("--clip-len", type=int, default=8, help="frames per clip (32 for the full model)")
     pre.add_argument("--size", type=int, default=64, help="aligned face size (224 for the full model)")
@@ -53,8 +56,9 @@ def run_preprocess(args: argparse.Namespace) -> int:
     from ftcn.datasets.sources import load_source
 
     cfg = PreprocessConfig(clip_len=args.clip_len, size=args.size, max_clips=args.max_clips,
-                           max_frames=args.max_frames, face_thres=args.face_thres, min_face_size=args.min_face_size,
-                           backend=args.backend)
+                           max_frames=args.max_frames, face_thres=args.face_thres, bbox_thres=args.bbox_thres,
+                           backend=args.backend, retinaface_weights=args.retinaface_weights,
+                           landmark_weights=args.landmark_weights)
     bars = StageBars()
     try:
         summary = preprocess(load_source(args.source), args.out, cfg, workers=args.workers,

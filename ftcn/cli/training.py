@@ -26,6 +26,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--split", dest="split_file", help="a video,split CSV (train/val/test per video) to use "
+                       "instead of the dataset's split.csv")
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a dataset split")
@@ -45,7 +47,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, model_size=args.model_size,
                       init=args.init, freeze=args.freeze, seed=args.seed, accumulate=args.accumulate,
                       class_weighting=args.class_weighting, workers=args.workers, device=args.device,
-                      resume=args.resume)
+                      resume=args.resume, split_file=args.split_file)
     bars = StageBars()
     try:
         summary = train(args.dataset, args.out, cfg, progress=bars)

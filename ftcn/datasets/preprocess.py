@@ -20,7 +20,7 @@ import json
 import logging
 import multiprocessing as mp
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ftcn.datasets.arrays import array_bytes
 from ftcn.datasets.sources import VideoEntry, video_key
 from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.faces.backends import make_backend
-from ftcn.faces.tracking import TrackerConfig, link_faces
+from ftcn.faces.tracking import link_faces
 from ftcn.errors import InvalidSource
 from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
@@ -48,8 +48,10 @@ class PreprocessConfig:
     max_clips: int = 8
     max_frames: int | None = 300
     face_thres: float = 0.5
-    min_face_size: int = 40
+    bbox_thres: int = 40  # smallest face box side in pixels (the reference preprocessing script's name)
     backend: str = "dlib"
+    retinaface_weights: str | None = None
+    landmark_weights: str | None = None
     detect_every: int | None = None  # None: the backend's interval for the frame size
     limits: VideoLimits = field(default_factory=VideoLimits)
 
@@ -78,11 +80,12 @@ def process_video(entry: VideoEntry, cfg: PreprocessConfig, backend: Any) -> tup
     except InvalidVideo as exc:
         return None, str(exc)
     faces = [
-        [f for f in frame if f.score >= cfg.face_thres and min(f.box[2] - f.box[0], f.box[3] - f.box[1])
-         >= cfg.min_face_size]
+        [f for f in frame if (f.carried or f.score >= cfg.face_thres)
+         and min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= cfg.bbox_thres]
         for frame in scan.faces
     ]
-    tracks = link_faces(faces, TrackerConfig(start_score=cfg.face_thres))
+    tracker = backend.tracker_config
+    tracks = link_faces(faces, replace(tracker, start_score=max(tracker.start_score, cfg.face_thres)))
     if not tracks:
         return None, "no face"
     plans, crops = plan_clips(tracks, (scan.info.width, scan.info.height), cfg.clip_len, cfg.clip_len, cfg.size)
@@ -124,9 +127,10 @@ def _is_done(store: DatasetStore, entry: VideoEntry, checksum: str) -> bool:
 _worker_backend: Any = None
 
 
-def _worker_init(backend_name: str) -> None:
+def _worker_init(cfg: PreprocessConfig) -> None:
     global _worker_backend
-    _worker_backend = make_backend(backend_name)
+    _worker_backend = make_backend(cfg.backend, retinaface_weights=cfg.retinaface_weights,
+                                   landmark_weights=cfg.landmark_weights)
 
 
 def _work(job: tuple[VideoEntry, PreprocessConfig, str, str]) -> dict:
@@ -177,14 +181,14 @@ def preprocess(
     if jobs:
         if workers > 1:
             context = mp.get_context("spawn")
-            with context.Pool(workers, initializer=_worker_init, initargs=(cfg.backend,)) as pool:
+            with context.Pool(workers, initializer=_worker_init, initargs=(cfg,)) as pool:
                 results = pool.imap_unordered(_work, jobs)
                 for _ in results:
                     done += 1
                     if on_video:
                         on_video(done, len(entries))
         else:
-            _worker_init(cfg.backend)
+            _worker_init(cfg)
             for job in jobs:
                 _work(job)
                 done += 1

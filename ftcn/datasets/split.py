@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,33 @@ def split_dataset(store: DatasetStore, val: float = 0.2, test: float = 0.1, seed
         writer.writerow({**row, "split": assignment[row["video_id"]]})
     store.put("split.csv", buffer.getvalue().encode())
     return {name: sum(1 for v in assignment.values() if v == name) for name in SPLITS}
+
+
+def rows_from_split_file(store: DatasetStore, split_csv: str | Path) -> list[dict[str, Any]]:
+    """The manifest's usable rows with the splits of an external file (``video,split`` per line, as the reference
+    training script takes one): a video is named by its id (the path relative to the source) or its file name,
+    with or without the extension. Videos the file does not name are left out."""
+    path = Path(split_csv)
+    if not path.is_file():
+        raise DatasetError(f"split file not found: {path.name}")
+    with open(path, newline="") as handle:
+        lines = [row for row in csv.reader(handle) if row and "".join(row).strip()]
+    if lines and [c.strip().lower() for c in lines[0][:2]] in (["video", "split"], ["path", "split"]):
+        lines = lines[1:]
+    wanted: dict[str, str] = {}
+    for number, row in enumerate(lines, start=1):
+        if len(row) < 2 or row[1].strip() not in SPLITS:
+            raise DatasetError(f"{path.name}, row {number}: expected video,split with split one of {SPLITS}")
+        wanted[row[0].strip()] = row[1].strip()
+    rows = []
+    for row in (r for r in read_manifest(store) if r["status"] == "ok"):
+        name = PurePosixPath(row["video_id"])
+        split = next((wanted[k] for k in (row["video_id"], name.name, name.stem) if k in wanted), None)
+        if split:
+            rows.append({**row, "split": split})
+    if not rows:
+        raise DatasetError(f"{path.name} names none of the dataset's videos")
+    return rows
 
 
 def load_split_rows(store: DatasetStore) -> list[dict[str, Any]]:

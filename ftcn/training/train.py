@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint
-from ftcn.datasets.split import load_split_rows
+from ftcn.datasets.split import load_split_rows, rows_from_split_file
 from ftcn.datasets.storage import open_store
 from ftcn.models import FTCN, build_model, config_for_size
 from ftcn.errors import BadOption, DatasetError
@@ -51,6 +51,7 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = False
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
+    split_file: str | None = None  # an external video,split CSV instead of the dataset's own split
 
 
 def _device(name: str) -> torch.device:
@@ -109,7 +110,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     report = progress or (lambda stage, done, total: None)
     torch.manual_seed(cfg.seed)
     store = open_store(dataset)
-    rows = load_split_rows(store)
+    rows = rows_from_split_file(store, cfg.split_file) if cfg.split_file else load_split_rows(store)
     train_refs, val_refs = clip_refs(rows, "train"), clip_refs(rows, "val")
     if not train_refs:
         raise DatasetError(f"{dataset}: no training clips")

@@ -285,3 +285,51 @@ def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) ->
     assert service.http.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok"}
     deep = service.http.get(service.url("/healthcheck?deep=1"), timeout=10).json()
     assert all(check["ok"] for check in deep["checks"].values())
+
+
+def test_registered_retinaface_weights_do_the_work(service: Service, trained_model: str, tmp_path: Path) -> None:
+    """Without registered weights RetinaFace is refused at submission; once an operator registers them (recipe
+    weights in the official formats here), jobs use them by default and result.json names them."""
+    import torch
+    from sqlalchemy.orm import sessionmaker
+
+    from jobs.admin import register_detector
+    from jobs.db import make_engine, session_scope
+    from jobs.models import Detector
+    from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
+
+    post = service.url("/jobs/predict")
+    listed = service.http.get(service.url("/detectors"), timeout=10).json()["items"]
+    assert [(d["backend"], d["default"]) for d in listed] == [("dlib", True)]
+    refused = service.http.post(post, json={"video_url": "http://localhost:1/a.mp4",  # localhost: allow-listed
+                                            "options": {"backend": "retinaface"}}, timeout=10)
+    assert refused.status_code == 422 and refused.json()["type"].endswith("/unknown-backend")
+    unknown = service.http.post(post, json={"video_url": "http://localhost:1/a.mp4", "options": {"backend": "mtcnn"}},
+                                timeout=10)
+    assert unknown.status_code == 422
+
+    detector_file, landmark_file = tmp_path / "mobilenet0.25_Final.pth", tmp_path / "landmarks.pth.tar"
+    torch.save({"module." + k: v for k, v in recipe_state_dict(
+        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector_file)
+    torch.save({"state_dict": recipe_state_dict(load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"),
+                                                0)}, landmark_file)
+    detector_id = register_detector(service.settings, detector_file, landmark_file, "recipe weights", default=True)
+    try:
+        listed = service.http.get(service.url("/detectors"), timeout=10).json()["items"]
+        default = [d for d in listed if d["default"]]
+        assert [d["id"] for d in default] == [detector_id] and default[0]["backend"] == "retinaface"
+        answer = service.http.post(post, data={"model_id": trained_model, "options": '{"max_frames": 12}'},
+                                   files={"video": ("talking.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["params"]["options"]["backend"] == "retinaface"
+        job = service.wait(answer.json()["id"])
+        assert job["status"] == "succeeded", job
+        assert job["result"]["backend"] == "retinaface"
+        result = requests.get(service.url(job["links"]["result"]), timeout=10).json()
+        assert result["faces"]["backend"] == "retinaface" and result["faces"]["detect_every"] == 1
+        weights = result["faces"]["weights"]
+        assert weights["detector_id"] == detector_id and weights["name"] == "recipe weights"
+        assert weights["files"]["retinaface"]["sha256"] == default[0]["files"]["retinaface"]["sha256"]
+    finally:
+        with session_scope(sessionmaker(make_engine(service.settings.database_url))) as session:
+            session.delete(session.get(Detector, detector_id))

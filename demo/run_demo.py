@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             result = job["result"]
             score = "n/a" if result["score"] is None else f"{result['score']:.3f}"
+            coverage = result.get("coverage") or {}
             print(f"  verdict {result['verdict']} (score {score}, threshold {result['threshold']:.3f}, "
-                  f"{result['faces']} face(s))")
+                  f"{result['faces']} face(s) judged, {coverage.get('share', 0):.0%} of frames, "
+                  f"backend {result.get('backend')})")
+            if result.get("no_face_reason"):
+                print(f"  why: {result['no_face_reason']}")
             for name, link in job["links"].items():
                 print(f"  {name}: {client.absolute(link)}")
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s; the API is at {base}")

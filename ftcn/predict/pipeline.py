@@ -22,6 +22,7 @@ from ftcn.models import FTCN
 from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
+from ftcn.predict.second_look import second_look
 from ftcn.predict.result import (RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for,
                                  video_score)
 from ftcn.predict.scoring import mean_score
@@ -58,6 +59,8 @@ class PredictOptions:
     max_frames: int | None = None
     limits: VideoLimits = field(default_factory=VideoLimits)
     judging: JudgingRules = field(default_factory=JudgingRules)
+    #: Before answering NO_FACE, a second detector looks at a few frames (ftcn.predict.second_look).
+    second_look: bool = True
 
     def __post_init__(self) -> None:
         for name in ("stride", "batch_size", "detect_every", "max_frames"):
@@ -133,6 +136,11 @@ def predict_video(
     windows = [plan.window for plan in plans]
     tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, unjudged)
     score = video_score(tracks_out)
+    second = None
+    if score is None and options.second_look:
+        with timer.measure("second_look"):
+            looked = second_look(path, backend, scan.frames_read, options.limits)
+        second = looked.describe() if looked else None
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "input": {
@@ -154,9 +162,10 @@ def predict_video(
         },
         "options": {**options.describe(), "backend": backend.name},
         "faces": {"backend": backend.name, "weights": getattr(backend, "weights", None),
-                  "detect_every": scan.detect_every, "smallest_face_px": _rounded_px(scan.smallest_face_px)},
+                  "detect_every": scan.detect_every, "smallest_face_px": _rounded_px(scan.smallest_face_px),
+                  "second_look": second},
         "coverage": coverage(tracks_out, scan.frames_read),
-        "no_face_reason": no_face_reason(tracks_out, scan.frames_read, scan.smallest_face_px),
+        "no_face_reason": no_face_reason(tracks_out, scan.frames_read, scan.smallest_face_px, second),
         "verdict": verdict_for(score, checkpoint.threshold).value,
         "score": score,
         "mean_clip_score": mean_score(list(probabilities)) if len(plans) else None,

@@ -93,16 +93,27 @@ def coverage(tracks: list[dict[str, Any]], frames_read: int) -> dict[str, Any]:
             "share": round(share, 4)}
 
 
-def no_face_reason(tracks: list[dict[str, Any]], frames_read: int, smallest_face_px: float | None) -> str | None:
+def no_face_reason(tracks: list[dict[str, Any]], frames_read: int, smallest_face_px: float | None,
+                   second: dict[str, Any] | None = None) -> str | None:
     """Why a video has no verdict, in words for its user (None when it has one)."""
     if any(t["score"] is not None for t in tracks):
         return None
     floor = f"; faces from about {smallest_face_px:.0f} px tall are found" if smallest_face_px else ""
     if tracks:
         reasons = sorted({t["unjudged_reason"] for t in tracks})
-        return (f"faces were seen ({len(tracks)} track(s)) but none could be judged: " + "; ".join(reasons)
+        text = (f"faces were seen ({len(tracks)} track(s)) but none could be judged: " + "; ".join(reasons)
                 + f" ({frames_read} frames scanned{floor})")
-    return f"no face was found in {frames_read} frames scanned{floor}"
+    else:
+        text = f"no face was found in {frames_read} frames scanned{floor}"
+    if second and second["frames_checked"]:
+        if second["frames_with_faces"]:
+            text += (f"; a second detector ({second['detector']}) saw a face in {second['frames_with_faces']} of "
+                     f"{second['frames_checked']} sampled frames that the pipeline could not follow: the video may "
+                     "be too compressed, blurred or turned away; a better copy or the retinaface backend may help")
+        else:
+            text += (f"; a second detector ({second['detector']}) saw none in {second['frames_checked']} sampled "
+                     f"frames either (faces from about {second['smallest_face_px']:.0f} px)")
+    return text
 
 
 def load_schema() -> dict[str, Any]:

@@ -74,6 +74,10 @@ def test_video_without_faces_is_a_no_face_result(tmp_path: Path, tiny_weights: P
     assert code == 0
     jsonschema.validate(result, load_schema())
     assert result["verdict"] == "NO_FACE" and result["score"] is None and result["tracks"] == []
+    second = result["faces"]["second_look"]
+    assert second["frames_checked"] >= 1 and second["frames_with_faces"] == 0 and second["seconds"] <= 10
+    assert "no face was found in 12 frames" in result["no_face_reason"]
+    assert "a second detector" in result["no_face_reason"] and "saw none" in result["no_face_reason"]
     assert "NO_FACE" in capsys.readouterr().out
     assert (tmp_path / "out" / "annotated.mp4").exists()
 

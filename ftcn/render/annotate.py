@@ -64,7 +64,7 @@ def _draw(rgb: np.ndarray, faces: list[tuple[dict[str, Any], int]], threshold: f
         colour = score_colour(score, threshold)
         x1, y1, x2, y2 = (int(round(v)) for v in track["boxes"][position])
         cv2.rectangle(rgb, (x1, y1), (x2, y2), colour, thickness)
-        label = f"face {track['id']}: " + ("n/a" if score is None else f"{score:.3g}")
+        label = f"face {track['id']}: " + ("not judged" if score is None else f"{score:.3g}")
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = max(0, y1 - th - base - 2)
         cv2.rectangle(rgb, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)

@@ -142,8 +142,7 @@ def test_a_face_seen_for_a_few_frames_gives_no_verdict(tmp_path: Path, tiny_weig
     from ftcn.synth.scenes import SceneSpec, render_scene, write_scene
 
     scene = render_scene(SceneSpec(face_px=90, frames=64, visible=(20, 26), centre=(0.1, 0.5), seed=3))
-    code, result = run_predict(write_scene(tmp_path / "passing.mp4", scene), tiny_weights, tmp_path / "out",
-                               "--no-video")
+    code, result = run_predict(write_scene(tmp_path / "passing.mp4", scene), tiny_weights, tmp_path / "out")
     assert code == 0
     jsonschema.validate(result, load_schema())
     assert result["tracks"], "the passing face must be found (else this test proves nothing)"
@@ -152,3 +151,4 @@ def test_a_face_seen_for_a_few_frames_gives_no_verdict(tmp_path: Path, tiny_weig
     assert result["verdict"] == "NO_FACE" and result["score"] is None
     assert "none could be judged" in result["no_face_reason"] and result["coverage"]["frames_judged"] == 0
     assert "NO_FACE (faces were seen" in capsys.readouterr().out
+    assert (tmp_path / "out" / "annotated.mp4").exists() and (tmp_path / "out" / "timeline.png").exists()

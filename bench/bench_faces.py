@@ -4,7 +4,8 @@ Scenes come from ``ftcn.synth.scenes``: the shipped photo's face pasted at a kno
 roll 0-45 degrees) on a face-free background the camera pans over, H.264 at CRF 18-45, blur and dim light, plus
 face-free scenes. Each scene goes through the product path: ``scan_faces`` (the backend's detection and
 landmarks) and ``link_faces`` (tracking). A face counts as found in a frame when a track's box there overlaps its
-true box with IoU >= 0.3; every track box that overlaps no true face is a false face.
+true box with IoU >= 0.3; a track box that overlaps no true face (IoU < 0.1) is a false face, one in between an
+imprecise box of a real face (reported apart).
 
 Speed: the faces stage (decode, detection, landmarks, tracking) in ms per video frame at 360p, 720p and 1080p.
 
@@ -36,6 +37,9 @@ from ftcn.predict.faces_pass import scan_faces  # noqa: E402
 from ftcn.synth.scenes import SceneSpec, render_scene, write_scene  # noqa: E402
 
 FOUND_IOU = 0.3
+#: A track box overlapping every true face less than this is a false face (between the two: a real face boxed
+#: imprecisely, e.g. a face below the scan's floor found with the detector's smallest box, counted as neither).
+FALSE_IOU = 0.1
 HEIGHTS = (24, 32, 40, 60, 90, 140, 240)
 ROLLS = (0, 15, 25, 35, 45)
 CRFS = (18, 28, 35, 45)
@@ -48,14 +52,15 @@ def measure(backend, spec: SceneSpec, folder: Path) -> dict:
     path = write_scene(folder / "scene.mp4", scene)
     scan = scan_faces(path, backend)
     tracks = link_faces(scan.faces, backend.tracker_config)
-    truth, found, false = 0, 0, 0
+    truth, found, false, imprecise = 0, 0, 0, 0
     for t, boxes in enumerate(scene.boxes):
         held = [track.boxes[t - track.start] for track in tracks if track.start <= t < track.end]
         truth += len(boxes)
-        matched = [any(iou(box, true) >= FOUND_IOU for true in boxes) for box in held]
         found += sum(any(iou(box, true) >= FOUND_IOU for box in held) for true in boxes)
-        false += matched.count(False)
-    return {"frames": len(scene.frames), "truth": truth, "found": found, "false": false}
+        false += sum(all(iou(box, true) < FALSE_IOU for true in boxes) for box in held)
+        imprecise += sum(any(FALSE_IOU <= iou(box, true) < FOUND_IOU for true in boxes)
+                         and not any(iou(box, true) >= FOUND_IOU for true in boxes) for box in held)
+    return {"frames": len(scene.frames), "truth": truth, "found": found, "false": false, "imprecise": imprecise}
 
 
 def grid(quick: bool) -> list[tuple[str, SceneSpec]]:
@@ -116,7 +121,8 @@ def main() -> int:
         for name, spec in grid(args.quick):
             rows[name] = {**measure(backend, spec, Path(folder)), "spec": asdict(spec)}
             row = rows[name]
-            print(f"{name:18s} found {row['found']:3d}/{row['truth']:3d}  false {row['false']:3d}", flush=True)
+            print(f"{name:18s} found {row['found']:3d}/{row['truth']:3d}  false {row['false']:3d}  "
+                  f"imprecise {row['imprecise']:3d}", flush=True)
         ms = speed(backend, Path(folder), args.speed_seconds)
         long = long_talking_head(backend, Path(folder), args.long_seconds) if args.long_seconds else None
 
@@ -145,6 +151,7 @@ def main() -> int:
                                                                              and s["light"] == 1.0))[0], 3)
             for name, change in CONDITIONS.items()},
         "false_faces_per_frame": round(sum(r["false"] for r in rows.values()) / frames, 4),
+        "imprecise_boxes_per_frame": round(sum(r["imprecise"] for r in rows.values()) / frames, 4),
         "false_faces_per_frame_no_face": round(
             sum(r["false"] for n, r in rows.items() if n.startswith("noface")) /
             max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jobs.states import JobStatus
-
 import requests
+
+from jobs.states import JobStatus
 
 
 class ApiError(RuntimeError):

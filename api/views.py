@@ -68,21 +68,18 @@ def _form_options(schema: type[BaseModel]) -> BaseModel:
 
 
 #: File signatures of still-image formats: an upload that starts with one is a photo, whatever its name says.
-STILL_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"GIF87a": "GIF",
-                          b"GIF89a": "GIF", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+#: (GIF and WebP are left to the worker: they may be animated.)
+STILL_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
+                          b"MM\x00*": "TIFF"}
 
 
 def still_image_kind(head: bytes) -> str | None:
-    """The still-image format an upload's first bytes show (a GIF may be animated: the worker decides those)."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    for signature, kind in STILL_IMAGE_SIGNATURES.items():
-        if head.startswith(signature) and kind != "GIF":
-            return kind
-    return None
+    """The still-image format an upload's first bytes show, if any."""
+    return next((kind for signature, kind in STILL_IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
 
 
-def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, str]:
+def _upload(field: str, allowed: tuple[str, ...] | set[str],
+            refuse_still_images: bool = False) -> tuple[Any, str, str]:
     """The uploaded file, its safe lower-case name and its SHA-256 (part of the idempotency fingerprint)."""
     upload = request.files.get(field)
     if upload is None or not upload.filename:
@@ -94,7 +91,7 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str]) -> tuple[Any, str, 
     digest = hashlib.sha256()
     size = 0
     while block := upload.stream.read(1 << 20):
-        if not size and field == "video" and (kind := still_image_kind(block)):
+        if not size and refuse_still_images and (kind := still_image_kind(block)):
             raise Problem(422, "not-a-video", "Not a video",
                           f"the upload is a still image ({kind}), not a video: FTCN judges how a face moves over "
                           "time, and nothing moves in a photo")
@@ -153,7 +150,7 @@ def _accepted(view: dict[str, Any], status: int) -> Response:
 def submit_predict() -> Response:
     if request.files:
         options = _form_options(PredictOptions)
-        upload, name, digest = _upload("video", VIDEO_SUFFIXES)
+        upload, name, digest = _upload("video", VIDEO_SUFFIXES, refuse_still_images=True)
         model_id = request.form.get("model_id") or None
         extra: dict[str, Any] = {"filename": name, "sha256": digest}
         stored = (upload, f"video{PurePosixPath(name).suffix}")

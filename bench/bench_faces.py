@@ -23,13 +23,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 
 from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.faces.tracking import iou, link_faces  # noqa: E402

@@ -50,9 +50,8 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
 def register_detector(settings: Settings, retinaface_weights: Path, landmark_weights: Path, name: str,
                       default: bool = False) -> str:
     """Validate the official RetinaFace and landmark files (strict loads), store them, and add a Detector row."""
-    import hashlib
-
     from ftcn.checkpoints import load_landmark_net, load_retinaface
+    from ftcn.digests import file_sha256
 
     load_retinaface(retinaface_weights)
     load_landmark_net(landmark_weights)
@@ -62,7 +61,7 @@ def register_detector(settings: Settings, retinaface_weights: Path, landmark_wei
     for role, path in (("retinaface", retinaface_weights), ("landmarks", landmark_weights)):
         key = f"detectors/{detector_id}/{RETINAFACE_FILES[role]}"
         storage.put_file(key, path)
-        files[role] = {"key": key, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        files[role] = {"key": key, "sha256": file_sha256(path),
                        "bytes": path.stat().st_size}
     with session_scope(_sessions(settings)) as session:
         if default:

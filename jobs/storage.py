@@ -26,8 +26,12 @@ class StorageError(RuntimeError):
     pass
 
 
-class SourceTooLarge(StorageError):
-    """A prefix to copy holds more objects or bytes than allowed."""
+class SourceTooLarge(ValueError):
+    """A client's s3:// source holds more objects or bytes than allowed."""
+
+
+class SourceUnreadable(ValueError):
+    """A client's s3:// source cannot be listed or read, or is empty (its problem, not our store's)."""
 
 
 def check_key(key: str) -> str:
@@ -201,32 +205,34 @@ def open_storage(settings: Settings, base_url: str = "") -> Storage:
     return LocalStorage(Path(urlparse(url).path), settings.secret_key, base_url)
 
 
-def copy_s3_prefix(url: str, folder: Path, *, endpoint_url: str | None, max_files: int, max_bytes: int) -> int:
-    """Copy the objects under ``s3://bucket/prefix`` into ``folder`` (keys checked like ours); the number listed.
+def copy_s3_prefix(url: str, folder: Path, *, endpoint_url: str | None, max_files: int, max_bytes: int) -> None:
+    """Copy the objects under a client's ``s3://bucket/prefix`` into ``folder`` (keys checked like ours).
 
-    Raises :class:`SourceTooLarge` past ``max_files`` or ``max_bytes``, :class:`StorageError` when the prefix
-    cannot be read.
+    Raises :class:`SourceTooLarge` past ``max_files`` or ``max_bytes``, :class:`SourceUnreadable` when the prefix
+    cannot be read or holds nothing.
     """
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import BotoCoreError, ClientError
+
     bucket, _, prefix = url[len("s3://"):].partition("/")
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     folder.mkdir(parents=True, exist_ok=True)
-    return _copy_prefix(s3_client(endpoint_url), bucket, prefix, url, folder, max_files, max_bytes)
-
-
-@_s3_errors
-def _copy_prefix(client, bucket: str, prefix: str, url: str, folder: Path, max_files: int, max_bytes: int) -> int:
-    budget, count = max_bytes, 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            count += 1
-            budget -= item["Size"]
-            if count > max_files or budget < 0:
-                raise SourceTooLarge(f"{url} holds more than the service accepts ({max_files} files, "
-                                     f"{max_bytes} bytes)")
-            relative = item["Key"][len(prefix):]
-            if not relative or relative.endswith("/"):
-                continue
-            target = folder / check_key(relative)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, item["Key"], str(target))
-    return count
+    client, budget, count = s3_client(endpoint_url), max_bytes, 0
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                count += 1
+                budget -= item["Size"]
+                if count > max_files or budget < 0:
+                    raise SourceTooLarge(f"{url} holds more than the service accepts ({max_files} files, "
+                                         f"{max_bytes} bytes)")
+                relative = item["Key"][len(prefix):]
+                if not relative or relative.endswith("/"):
+                    continue
+                target = folder / check_key(relative)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(target))
+    except (BotoCoreError, ClientError, Boto3Error, StorageError) as exc:
+        raise SourceUnreadable(f"cannot read {url}: {exc}") from None
+    if count == 0:
+        raise SourceUnreadable(f"{url} holds no objects")

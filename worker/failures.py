@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from ftcn import errors as ftcn_errors
 from jobs.archives import UnsafeArchive
 from jobs.errors import ErrorCode
-from jobs.storage import StorageError
+from jobs.storage import SourceTooLarge, SourceUnreadable, StorageError
 from jobs.urls import FetchFailed, UnsafeURL
 
 
@@ -34,6 +34,8 @@ CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (FetchFailed, ErrorCode.BAD_URL),
     (UnsafeArchive, ErrorCode.BAD_ARCHIVE),
     (StorageError, ErrorCode.STORAGE_UNAVAILABLE),
+    (SourceTooLarge, ErrorCode.TOO_LARGE),
+    (SourceUnreadable, ErrorCode.BAD_SOURCE),
     (ftcn_errors.NotAVideo, ErrorCode.NOT_A_VIDEO),
     (ftcn_errors.VideoTooLarge, ErrorCode.VIDEO_TOO_LARGE),
     (ftcn_errors.InvalidVideo, ErrorCode.INVALID_VIDEO),
@@ -65,10 +67,8 @@ def classify(exc: BaseException, time_limit_s: float) -> Failure:
         return Failure(exc.code, without_paths(str(exc)))
     if isinstance(exc, SoftTimeLimitExceeded):
         return Failure(ErrorCode.TIMEOUT, f"the job ran out of time (limit {time_limit_s:g} s)")
-    for kind, code in CODES:
-        if isinstance(exc, kind):
-            text = str(exc)
-            if code is ErrorCode.STORAGE_UNAVAILABLE:
-                text = f"object storage failed: {text}"
-            return Failure(code, without_paths(text))
-    return Failure(ErrorCode.INTERNAL, f"internal error ({type(exc).__name__}); see the worker log", internal=True)
+    code = next((code for kind, code in CODES if isinstance(exc, kind)), None)
+    if code is None:
+        return Failure(ErrorCode.INTERNAL, f"internal error ({type(exc).__name__}); see the worker log",
+                       internal=True)
+    return Failure(code, without_paths(str(exc)))

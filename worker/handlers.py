@@ -25,7 +25,7 @@ from jobs.models import Dataset, Model
 from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.states import JobKind
-from jobs.storage import Storage, StorageError, copy_s3_prefix
+from jobs.storage import Storage, copy_s3_prefix
 from jobs.urls import fetch_url
 from worker.failures import JobFailed
 
@@ -145,7 +145,8 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
             extract_archive(archive, work / "source", max_bytes=ctx.settings.max_upload_mb * 4 * 1024 * 1024,
                             max_files=MAX_ARCHIVE_FILES)
         else:
-            _download_prefix(ctx.params["s3_prefix"], work / "source", ctx.settings)
+            copy_s3_prefix(ctx.params["s3_prefix"], work / "source", endpoint_url=ctx.settings.s3_endpoint_url,
+                           max_files=MAX_ARCHIVE_FILES, max_bytes=ctx.settings.max_upload_mb * 4 * 1024 * 1024)
         entries = load_source(_dataset_root(work / "source"))
         summary = run_preprocess(entries, location, PreprocessConfig(**options),
                                  on_video=lambda done, total: ctx.progress("preprocess", 95 * done / max(1, total)))
@@ -158,21 +159,6 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
         counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips, "split_videos": counts})))
     return {"dataset_id": dataset_id, "videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
             "failures": summary.failures}
-
-
-def _download_prefix(url: str, folder: Path, settings: Settings) -> None:
-    """Copy the objects under an s3:// dataset prefix (bounded in count and size) into ``folder``."""
-    from jobs.storage import SourceTooLarge
-
-    try:
-        count = copy_s3_prefix(url, folder, endpoint_url=settings.s3_endpoint_url, max_files=MAX_ARCHIVE_FILES,
-                               max_bytes=settings.max_upload_mb * 4 * 1024 * 1024)
-    except SourceTooLarge as exc:
-        raise JobFailed(ErrorCode.TOO_LARGE, str(exc)) from None
-    except StorageError as exc:
-        raise JobFailed(ErrorCode.BAD_SOURCE, f"cannot read {url}: {exc}") from None
-    if count == 0:
-        raise JobFailed(ErrorCode.BAD_SOURCE, f"{url} holds no objects")
 
 
 def _dataset_root(folder: Path) -> Path:

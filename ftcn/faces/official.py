@@ -6,7 +6,12 @@ model sees. Values come from the official code, as recorded in tests/fixtures/re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from ftcn.faces.types import Face
 
 #: Detector score from which a detection counts as a face, and how many faces per frame are kept.
 VALID_FACE_SCORE = 0.5
@@ -33,3 +38,9 @@ RIGHT_EYE_68 = slice(42, 48)
 NOSE_TIP_68 = 30
 MOUTH_LEFT_68 = 48
 MOUTH_RIGHT_68 = 54
+
+
+def keep_valid(faces: list[Face]) -> list[Face]:
+    """A frame's faces as the official pipeline keeps them: valid scores only, highest first, at most ten."""
+    faces = sorted(faces, key=lambda f: -f.score)
+    return [f for f in faces if f.score >= VALID_FACE_SCORE][:MAX_FACES_PER_FRAME]

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ftcn.errors import InvalidVideo
 from ftcn.faces.align import clip_affine, crop_region, warp_region
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.types import Track
-from ftcn.errors import InvalidVideo
 from ftcn.models import FTCN
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits, iter_frames

@@ -15,7 +15,6 @@ import numpy as np
 
 from ftcn.faces.types import Track
 
-
 MIN_FRAMES = 12
 
 

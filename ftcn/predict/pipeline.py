@@ -22,10 +22,9 @@ from ftcn.models import FTCN
 from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
-from ftcn.predict.second_look import second_look
-from ftcn.predict.result import (RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for,
-                                 video_score)
+from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
+from ftcn.predict.second_look import second_look
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 

@@ -58,5 +58,7 @@ def second_look(path: str | Path, backend: Any, frames_read: int, limits: VideoL
         checked += 1
         with_faces += found > 0
         smallest = min(smallest, floor)
+    if not checked:  # the video decoded to fewer frames than the first pass read
+        return None
     return SecondLook(detector=getattr(backend, "second_detector", "cnn"), frames_checked=checked,
                       frames_with_faces=with_faces, seconds=time.perf_counter() - started, smallest_face_px=smallest)

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ftcn.errors import DatasetError
 from ftcn.datasets.arrays import load_arrays
 from ftcn.datasets.storage import DatasetStore
+from ftcn.errors import DatasetError
 from ftcn.models import FTCNConfig
 
 

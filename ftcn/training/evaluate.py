@@ -12,8 +12,8 @@ import torch
 from ftcn.checkpoints import load_model
 from ftcn.datasets.split import load_split_rows
 from ftcn.datasets.storage import open_store
-from ftcn.training.data import ClipDataset, clip_refs
 from ftcn.errors import DatasetError
+from ftcn.training.data import ClipDataset, clip_refs
 from ftcn.training.metrics import by_video, roc_curve
 from ftcn.training.plots import write_roc_plot
 from ftcn.training.train import evaluate_model

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint
 from ftcn.datasets.split import load_split_rows, rows_from_split_file
 from ftcn.datasets.storage import open_store
-from ftcn.models import FTCN, build_model, config_for_size
 from ftcn.errors import BadOption, DatasetError
+from ftcn.models import FTCN, build_model, config_for_size
 from ftcn.training.data import ClipDataset, clip_refs, read_clip
 from ftcn.training.metrics import by_video, choose_threshold, summarise
 from ftcn.training.plots import write_training_plots

@@ -120,8 +120,8 @@ def test_still_images_and_single_frames_are_not_videos(tmp_path: Path, tiny_weig
     """A photo has no motion to judge: refused with its reason (exit 2, one line), never a NO_FACE answer."""
     import cv2
 
-    from tests.media import face_photo
     from ftcn.video.encode import write_video
+    from tests.media import face_photo
 
     photo = face_photo()
     jpeg = tmp_path / "group.jpg"

@@ -25,9 +25,10 @@ from jobs.queue import make_celery
 from jobs.service import create_job
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
+from jobs.storage import SourceTooLarge
 from tests.datasets import write_clip_dataset
 from tests.media import FACE_PHOTO, TALKING_FACE, no_face_video
-from worker.failures import CODES, JobFailed, classify, without_paths
+from worker.failures import CODES, classify, without_paths
 from worker.handlers import HANDLERS, JobContext
 from worker.state import WorkerState
 from worker.tasks import execute
@@ -152,7 +153,7 @@ def test_every_error_code_is_reached_with_a_readable_reason(state: WorkerState, 
         assert job.error_message and str(tmp_path) not in job.error_message and "/tmp/" not in job.error_message
     reached = set(cases) | REACHED_ELSEWHERE | {classify(SoftTimeLimitExceeded(), 60).code,
                                                 classify(KeyError("x"), 60).code,
-                                                classify(JobFailed(ErrorCode.TOO_LARGE, "big"), 60).code}
+                                                classify(SourceTooLarge("big"), 60).code}
     assert reached == set(ErrorCode), set(ErrorCode) - reached
 
 

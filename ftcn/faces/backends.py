@@ -118,6 +118,9 @@ class RetinaFaceBackend:
     follows_faces: bool = False
     #: What result.json records of the weights (the service sets the registered detector's id and name).
     weights: dict | None = None
+    #: Frames per detector pass (0: 16 on CUDA, where one frame leaves the GPU mostly idle; 1 on a CPU, where a
+    #: batch is no faster, see ``bench/bench_faces.py --backend retinaface``).
+    batch_size: int = 0
 
     def detect_interval(self, width: int, height: int) -> int:
         """RetinaFace's 5 points (used for alignment) only come with a detection, so detect on every frame."""
@@ -131,49 +134,65 @@ class RetinaFaceBackend:
         from ftcn.checkpoints import load_landmark_net, load_retinaface
 
         self._detector = load_retinaface(self.retinaface_weights, self.device)
+        if self.batch_size < 1:
+            self.batch_size = 16 if str(self.device).startswith("cuda") else 1
         self._landmarks = load_landmark_net(self.landmark_weights, self.device)
         if self.weights is None:
             self.weights = {"files": {role: {"sha256": file_sha256(path)} for role, path in (
                 ("retinaface", self.retinaface_weights), ("landmarks", self.landmark_weights))}}
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        from ftcn.models.retinaface import detect
+        return self.detect_many([rgb])[0]
 
-        scale = min(1.0, _detection_scale(rgb.shape, self.detect_size))
-        image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    def detect_many(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        """Faces of same-sized frames: one detector pass for all of them, one landmark pass for all their faces."""
+        from ftcn.models.retinaface import detect_batch
+
+        scale = min(1.0, _detection_scale(frames[0].shape, self.detect_size))
+        images = [rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                  for rgb in frames]
         if self.bgr:
-            image = image[:, :, ::-1]
+            images = [image[:, :, ::-1] for image in images]
         with self.timer.measure("detect"):
-            found = detect(self._detector, image)
-        keep = [i for i in range(len(found.scores)) if found.scores[i] >= official.VALID_FACE_SCORE]
-        keep = keep[: official.MAX_FACES_PER_FRAME]
-        boxes = found.boxes[keep] / scale
-        points = found.points[keep] / scale
+            found = detect_batch(self._detector, images)
+        kept = [[k for k in range(len(f.scores)) if f.scores[k] >= official.VALID_FACE_SCORE]
+                [: official.MAX_FACES_PER_FRAME] for f in found]
+        boxes = [f.boxes[keep] / scale for f, keep in zip(found, kept)]
         with self.timer.measure("landmarks"):
-            landmarks = self.landmarks68(rgb, boxes)
-        faces = [
-            Face(box=boxes[i].astype(np.float64), score=float(found.scores[k]), points5=points[i].astype(np.float64),
-                 landmarks68=landmarks[i])
-            for i, k in enumerate(keep)
-        ]
-        return official.keep_valid(faces)
+            landmarks = self.landmarks68_many(frames, boxes)
+        result = []
+        for f, keep, frame_boxes, frame_landmarks in zip(found, kept, boxes, landmarks):
+            points = f.points[keep] / scale
+            result.append(official.keep_valid([
+                Face(box=frame_boxes[i].astype(np.float64), score=float(f.scores[k]),
+                     points5=points[i].astype(np.float64), landmarks68=frame_landmarks[i])
+                for i, k in enumerate(keep)]))
+        return result
 
     def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
         """RetinaFace's 5 points come only with a detection, so carried faces keep theirs unchanged."""
         return list(faces)
 
     @torch.inference_mode()
-    def landmarks68(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        if len(boxes) == 0:
-            return np.zeros((0, 68, 2))
-        crops, clipped = zip(*(landmark_input(rgb, box) for box in boxes))
+    def landmarks68_many(self, frames: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        """68 landmarks of every box of every frame, through the landmark network in one batch."""
+        crops, clipped = [], []
+        for rgb, frame_boxes in zip(frames, boxes):
+            for box in frame_boxes:
+                crop, crop_box = landmark_input(rgb, box)
+                crops.append(crop)
+                clipped.append(crop_box)
+        if not crops:
+            return [np.zeros((0, 68, 2)) for _ in frames]
         batch = (np.stack(crops).astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
         tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).to(self.device)
-        relative = self._landmarks(tensor).cpu().numpy().reshape(-1, 68, 2)
+        relative = self._landmarks(tensor).float().cpu().numpy().reshape(-1, 68, 2)
         boxes_int = np.asarray(clipped, dtype=np.float64)
         origin = boxes_int[:, None, :2]
         extent = boxes_int[:, None, 2:] - boxes_int[:, None, :2]
-        return origin + relative * extent
+        absolute = origin + relative * extent
+        counts = np.cumsum([len(frame_boxes) for frame_boxes in boxes])[:-1]
+        return np.split(absolute, counts)
 
 
 def make_backend(

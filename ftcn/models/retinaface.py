@@ -7,6 +7,7 @@ official weights load with ``strict=True``. The network returns raw regressions;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -168,29 +169,45 @@ class Detections:
 
 def preprocess(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 image -> [1,3,H,W] float tensor minus the official mean (channel order left as given)."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).float() - torch.tensor(RETINAFACE_MEAN)
-    return tensor.permute(2, 0, 1).unsqueeze(0)
+    return preprocess_batch([image])
+
+
+def preprocess_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """Same-sized HxWx3 uint8 images -> [B,3,H,W] float tensor minus the official mean."""
+    shapes = {image.shape for image in images}
+    if len(shapes) != 1 or any(len(shape) != 3 or shape[2] != 3 for shape in shapes):
+        raise ValueError(f"expected HxWx3 images of one size, got shapes {sorted(shapes)}")
+    stacked = torch.from_numpy(np.ascontiguousarray(np.stack(images))).float() - torch.tensor(RETINAFACE_MEAN)
+    return stacked.permute(0, 3, 1, 2)
 
 
 @torch.inference_mode()
 def detect(model: RetinaFace, image: np.ndarray) -> Detections:
     """Run the official test-time pipeline on one image: network, decode, score filter, top-k, NMS, keep-top-k."""
+    return detect_batch(model, [image])[0]
+
+
+@torch.inference_mode()
+def detect_batch(model: RetinaFace, images: Sequence[np.ndarray]) -> list[Detections]:
+    """:func:`detect` for same-sized frames in one forward pass (what keeps a GPU busy); the decoding after the
+    network is per image and identical to the single-image path, so batching changes no detection."""
     cfg = model.cfg
-    height, width = image.shape[:2]
+    height, width = images[0].shape[:2]
     device = next(model.parameters()).device
-    loc, conf, landms = model(preprocess(image).to(device))
+    loc, conf, landms = (output.float().cpu().numpy() for output in model(preprocess_batch(images).to(device)))
     priors = box_ops.prior_boxes((height, width), cfg.min_sizes, cfg.steps)
     scale = np.array([width, height], dtype=np.float32)
-    boxes = box_ops.decode_boxes(loc[0].cpu().numpy(), priors, cfg.variances) * np.tile(scale, 2)
-    points = box_ops.decode_landmarks(landms[0].cpu().numpy(), priors, cfg.variances) * np.tile(scale, 5)
-    scores = conf[0, :, 1].cpu().numpy()
-    keep = np.flatnonzero(scores > cfg.confidence_threshold)
-    keep = keep[np.argsort(-scores[keep], kind="stable")][: cfg.top_k]
-    kept = box_ops.nms(boxes[keep], scores[keep], cfg.nms_threshold)[: cfg.keep_top_k]
-    keep = keep[kept]
-    return Detections(boxes=boxes[keep], scores=scores[keep], points=points[keep].reshape(-1, 5, 2))
+    found = []
+    for i in range(len(images)):
+        boxes = box_ops.decode_boxes(loc[i], priors, cfg.variances) * np.tile(scale, 2)
+        points = box_ops.decode_landmarks(landms[i], priors, cfg.variances) * np.tile(scale, 5)
+        scores = conf[i, :, 1]
+        keep = np.flatnonzero(scores > cfg.confidence_threshold)
+        keep = keep[np.argsort(-scores[keep], kind="stable")][: cfg.top_k]
+        kept = box_ops.nms(boxes[keep], scores[keep], cfg.nms_threshold)[: cfg.keep_top_k]
+        keep = keep[kept]
+        found.append(Detections(boxes=boxes[keep], scores=scores[keep], points=points[keep].reshape(-1, 5, 2)))
+    return found
 
 
 def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

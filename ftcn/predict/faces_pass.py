@@ -6,6 +6,7 @@ pixels are decoded again, one window at a time, by :mod:`ftcn.predict.clip_pass`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from ftcn.faces.backends import FaceBackend
 from ftcn.faces.tracking import iou
 from ftcn.faces.types import Face, FrameFaces
 from ftcn.timing import StageTimer
-from ftcn.video.decode import VideoInfo, VideoLimits, iter_frames, probe
+from ftcn.video.decode import Frame, VideoInfo, VideoLimits, iter_frames, probe
 
 #: A followed face overlapping a fresh detection less than this is one the detection missed.
 MISSED_IOU = 0.3
@@ -54,24 +55,33 @@ def scan_faces(
     timer = timer or StageTimer()
     faces: list[FrameFaces] = []
     previous: list[Face] = []
+    # A backend that detects on every frame and follows nothing takes frames in batches (RetinaFace on a GPU).
+    batch = max(1, getattr(backend, "batch_size", 1)) if detect_every == 1 and not backend.follows_faces else 1
     frames = iter_frames(path, limits, max_frames=max_frames)
     while True:
         with timer.measure("decode"):
-            frame = next(frames, None)
-        if frame is None:
+            group = list(itertools.islice(frames, batch))
+        if not group:
             break
-        if frame.index % detect_every == 0:
-            found = backend.detect(frame.rgb)
-            if backend.follows_faces and previous:
-                missed = [face for face in previous if all(iou(face.box, new.box) < MISSED_IOU for new in found)]
-                found = found + backend.refit(frame.rgb, missed)
-        elif previous:
-            found = backend.refit(frame.rgb, previous)
+        if batch > 1:
+            found_in_group = backend.detect_many([frame.rgb for frame in group])
         else:
-            found = []
-        previous = found
-        faces.append(found)
-        if on_frame:
-            on_frame(frame.index + 1, total)
+            found_in_group = [_faces_of(group[0], backend, detect_every, previous)]
+        for frame, found in zip(group, found_in_group):
+            previous = found
+            faces.append(found)
+            if on_frame:
+                on_frame(frame.index + 1, total)
     return FaceScan(info=info, faces=faces, detect_every=detect_every,
                     smallest_face_px=backend.smallest_face_px(info.width, info.height))
+
+
+def _faces_of(frame: Frame, backend: FaceBackend, detect_every: int, previous: list[Face]) -> list[Face]:
+    """One frame's faces: a full detection on every ``detect_every``-th frame, the followed faces otherwise."""
+    if frame.index % detect_every == 0:
+        found = backend.detect(frame.rgb)
+        if backend.follows_faces and previous:
+            missed = [face for face in previous if all(iou(face.box, new.box) < MISSED_IOU for new in found)]
+            found = found + backend.refit(frame.rgb, missed)
+        return found
+    return backend.refit(frame.rgb, previous) if previous else []

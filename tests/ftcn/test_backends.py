@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from ftcn.faces.backends import BackendUnavailable, DlibBackend, landmark_crop, landmark_input, make_backend
+from ftcn.faces.backends import (
+    BackendUnavailable,
+    DlibBackend,
+    RetinaFaceBackend,
+    landmark_crop,
+    landmark_input,
+    make_backend,
+)
+from ftcn.predict.faces_pass import scan_faces
+from ftcn.video.encode import write_video
 from tests.media import face_photo
 from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
 
@@ -45,15 +54,20 @@ def test_landmark_crop_follows_the_official_rule() -> None:
     assert crop[:20, :20].max() == 0 and crop[-20:, -20:].min() == 200
 
 
-def test_retinaface_backend_runs_on_official_format_files(tmp_path: Path) -> None:
-    """With recipe weights (random), the detections mean nothing; the plumbing from files to faces is tested."""
-    detector = tmp_path / "mobilenet0.25_Final.pth"
+def _recipe_retinaface(folder: Path, **options) -> RetinaFaceBackend:
+    """The RetinaFace backend from official-format files holding recipe (random) weights."""
+    detector = folder / "mobilenet0.25_Final.pth"
     torch.save({"module." + k: v for k, v in recipe_state_dict(
         load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector)
-    landmarks = tmp_path / "mobilenet_224_model_best_gdconv_external.pth.tar"
+    landmarks = folder / "mobilenet_224_model_best_gdconv_external.pth.tar"
     torch.save({"state_dict": recipe_state_dict(
         load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"), 0)}, landmarks)
-    backend = make_backend("retinaface", retinaface_weights=detector, landmark_weights=landmarks, detect_size=256)
+    return make_backend("retinaface", retinaface_weights=detector, landmark_weights=landmarks, **options)
+
+
+def test_retinaface_backend_runs_on_official_format_files(tmp_path: Path) -> None:
+    """With recipe weights (random), the detections mean nothing; the plumbing from files to faces is tested."""
+    backend = _recipe_retinaface(tmp_path, detect_size=256)
     faces = backend.detect(face_photo())
     assert 1 <= len(faces) <= 10  # random weights still give many boxes above 0.5: the loop below runs
     for face in faces:
@@ -68,3 +82,27 @@ def test_retinaface_backend_needs_both_files() -> None:
         make_backend("retinaface")
     with pytest.raises(BackendUnavailable, match="unknown face backend"):
         make_backend("mtcnn")
+
+
+def test_retinaface_batches_frames_without_changing_a_detection(tmp_path: Path) -> None:
+    """A batch of frames through one detector pass gives each frame the faces it gets alone, and the scan uses the
+    batch when the backend asks for one."""
+    backend = _recipe_retinaface(tmp_path, detect_size=256)
+    photo = face_photo()
+    frames = [photo, np.ascontiguousarray(photo[:, ::-1]), np.ascontiguousarray(photo[::-1])]
+    alone = [backend.detect(frame) for frame in frames]
+    together = backend.detect_many(frames)
+    assert [len(f) for f in together] == [len(f) for f in alone] and sum(map(len, alone)) > 0
+    for one, many in zip(alone, together):
+        for a, b in zip(one, many):
+            np.testing.assert_allclose(b.box, a.box, atol=1e-3)
+            np.testing.assert_allclose(b.landmarks68, a.landmarks68, atol=1e-3)
+            assert abs(a.score - b.score) < 1e-5
+
+    video = write_video(tmp_path / "clip.mp4", [frames[0]] * 5)
+    passes = []
+    detect_many = backend.detect_many
+    backend.detect_many = lambda batch: passes.append(len(batch)) or detect_many(batch)
+    backend.batch_size = 4
+    scan = scan_faces(video, backend)
+    assert passes == [4, 1] and scan.frames_read == 5 and all(scan.faces)

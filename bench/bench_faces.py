@@ -7,7 +7,8 @@ landmarks) and ``link_faces`` (tracking). A face counts as found in a frame when
 true box with IoU >= 0.3; a track box that overlaps no true face (IoU < 0.1) is a false face, one in between an
 imprecise box of a real face (reported apart).
 
-Speed: the faces stage (decode, detection, landmarks, tracking) in ms per video frame at 360p, 720p and 1080p.
+Speed: the faces stage (decode, detection, landmarks, tracking) in ms per video frame at 360p, 720p and 1080p, and
+the second look before NO_FACE on a 10-s face-free 720p video.
 
     python bench/bench_faces.py                # the full grid with the default (dlib) backend
     python bench/bench_faces.py --quick        # a smaller grid
@@ -102,6 +103,16 @@ def long_talking_head(backend, folder: Path, seconds: float) -> dict:
             "ms_per_frame": round(1000 * elapsed / scan.frames_read, 1), "detect_every": scan.detect_every}
 
 
+def second_look_cost(backend, folder: Path, seconds: float = 10.0) -> dict | None:
+    """What the second look before NO_FACE costs on a face-free 720p video (the issue's bound: 10 s)."""
+    from ftcn.predict.second_look import second_look
+
+    spec = SceneSpec(face_px=0, crf=28, frames=int(seconds * 25), size=(1280, 720), seed=11)
+    path = write_scene(folder / "noface-720p.mp4", render_scene(spec))
+    looked = second_look(path, backend, spec.frames)
+    return None if looked is None else looked.describe()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="dlib", choices=["dlib", "retinaface"])
@@ -124,6 +135,7 @@ def main() -> int:
                   f"imprecise {row['imprecise']:3d}", flush=True)
         ms = speed(backend, Path(folder), args.speed_seconds)
         long = long_talking_head(backend, Path(folder), args.long_seconds) if args.long_seconds else None
+        looked = second_look_cost(backend, Path(folder))
 
     def recall(select) -> tuple[float, int]:
         chosen = [r for r in rows.values() if select(r["spec"]) and r["truth"]]
@@ -156,6 +168,7 @@ def main() -> int:
             max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),
         "ms_per_frame": ms,
         "talking_head_720p": long,
+        "second_look_10s_720p_no_face": looked,
     }
     print(json.dumps(figures, indent=2))
     if args.json:

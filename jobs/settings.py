@@ -59,6 +59,11 @@ class Settings:
     max_attempts: int = 3
     #: Attempts per object-store call (exponential backoff between them) before a job fails on storage.
     storage_attempts: int = 5
+    #: How the workers run the model (ftcn.runtime, ftcn.precision): runtime auto (ONNX Runtime fp32 on a CPU,
+    #: torch on a GPU), torch or onnxruntime; precision auto (bf16 on a GPU that computes it natively), fp32 (the
+    #: official-equivalent arithmetic) or bf16.
+    runtime: str = "auto"
+    precision: str = "auto"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -89,6 +94,10 @@ class Settings:
             raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
         if self.auth not in ("tokens", "open"):
             raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise SettingsError(f"FTCN_PRECISION must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.runtime not in ("auto", "torch", "onnxruntime"):
+            raise SettingsError(f"FTCN_RUNTIME must be auto, torch or onnxruntime, got {self.runtime!r}")
 
     def time_limits(self) -> dict[str, int]:
         """Hard time limit in seconds per job kind (the kind's value)."""

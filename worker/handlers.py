@@ -99,7 +99,9 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         backend = ctx.state.backend(options.get("backend") or "dlib", options.get("detector_id"))
         result = predict_video(video, network, checkpoint, backend,
                                PredictOptions(stride=options.get("stride"), max_frames=options.get("max_frames"),
-                                              limits=limits), progress=report)
+                                              limits=limits, precision=ctx.settings.precision,
+                                              runtime=ctx.settings.runtime),
+                               progress=report)
         result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
         ctx.progress("annotate", 90.0)
         faces = FaceThumbnails(result)  # cropped during the annotation pass: no third decode

@@ -21,6 +21,7 @@ from ftcn.faces.align import clip_affine, crop_region, warp_region
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.types import Track
 from ftcn.models import FTCN
+from ftcn.runtime import Engine, Runtime, engine_for
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits, iter_frames
 
@@ -119,9 +120,11 @@ def classify_clips(
     model: FTCN, clips: Iterator[tuple[int, np.ndarray]], batch_size: int, count: int,
     on_batch: Callable[[int], None] | None = None,
     timer: StageTimer | None = None,
+    engine: Engine | None = None,
 ) -> np.ndarray:
-    """Probabilities for every planned clip, batched; autocast (bf16) only on CUDA, fp32 on CPU."""
+    """Probabilities for every planned clip, batched, through ``engine`` (default: torch fp32; see ftcn.runtime)."""
     device = next(model.parameters()).device
+    engine = engine or engine_for(model, Runtime.TORCH, "fp32")
     timer = timer or StageTimer()
     probabilities = np.full(count, np.nan)
     pending: list[tuple[int, np.ndarray]] = []
@@ -130,9 +133,7 @@ def classify_clips(
         indices = [i for i, _ in pending]
         with timer.measure("model"):
             inputs = to_model_input([c for _, c in pending], model, device)
-            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
-                                                        enabled=device.type == "cuda"):
-                logits = model(inputs)
+            logits = engine(inputs)
             probabilities[indices] = torch.sigmoid(logits.float()).cpu().numpy()
         if on_batch:
             on_batch(len(indices))

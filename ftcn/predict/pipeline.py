@@ -19,12 +19,14 @@ from ftcn.errors import BadOption
 from ftcn.faces.backends import FaceBackend
 from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
 from ftcn.models import FTCN
+from ftcn.precision import Precision
 from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
 from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
+from ftcn.runtime import Runtime, engine_for
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
@@ -60,6 +62,9 @@ class PredictOptions:
     judging: JudgingRules = field(default_factory=JudgingRules)
     #: Before answering NO_FACE, a second detector looks at a few frames (ftcn.predict.second_look).
     second_look: bool = True
+    #: auto, fp32 or bf16 (ftcn.precision), and where the model runs: auto, torch or onnxruntime (ftcn.runtime).
+    precision: str = Precision.AUTO.value
+    runtime: str = Runtime.AUTO.value
 
     def __post_init__(self) -> None:
         for name in ("stride", "batch_size", "detect_every", "max_frames"):
@@ -85,6 +90,8 @@ class PredictOptions:
             "detect_every": self.detect_every,
             "tracker": self.tracker.value,
             "max_frames": self.max_frames,
+            "precision": self.precision,
+            "runtime": self.runtime,
         }
 
 
@@ -101,6 +108,9 @@ def predict_video(
     path = Path(path)
     report = progress or (lambda stage, done, total: None)
     timer = StageTimer()
+    with timer.measure("engine"):  # an ONNX export the first time a model is seen on this machine
+        engine = engine_for(model, options.runtime, options.precision)
+    options = replace(options, runtime=engine.runtime, precision=engine.precision)
     backend.timer.reset()
     with timer.measure("total"):
         scan = scan_faces(
@@ -129,7 +139,7 @@ def predict_video(
             report("clips", done, len(plans))
 
         probabilities = (
-            classify_clips(model, clips, options.batch_size, len(plans), on_batch, timer=timer)
+            classify_clips(model, clips, options.batch_size, len(plans), on_batch, timer=timer, engine=engine)
             if plans else np.zeros(0)
         )
     windows = [plan.window for plan in plans]

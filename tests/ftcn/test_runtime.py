@@ -1,0 +1,77 @@
+"""Where the model runs: ONNX Runtime on a CPU by default, exported once per weights and checked, torch otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ftcn.errors import BadOption
+from ftcn.models import build_model, config_for_size
+from ftcn.precision import MAX_PROBABILITY_DELTA
+from ftcn.runtime import cache_folder, engine_for
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _tiny(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(config_for_size("tiny")).eval()
+
+
+def _clips(model, batch: int) -> torch.Tensor:
+    cfg = model.cfg
+    return torch.randn(batch, 3, cfg.clip_len, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(1))
+
+
+def test_the_cpu_default_is_onnxruntime_with_torch_fp32_probabilities() -> None:
+    model = _tiny()
+    engine = engine_for(model)
+    assert engine.describe() == {"runtime": "onnxruntime", "precision": "fp32"}
+    for batch in (1, 3):  # the exported graph's batch dimension is free
+        clips = _clips(model, batch)
+        with torch.inference_mode():
+            expected = torch.sigmoid(model(clips))
+        got = torch.sigmoid(engine(clips))
+        assert got.shape == expected.shape
+        assert (got - expected).abs().max().item() <= MAX_PROBABILITY_DELTA
+    assert engine_for(model) is engine  # built once per model in a process
+
+
+def test_an_export_is_made_once_per_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine_for(_tiny(seed=0))
+    graphs = sorted(cache_folder().glob("*.onnx"))
+    assert len(graphs) == 1 and not list(cache_folder().glob("*.part"))
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(torch.onnx, "export", no_export)
+    engine_for(_tiny(seed=0))  # same weights in a new model object (a new process would see the same): the cache
+    with pytest.raises(AssertionError, match="exported again"):
+        engine_for(_tiny(seed=1), "onnxruntime")  # other weights: another graph
+
+
+def test_a_failed_export_leaves_the_default_to_torch_and_fails_an_explicit_choice(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter broke")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    engine = engine_for(_tiny())
+    assert engine.runtime == "torch" and engine.precision in ("fp32", "bf16")
+    with pytest.raises(RuntimeError, match="exporter broke"):
+        engine_for(_tiny(seed=2), "onnxruntime")
+
+
+def test_choices_that_cannot_work_are_refused() -> None:
+    with pytest.raises(BadOption, match="runtime must be one of"):
+        engine_for(_tiny(), "tensorrt")
+    with pytest.raises(BadOption, match="computes in fp32"):
+        engine_for(_tiny(), "onnxruntime", "bf16")
+    assert engine_for(_tiny(), "torch", "fp32").describe() == {"runtime": "torch", "precision": "fp32"}

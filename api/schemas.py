@@ -62,6 +62,9 @@ class TrainRequest(Strict):
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+#: Moments are RFC 3339 in UTC with their zone ("...Z"), from jobs.models.rfc3339.
+TIMESTAMP = {"type": "string", "format": "date-time", "pattern": "Z$"}
+NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time", "pattern": "Z$"}
 JOB_KINDS = [kind.value for kind in JobKind]
 JOB_STATUSES = [status.value for status in JobStatus]
 ERROR_CODES = [code.value for code in ErrorCode]
@@ -79,8 +82,8 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                            "error": {"type": ["object", "null"], "properties": {"code": {"enum": ERROR_CODES},
                                                                                  "message": {"type": "string"}}},
                            "attempts": {"type": "integer", "minimum": 0}, "owner": NULLABLE_STRING,
-                           "created_at": {"type": "string"}, "started_at": NULLABLE_STRING,
-                           "finished_at": NULLABLE_STRING,
+                           "created_at": TIMESTAMP, "started_at": NULLABLE_TIMESTAMP,
+                           "finished_at": NULLABLE_TIMESTAMP,
                            "links": {"type": "object", "additionalProperties": {"type": "string"}}}},
     "JobList": {"type": "object", "required": ["items", "total", "limit", "offset"],
                 "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
@@ -90,15 +93,16 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "name", "threshold", "default"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "threshold": {"type": "number"},
                        "default": {"type": "boolean"}, "metrics": {"type": ["object", "null"]},
-                       "owner": NULLABLE_STRING}}}}},
+                       "owner": NULLABLE_STRING, "created_at": NULLABLE_TIMESTAMP}}}}},
     "DetectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
         "type": "object", "required": ["id", "name", "backend", "default"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "backend": {"enum": ["dlib", "retinaface"]},
                        "default": {"type": "boolean"}, "files": {"type": "object"},
-                       "created_at": NULLABLE_STRING}}}}},
+                       "created_at": NULLABLE_TIMESTAMP}}}}},
     "DatasetList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
         "type": "object", "required": ["id", "counts"],
-        "properties": {"id": {"type": "string"}, "counts": {"type": "object"}, "owner": NULLABLE_STRING}}}}},
+        "properties": {"id": {"type": "string"}, "counts": {"type": "object"}, "owner": NULLABLE_STRING,
+                       "created_at": NULLABLE_TIMESTAMP}}}}},
     "Me": {"type": "object", "required": ["owner", "admin", "train", "auth", "max_upload_mb"],
            "properties": {"owner": NULLABLE_STRING, "admin": {"type": "boolean"}, "train": {"type": "boolean"},
                           "auth": {"enum": ["tokens", "open"]}, "max_upload_mb": {"type": "integer"}}},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
@@ -14,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.access import authenticate_request, limit_request, principal, require_train
+from api.bodies import parse_json, read_json_body
 from api.problems import Problem
 from api.schemas import (
     PredictOptions,
@@ -48,10 +48,7 @@ def _json_body(schema: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "send JSON (application/json) or a multipart upload")
-    try:
-        payload = json.loads(request.get_data(cache=False) or b"")
-    except ValueError:
-        raise Problem(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
+    payload = read_json_body(request, app_state().settings.max_json_kb * 1024)
     if not isinstance(payload, dict):
         raise Problem(400, "malformed-json", "Malformed JSON", "the request body must be a JSON object")
     return schema.model_validate(payload)
@@ -59,12 +56,10 @@ def _json_body(schema: type[BaseModel]) -> BaseModel:
 
 def _form_options(schema: type[BaseModel]) -> BaseModel:
     raw = request.form.get("options")
-    try:
-        return schema.model_validate(json.loads(raw) if raw else {})
-    except ValueError as exc:
-        if hasattr(exc, "errors"):
-            raise
-        raise Problem(400, "malformed-json", "Malformed JSON", "the options field is not valid JSON") from None
+    options = parse_json(raw, "the options field") if raw else {}
+    if not isinstance(options, dict):
+        raise Problem(400, "malformed-json", "Malformed JSON", "the options field must be a JSON object")
+    return schema.model_validate(options)
 
 
 #: File signatures of still-image formats: an upload that starts with one is a photo, whatever its name says.

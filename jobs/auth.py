@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from jobs.models import Model, Token, utcnow
+from jobs.models import Model, Token, rfc3339, utcnow
 
 PREFIX = "ftcn_"
 
@@ -91,5 +91,5 @@ def may_see(owner: str | None, principal: Principal, *, shared: bool) -> bool:
 
 def token_view(token: Token) -> dict[str, Any]:
     return {"id": token.id, "owner": token.owner, "name": token.name, "admin": token.admin,
-            "train": token.can_train, "created_at": token.created_at.isoformat() if token.created_at else None,
-            "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None}
+            "train": token.can_train, "created_at": rfc3339(token.created_at),
+            "revoked_at": rfc3339(token.revoked_at)}

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobs.models import Detector
+from jobs.models import Detector, rfc3339
 
 DLIB = "dlib"
 RETINAFACE = "retinaface"
@@ -58,7 +58,7 @@ def resolve_backend(session: Session, requested: str | None, detector_id: str | 
 def detector_view(detector: Detector) -> dict[str, Any]:
     return {"id": detector.id, "name": detector.name, "backend": detector.backend, "default": detector.is_default,
             "files": {role: {"sha256": f["sha256"], "bytes": f["bytes"]} for role, f in detector.files.items()},
-            "created_at": detector.created_at.isoformat() if detector.created_at else None}
+            "created_at": rfc3339(detector.created_at)}
 
 
 def list_detectors(session: Session) -> list[dict[str, Any]]:

@@ -19,6 +19,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def rfc3339(moment: datetime | None) -> str | None:
+    """A stored moment as clients read it: RFC 3339 in UTC with its zone, ``2026-12-02T17:11:45.893303Z``.
+    (SQLite returns naive datetimes; every stored moment is UTC.)"""
+    if moment is None:
+        return None
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

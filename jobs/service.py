@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
-from jobs.models import Dataset, Job, Model, new_id, utcnow
+from jobs.models import Dataset, Job, Model, new_id, rfc3339, utcnow
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage
 
@@ -157,9 +157,9 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
         "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
         "attempts": job.attempts,
         "owner": job.owner,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "created_at": rfc3339(job.created_at),
+        "started_at": rfc3339(job.started_at),
+        "finished_at": rfc3339(job.finished_at),
         "links": {name: storage.link(key, ttl_s) for name, key in sorted(artifacts.items())},
     }
 
@@ -168,9 +168,9 @@ def model_view(model: Model) -> dict[str, Any]:
     return {"id": model.id, "name": model.name, "threshold": model.threshold, "default": model.is_default,
             "source_job_id": model.source_job_id, "metrics": model.metrics, "config": model.config,
             "owner": model.owner,
-            "created_at": model.created_at.isoformat() if model.created_at else None}
+            "created_at": rfc3339(model.created_at)}
 
 
 def dataset_view(dataset: Dataset) -> dict[str, Any]:
     return {"id": dataset.id, "source_job_id": dataset.source_job_id, "counts": dataset.counts, "owner": dataset.owner,
-            "created_at": dataset.created_at.isoformat() if dataset.created_at else None}
+            "created_at": rfc3339(dataset.created_at)}

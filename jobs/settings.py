@@ -35,6 +35,8 @@ class Settings:
     secret_key: str = "dev-only-change-me"  # signs local-storage download links
     link_ttl_s: int = 3600
     max_upload_mb: int = 512
+    #: Largest JSON request body (a train job's split map is the biggest any request needs).
+    max_json_kb: int = 4096
     max_video_s: float = 600.0
     url_allowlist: tuple[str, ...] = ()  # hosts the worker may fetch even if they resolve to private addresses
     #: Redis redelivers an unacknowledged job after this long. A copy delivered while the first worker still
@@ -89,7 +91,7 @@ class Settings:
             raise SettingsError(f"FTCN_STORAGE_URL must be file:///abs/dir or s3://bucket/prefix, got {self.storage_url}")
         if not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(f"FTCN_REDIS_URL must be a redis:// URL, got {self.redis_url}")
-        if min(self.max_upload_mb, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
+        if min(self.max_upload_mb, self.max_json_kb, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
                self.max_attempts, self.storage_attempts, *self.time_limits().values()) <= 0:
             raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
         if self.auth not in ("tokens", "open"):

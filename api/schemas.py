@@ -83,7 +83,9 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                                                                                  "message": {"type": "string"}}},
                            "attempts": {"type": "integer", "minimum": 0}, "owner": NULLABLE_STRING,
                            "created_at": TIMESTAMP, "started_at": NULLABLE_TIMESTAMP,
-                           "finished_at": NULLABLE_TIMESTAMP,
+                           "finished_at": NULLABLE_TIMESTAMP, "erased_at": NULLABLE_TIMESTAMP,
+                           "erased_reason": {"enum": ["owner", "admin", "retention", None]},
+                           "input_erased_at": NULLABLE_TIMESTAMP,
                            "links": {"type": "object", "additionalProperties": {"type": "string"}}}},
     "JobList": {"type": "object", "required": ["items", "total", "limit", "offset"],
                 "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
@@ -162,7 +164,10 @@ def openapi_document() -> dict[str, Any]:
             "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"}}),
             "/jobs/train": post("TrainRequest"),
             "/jobs": get("JobList", "jobs, newest first", listing),
-            "/jobs/{id}": get("Job", "a job", job_id),
+            "/jobs/{id}": {**get("Job", "a job", job_id), "delete": {"parameters": job_id, "responses": {
+                "204": {"description": "the job's input and every artifact erased (the job stays listed, marked "
+                                       "erased, with its verdict summary); repeating it is harmless"},
+                **problems}}},
             "/jobs/{id}/result": {"get": {"parameters": job_id, "responses": {
                 "200": {"description": "result.json of a succeeded predict job (ftcn/predict/result.schema.json)",
                         "content": {"application/json": {"schema": {"type": "object"}}}}, **problems}}},

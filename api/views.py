@@ -23,7 +23,7 @@ from api.schemas import (
     TrainRequest,
     openapi_document,
 )
-from jobs import service
+from jobs import erasure, service
 from jobs.db import session_scope
 from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
 from jobs.models import Dataset, Job, Model
@@ -115,15 +115,14 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 existing = service.find_idempotent(session, key, kind.value, values)
                 if existing is not None:
                     return _accepted(service.job_view(existing, state.storage, state.settings.link_ttl_s), 200)
-                job = service.create_job(session, kind, values, key, owner=principal().owner)
-                if upload is not None:
+                if upload is None:
+                    job = service.create_job(session, kind, values, key, owner=principal().owner)
+                else:
                     file, stored_name = upload
-                    input_key = f"jobs/{job.id}/input/{stored_name}"
-                    state.storage.put_bytes(input_key, file.stream.read(),
-                                            file.mimetype or "application/octet-stream")
-                    job = session.get(Job, job.id)
-                    job.params = {**values, "input_key": input_key}
-                    session.flush()
+                    file.stream.seek(0)
+                    job = service.create_job_with_input(
+                        session, state.storage, kind, values, file.stream, stored_name,
+                        file.mimetype or "application/octet-stream", key, owner=principal().owner)
                 view = service.job_view(job, state.storage, state.settings.link_ttl_s)
             break
         except IntegrityError:
@@ -242,6 +241,20 @@ def cancel_job(job_id: str) -> Response:
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
     state.celery.control.revoke(job_id, terminate=False)
     return jsonify(view)
+
+
+@bp.delete("/jobs/<job_id>")
+def erase_job(job_id: str) -> Response:
+    """Erase a job's input and every artifact (its owner or an admin); the job stays listed, marked erased, with
+    its verdict summary. Repeating it is harmless."""
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        job = service.get(session, Job, job_id, "job", principal())
+        was_running = not JobStatus(job.status).finished
+        erasure.erase_for(session, state.storage, job, principal())
+    if was_running:
+        state.celery.control.revoke(job_id, terminate=False)
+    return Response(status=204)
 
 
 @bp.get("/models")

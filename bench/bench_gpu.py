@@ -57,6 +57,7 @@ def _timed(run, repeats: int) -> float:
 
 def model_rows(repeats: int) -> list[dict[str, Any]]:
     from bench_model import _model
+
     from ftcn.precision import compute_in
 
     torch.backends.cudnn.benchmark = True
@@ -119,6 +120,7 @@ def detector_rows(folder: Path, repeats: int) -> list[dict[str, Any]]:
 def end_to_end(folder: Path, seconds: float) -> dict[str, Any]:
     from bench_model import _model
     from bench_predict import make_long_video
+
     from ftcn.checkpoints import Checkpoint, model_from_checkpoint
     from ftcn.faces.backends import make_backend
     from ftcn.predict.pipeline import PredictOptions, predict_video

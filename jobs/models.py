@@ -55,7 +55,12 @@ class Job(Base):
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    #: Erasure (jobs.erasure): when every stored file of the job was removed and why ("owner", "admin",
+    #: "retention"); when the input alone was removed by the input retention.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    erased_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    input_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: The worker holding the job and its last sign of life; a stale heartbeat means that worker is gone.
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

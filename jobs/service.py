@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from jobs.auth import Principal, can_see, may_see, visible
 from jobs.models import Dataset, Job, Model, new_id, rfc3339, utcnow
 from jobs.states import IllegalTransition, JobKind, JobStatus
-from jobs.storage import Storage
+from jobs.storage import Storage, job_input_key
 
 
 class NotFound(LookupError):
@@ -79,6 +79,20 @@ def create_job(session: Session, kind: JobKind, params: dict[str, Any], idempote
            "request_hash": fingerprint(kind.value, params), "owner": owner, "created_at": utcnow()}
     session.connection().execute(_INSERT_JOB, row)
     return Job(**row)
+
+
+def create_job_with_input(session: Session, storage: Storage, kind: JobKind, params: dict[str, Any],
+                          stream: BinaryIO, name: str, content_type: str, idempotency_key: str | None = None,
+                          owner: str | None = None) -> Job:
+    """A queued job and its uploaded input, stored in chunks under the job's key (``jobs.storage.job_input_key``)
+    in the same transaction: if storing fails, no job is left without its input."""
+    job = create_job(session, kind, params, idempotency_key, owner)
+    key = job_input_key(job.id, name)
+    storage.put_stream(key, stream, content_type)
+    stored = session.get(Job, job.id)
+    stored.params = {**params, "input_key": key}
+    session.flush()
+    return stored
 
 
 def get(session: Session, model: type, identifier: str, what: str, principal: Principal):
@@ -160,6 +174,9 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
         "created_at": rfc3339(job.created_at),
         "started_at": rfc3339(job.started_at),
         "finished_at": rfc3339(job.finished_at),
+        "erased_at": rfc3339(job.erased_at),
+        "erased_reason": job.erased_reason,
+        "input_erased_at": rfc3339(job.input_erased_at),
         "links": {name: storage.link(key, ttl_s) for name, key in sorted(artifacts.items())},
     }
 

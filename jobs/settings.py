@@ -35,6 +35,10 @@ class Settings:
     secret_key: str = "dev-only-change-me"  # signs local-storage download links
     link_ttl_s: int = 3600
     max_upload_mb: int = 512
+    #: Retention, in days after a job finished (0: kept until deleted): its uploaded input, and all its files
+    #: (input and artifacts; the job stays listed as erased with its verdict). Enforced by the workers' sweep.
+    input_retention_days: int = 30
+    artifact_retention_days: int = 0
     #: Largest JSON request body (a train job's split map is the biggest any request needs).
     max_json_kb: int = 4096
     max_video_s: float = 600.0
@@ -94,6 +98,8 @@ class Settings:
         if min(self.max_upload_mb, self.max_json_kb, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
                self.max_attempts, self.storage_attempts, *self.time_limits().values()) <= 0:
             raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
+        if min(self.input_retention_days, self.artifact_retention_days) < 0:
+            raise SettingsError("retention days must be 0 (keep) or more")
         if self.auth not in ("tokens", "open"):
             raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")
         if self.precision not in ("auto", "fp32", "bf16"):

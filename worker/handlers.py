@@ -25,7 +25,7 @@ from jobs.models import Dataset, Model
 from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.states import JobKind
-from jobs.storage import Storage, copy_s3_prefix
+from jobs.storage import Storage, copy_s3_prefix, job_artifact_key
 from jobs.urls import fetch_url
 from worker.failures import JobFailed
 
@@ -80,7 +80,6 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
     options = ctx.params.get("options") or {}
     limits = VideoLimits(max_duration_s=ctx.settings.max_video_s)
-    prefix = f"jobs/{ctx.job_id}"
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
         work = Path(folder)
         video = work / "input.mp4"
@@ -109,13 +108,13 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         thumbnails = faces.write(work / "faces")
         write_timeline_plot(result, work / "timeline.png")
         (work / "result.json").write_text(json.dumps(result, indent=2))
-        artifacts = {"result": f"{prefix}/result.json", "annotated_video": f"{prefix}/annotated.mp4",
-                     "timeline": f"{prefix}/timeline.png"}
+        artifacts = {name: job_artifact_key(ctx.job_id, file) for name, file in (
+            ("result", "result.json"), ("annotated_video", "annotated.mp4"), ("timeline", "timeline.png"))}
         ctx.storage.put_file(artifacts["result"], work / "result.json", "application/json")
         ctx.storage.put_file(artifacts["annotated_video"], work / "annotated.mp4", "video/mp4")
         ctx.storage.put_file(artifacts["timeline"], work / "timeline.png", "image/png")
         for track_id, path in sorted(thumbnails.items()):
-            artifacts[f"face_{track_id}"] = f"{prefix}/faces/{track_id}.jpg"
+            artifacts[f"face_{track_id}"] = job_artifact_key(ctx.job_id, f"faces/{track_id}.jpg")
             ctx.storage.put_file(artifacts[f"face_{track_id}"], path, "image/jpeg")
     return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
             "faces": sum(track["score"] is not None for track in result["tracks"]),

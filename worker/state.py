@@ -23,7 +23,8 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 from sqlalchemy.orm import sessionmaker
 
-from jobs.db import make_engine
+from jobs import erasure
+from jobs.db import make_engine, session_scope
 from jobs.queue import TASK_NAME, make_celery
 from jobs.reconcile import reconcile
 from jobs.settings import Settings
@@ -143,13 +144,23 @@ def _forked(**_: Any) -> None:
 
 
 def _sweep_forever(state: WorkerState) -> None:
+    """Reconcile SQL with the broker; the worker that won the sweep's lock also enforces retention."""
     first = True
     while True:
+        swept = False
         try:
-            reconcile(state.settings, state.sessions, state.celery, lock=not first)
+            swept = "skipped" not in reconcile(state.settings, state.sessions, state.celery, lock=not first)
             first = False
         except Exception:  # noqa: BLE001 - the next sweep tries again (Redis or the database may be down)
             log.warning("reconciler sweep failed", exc_info=True)
+        if swept:
+            try:
+                with session_scope(state.sessions) as session:
+                    erased = erasure.sweep(session, state.storage, state.settings)
+                if any(erased.values()):
+                    log.info("retention sweep: %s", erased)
+            except Exception:  # noqa: BLE001 - storage or database down: the next sweep tries again
+                log.warning("retention sweep failed", exc_info=True)
         time.sleep(state.settings.reconcile_interval_s)
 
 

@@ -34,7 +34,7 @@ const FTCN = (() => {
       throw new ApiError(401, await problemOf(response));
     }
     if (!response.ok) throw new ApiError(response.status, await problemOf(response));
-    return response.json();
+    return response.status === 204 ? null : response.json();
   }
 
   function show(element, visible = true) { element.hidden = !visible; }

@@ -18,6 +18,10 @@
       const stage = STAGES[job.stage] || job.stage || "starting";
       return `Running: ${stage} (${Math.round(job.progress)}%)`;
     }
+    if (job.erased_at) {
+      const by = job.erased_reason === "retention" ? "by the retention policy" : "on request";
+      return `Deleted ${by} ${when(job.erased_at)}: the video and every file made from it were erased.`;
+    }
     if (job.status === "succeeded") return `Finished ${when(job.finished_at)}.`;
     if (job.status === "failed") return `Failed ${when(job.finished_at)}.`;
     return "Canceled.";
@@ -38,6 +42,7 @@
       $("job-error").textContent = `Reason: ${job.error.message} (${job.error.code})`;
       show($("job-error"));
     }
+    show($("erase-card"), !job.erased_at);
     if (job.status === "succeeded" && !shown) {  // a verdict is never shown for a job that has not succeeded
       shown = true;
       if (job.kind === "predict") await showPrediction(job);
@@ -64,12 +69,31 @@
            `score was ${number(result.score)}). A verdict is the model's estimate, not proof.` + covered;
   }
 
+  async function erase() {
+    if (!window.confirm("Delete this video and everything made from it? This cannot be undone.")) return;
+    $("erase-button").disabled = true;
+    try {
+      await api(`/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" });
+    } catch (problem) {
+      $("erase-error").textContent = `Could not delete: ${problem.message || problem.status}`;
+      show($("erase-error"));
+      $("erase-button").disabled = false;
+      return;
+    }
+    show($("media"), false);
+    show($("training"), false);
+    const job = await api(`/jobs/${encodeURIComponent(jobId)}`);
+    $("job-status").textContent = statusLine(job);
+    show($("erase-card"), false);
+  }
+
   async function showPrediction(job) {
     const summary = job.result;
     $("verdict-word").textContent = summary.verdict === "NO_FACE" ? "NO FACE" : summary.verdict;
     $("verdict").dataset.verdict = summary.verdict;
     $("verdict-words").textContent = verdictWords(summary);
     show($("verdict"));
+    if (job.erased_at) return;  // the annotated video and the result document are gone
     const video = $("annotated");
     video.src = job.links.annotated_video;
     show($("media"));
@@ -217,5 +241,8 @@
     show($("training"));
   }
 
-  onReady(poll);
+  onReady(() => {
+    $("erase-button").addEventListener("click", erase);
+    poll();
+  });
 })();

@@ -11,10 +11,10 @@ from ftcn.cli.progress import StageBars
 from ftcn.errors import BadOption
 from ftcn.faces.backends import make_backend
 from ftcn.precision import Precision
-from ftcn.runtime import Runtime
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
 from ftcn.render.annotate import write_annotated_video
 from ftcn.render.timeline import write_timeline_plot
+from ftcn.runtime import Runtime
 from ftcn.video.decode import probe
 
 

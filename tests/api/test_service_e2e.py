@@ -333,3 +333,29 @@ def test_registered_retinaface_weights_do_the_work(service: Service, trained_mod
     finally:
         with session_scope(sessionmaker(make_engine(service.settings.database_url))) as session:
             session.delete(session.get(Detector, detector_id))
+
+
+def test_erasure_removes_the_input_and_every_artifact(service: Service, trained_model: str) -> None:
+    answer = service.http.post(service.url("/jobs/predict"), data={"model_id": trained_model},
+                               files={"video": ("my-face.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    stored = service.list_files()
+    mine = [name for name in stored if f"jobs/{job['id']}/" in name]
+    assert any("/input/" in name for name in mine) and any(name.endswith("annotated.mp4") for name in mine)
+    link = service.url(job["links"]["annotated_video"])
+
+    for _ in range(2):  # repeating it is harmless
+        erased = service.http.delete(service.url(f"/jobs/{job['id']}"), timeout=30)
+        assert erased.status_code == 204, erased.text
+    assert [name for name in service.list_files() if f"jobs/{job['id']}/" in name] == []
+    assert sorted(service.list_files()) == sorted(set(stored) - set(mine))  # nothing else was touched
+    after = service.http.get(service.url(f"/jobs/{job['id']}"), timeout=10).json()
+    assert after["status"] == "succeeded" and after["erased_reason"] == "owner" and after["erased_at"].endswith("Z")
+    assert after["result"]["verdict"] == job["result"]["verdict"] and after["links"] == {}
+    assert "filename" not in after["params"] and "input_key" not in after["params"]
+    assert requests.get(link, timeout=10).status_code in (403, 404)
+    other = make_token(service.settings, "someone-else", "other")
+    refused = requests.delete(service.url(f"/jobs/{job['id']}"), headers={"Authorization": f"Bearer {other}"},
+                              timeout=10)
+    assert refused.status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 import urllib.request
 from pathlib import Path
@@ -10,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from jobs.settings import Settings
-from jobs.storage import LocalStorage, StorageError, open_storage
+from jobs.storage import PART_BYTES, LocalStorage, StorageError, open_storage
 from tests.servers import s3_server
 
 
@@ -26,8 +27,18 @@ def exercise(storage, tmp_path: Path) -> None:
     for bad in ("../etc/passwd", "/abs", "jobs/../../x", "jobs//x", ""):
         with pytest.raises(StorageError):
             storage.put_bytes(bad, b"x")
+    # streamed: one PUT below a part, several parts above (S3 multipart), bytes and listing as written
+    big = bytes(range(256)) * (PART_BYTES * 2 // 256 + 3000)
+    storage.put_stream("jobs/a/input/video.mp4", io.BytesIO(big), "video/mp4")
+    storage.put_stream("jobs/a/input/small.mp4", io.BytesIO(b"small"), "video/mp4")
+    assert storage.get_bytes("jobs/a/input/video.mp4") == big
+    assert storage.get_bytes("jobs/a/input/small.mp4") == b"small"
+    assert storage.keys("jobs/a") == ["jobs/a/annotated.mp4", "jobs/a/input/small.mp4", "jobs/a/input/video.mp4",
+                                      "jobs/a/result.json"]
+    assert storage.keys("jobs/nothing") == []
     storage.delete_prefix("jobs/a")
     assert not storage.exists("jobs/a/result.json") and not storage.exists("jobs/a/annotated.mp4")
+    assert storage.keys("jobs/a") == []
 
 
 def test_local_storage_and_signed_links(tmp_path: Path) -> None:

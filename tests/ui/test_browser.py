@@ -55,7 +55,8 @@ def stack(tmp_path_factory, trained_checkpoint: Path) -> Iterator[dict]:
             while requests.get(base + "/readyz", timeout=10).status_code != 200:
                 assert worker.poll() is None and time.monotonic() < deadline
                 time.sleep(0.5)
-            yield {"base": base, "token": token, "model_id": model_id, "worker_log": worker.log_path}
+            yield {"base": base, "token": token, "model_id": model_id, "worker_log": worker.log_path,
+                   "storage": root / "storage"}
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +206,37 @@ def test_oversized_file_is_refused_before_upload(browser, stack: dict, tmp_path:
     page.set_input_files("#video-input", str(big))
     page.wait_for_selector("#submit-error:not([hidden])")
     assert f"largest upload is {MAX_UPLOAD_MB} MB" in page.inner_text("#submit-error")
+
+
+def test_the_delete_button_erases_after_confirmation(browser, stack: dict) -> None:
+    headers = {"Authorization": f"Bearer {stack['token']}"}
+    answer = requests.post(stack["base"] + "/jobs/predict", headers=headers, timeout=30,
+                           files={"video": ("mine.mp4", TALKING_FACE.read_bytes(), "video/mp4")})
+    job_id = answer.json()["id"]
+    deadline = time.monotonic() + 240
+    while (job := requests.get(f"{stack['base']}/jobs/{job_id}", headers=headers, timeout=10).json())["status"] in (
+            "queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    stored = stack["storage"] / "jobs" / job_id
+    assert job["status"] == "succeeded" and any(stored.rglob("*.mp4"))
+
+    page = browser.new_context().new_page()
+    sign_in(page, stack)
+    page.goto(f"{stack['base']}/ui/jobs/{job_id}")
+    page.wait_for_selector("#verdict:not([hidden])")
+    page.wait_for_selector("#erase-card:not([hidden])")
+    page.once("dialog", lambda dialog: dialog.dismiss())  # "Cancel" in the confirmation keeps everything
+    page.click("#erase-button")
+    time.sleep(1)
+    assert any(stored.rglob("*.mp4")) and page.is_visible("#erase-card")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#erase-button")
+    page.wait_for_selector("#job-status:has-text('Deleted on request')")
+    assert page.is_hidden("#media") and page.is_hidden("#erase-card") and page.is_visible("#verdict")
+    assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
+    shot(page, "5-deleted")
+    page.reload()  # a reload shows the erased job: verdict and status, no video
+    page.wait_for_selector("#job-status:has-text('Deleted on request')")
+    page.wait_for_selector("#verdict:not([hidden])")
+    assert page.is_hidden("#media") and page.is_hidden("#erase-card")

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # Debian packages, as "command-that-proves-it:package". The suite starts its own Redis and PostgreSQL, validates the
 # compose file with docker-compose (no Docker engine needed) and drives the web page with Debian's Chromium.
 TEST_PACKAGES := redis-server:redis-server /usr/lib/postgresql/*/bin/initdb:postgresql \
-	docker-compose:docker-compose chromium:chromium
+	docker-compose:docker-compose chromium:chromium curl:curl
 DEMO_PACKAGES := redis-server:redis-server
 
 $(STAMP): pyproject.toml Makefile

@@ -28,6 +28,13 @@ class PredictRequest(Strict):
     options: PredictOptions = PredictOptions()
 
 
+class ReferencePredictRequest(BaseModel):
+    """The FTCN reference server's ``POST /predict`` body (extra fields ignored, as that server did)."""
+
+    file_path: str = Field(max_length=2048)
+    max_frames: int | None = Field(default=None, ge=1)
+
+
 class PreprocessOptions(Strict):
     backend: Literal["dlib", "retinaface"] | None = None
     detector_id: str | None = Field(default=None, max_length=36)
@@ -108,8 +115,15 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "Me": {"type": "object", "required": ["owner", "admin", "train", "auth", "max_upload_mb"],
            "properties": {"owner": NULLABLE_STRING, "admin": {"type": "boolean"}, "train": {"type": "boolean"},
                           "auth": {"enum": ["tokens", "open"]}, "max_upload_mb": {"type": "integer"}}},
-    "Health": {"type": "object", "required": ["status"],
-               "properties": {"status": {"enum": ["ok", "degraded"]}, "checks": {"type": "object"}}},
+    "Health": {"type": "object", "required": ["status", "healthy"],
+               "properties": {"status": {"enum": ["ok", "degraded"]}, "healthy": {"type": "boolean"},
+                              "checks": {"type": "object"}}},
+    "ReferencePrediction": {"type": "object", "required": ["df_probability", "prediction", "job_id"],
+                            "properties": {"df_probability": {"type": ["number", "null"]},
+                                           "prediction": {"enum": ["FAKE", "REAL", "NO_FACE"]},
+                                           "start_time": NULLABLE_TIMESTAMP, "end_time": NULLABLE_TIMESTAMP,
+                                           "job_id": {"type": "string"}, "coverage": {"type": ["number", "null"]},
+                                           "threshold": {"type": "number"}}},
 }
 
 
@@ -118,7 +132,7 @@ def openapi_document() -> dict[str, Any]:
     and every response the API can give (including each problem status) is described, so a fuzzer can check
     responses against it."""
     schemas = {cls.__name__: cls.model_json_schema(ref_template="#/components/schemas/{model}")
-               for cls in (PredictRequest, PreprocessRequest, TrainRequest)}
+               for cls in (PredictRequest, PreprocessRequest, TrainRequest, ReferencePredictRequest)}
     components: dict[str, Any] = {}
     for name, schema in schemas.items():
         components.update(schema.pop("$defs", {}))
@@ -159,6 +173,13 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "FTCN deepfake detection service", "version": "1.0"},
         "security": [{"bearer": []}],
         "paths": {
+            "/predict": {"post": {
+                "description": "The FTCN reference server's API: submit a predict job for a video URL and wait for "
+                               "its verdict (up to FTCN_PREDICT_WAIT_S; then 202 with the job)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ReferencePredictRequest"}}}},
+                "responses": {"200": body("ReferencePrediction", "the verdict"),
+                              "202": body("Job", "still running: follow the Location"), **problems}}},
             "/jobs/predict": post("PredictRequest", {"video": binary, "model_id": {"type": "string"},
                                                      "options": {"type": "string"}}),
             "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"}}),

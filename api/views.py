@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
@@ -20,6 +21,7 @@ from api.schemas import (
     PredictRequest,
     PreprocessOptions,
     PreprocessRequest,
+    ReferencePredictRequest,
     TrainRequest,
     openapi_document,
 )
@@ -44,14 +46,18 @@ def app_state() -> Any:
     return current_app.extensions["ftcn"]
 
 
-def _json_body(schema: type[BaseModel]) -> BaseModel:
+def _json_payload() -> dict[str, Any]:
     if not request.is_json:
         raise Problem(415, "unsupported-media-type", "Unsupported media type",
                       "send JSON (application/json) or a multipart upload")
     payload = read_json_body(request, app_state().settings.max_json_kb * 1024)
     if not isinstance(payload, dict):
         raise Problem(400, "malformed-json", "Malformed JSON", "the request body must be a JSON object")
-    return schema.model_validate(payload)
+    return payload
+
+
+def _json_body(schema: type[BaseModel]) -> BaseModel:
+    return schema.model_validate(_json_payload())
 
 
 def _form_options(schema: type[BaseModel]) -> BaseModel:
@@ -100,8 +106,15 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str],
 
 def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
             upload: tuple[Any, str] | None = None) -> Response:
-    """Create (or find, by Idempotency-Key) the job, store its uploaded input as ``jobs/<id>/input/<name>``,
-    enqueue it; answer 202 + Location. ``params`` may be a function of the session (validated in the same
+    """Create (or find) the job and answer 202 + Location (200 for a job found by its Idempotency-Key)."""
+    view, created = _submit(kind, params, upload)
+    return _accepted(view, 202 if created else 200)
+
+
+def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
+            upload: tuple[Any, str] | None = None) -> tuple[dict[str, Any], bool]:
+    """Create (or find, by Idempotency-Key) the job with its uploaded input (``jobs.service``), enqueue it; return
+    its view and whether it is new. ``params`` may be a function of the session (validated in the same
     transaction that creates the job)."""
     state = app_state()
     try:
@@ -114,7 +127,7 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 values = params(session) if callable(params) else params
                 existing = service.find_idempotent(session, key, kind.value, values)
                 if existing is not None:
-                    return _accepted(service.job_view(existing, state.storage, state.settings.link_ttl_s), 200)
+                    return service.job_view(existing, state.storage, state.settings.link_ttl_s), False
                 if upload is None:
                     job = service.create_job(session, kind, values, key, owner=principal().owner)
                 else:
@@ -130,7 +143,7 @@ def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
             if key is None or attempt == 2:
                 raise
     state.publisher.publish(kind, view["id"])
-    return _accepted(view, 202)
+    return view, True
 
 
 def _accepted(view: dict[str, Any], status: int) -> Response:
@@ -138,6 +151,35 @@ def _accepted(view: dict[str, Any], status: int) -> Response:
     response.status_code = status
     response.headers["Location"] = f"/jobs/{view['id']}"
     return response
+
+
+@bp.post("/predict")
+def reference_predict() -> Response:
+    """The FTCN reference server's API: ``{"file_path": URL}`` in, a verdict out, synchronously. Submits a predict
+    job for the caller and waits up to ``FTCN_PREDICT_WAIT_S`` for it; past that, 202 with the job's Location."""
+    state = app_state()
+    body = ReferencePredictRequest.model_validate(_json_payload())
+    check_url(body.file_path, state.settings.url_allowlist)
+    options = PredictOptions(max_frames=body.max_frames)
+    view, _ = _submit(JobKind.PREDICT, lambda session: {
+        "model_id": service.resolve_model(session, None, principal()),
+        "options": _with_backend(session, options.model_dump()), "video_url": body.file_path})
+    deadline = time.monotonic() + state.settings.predict_wait_s
+    while not JobStatus(view["status"]).finished and time.monotonic() < deadline:
+        time.sleep(0.25)
+        with session_scope(state.sessions) as session:
+            view = service.job_view(service.get(session, Job, view["id"], "job", principal()), state.storage,
+                                    state.settings.link_ttl_s)
+    if not JobStatus(view["status"]).finished:
+        return _accepted(view, 202)
+    if view["status"] != JobStatus.SUCCEEDED.value:
+        error = view["error"] or {"code": "canceled", "message": "the job was canceled"}
+        raise Problem(422, "prediction-failed", "Prediction failed", error["message"], job_id=view["id"],
+                      code=error["code"])
+    result = view["result"]
+    return jsonify({"df_probability": result["score"], "prediction": result["verdict"],
+                    "start_time": view["started_at"], "end_time": view["finished_at"], "job_id": view["id"],
+                    "coverage": (result.get("coverage") or {}).get("share"), "threshold": result["threshold"]})
 
 
 @bp.post("/jobs/predict")
@@ -312,9 +354,9 @@ def openapi() -> Response:
 def healthcheck() -> Response:
     deep = request.path == "/readyz" or request.args.get("deep") in ("1", "true")
     if not deep:
-        return jsonify({"status": "ok"})
+        return jsonify({"status": "ok", "healthy": True})  # "healthy": the reference server's answer
     checks = app_state().readiness()
     healthy = all(c["ok"] for c in checks.values())
-    response = jsonify({"status": "ok" if healthy else "degraded", "checks": checks})
+    response = jsonify({"status": "ok" if healthy else "degraded", "healthy": healthy, "checks": checks})
     response.status_code = 200 if healthy else 503
     return response

@@ -39,6 +39,9 @@ class Settings:
     #: (input and artifacts; the job stays listed as erased with its verdict). Enforced by the workers' sweep.
     input_retention_days: int = 30
     artifact_retention_days: int = 0
+    #: How long the reference-compatible ``POST /predict`` waits for its job before answering 202 (the reference
+    #: server's request timeout).
+    predict_wait_s: float = 180.0
     #: Largest JSON request body (a train job's split map is the biggest any request needs).
     max_json_kb: int = 4096
     max_video_s: float = 600.0
@@ -95,7 +98,7 @@ class Settings:
             raise SettingsError(f"FTCN_STORAGE_URL must be file:///abs/dir or s3://bucket/prefix, got {self.storage_url}")
         if not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(f"FTCN_REDIS_URL must be a redis:// URL, got {self.redis_url}")
-        if min(self.max_upload_mb, self.max_json_kb, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
+        if min(self.max_upload_mb, self.max_json_kb, self.predict_wait_s, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
                self.max_attempts, self.storage_attempts, *self.time_limits().values()) <= 0:
             raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
         if min(self.input_retention_days, self.artifact_retention_days) < 0:

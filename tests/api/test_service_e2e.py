@@ -5,9 +5,12 @@ kind of bad input gets a precise answer and changes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
+import shlex
+import subprocess
 import tempfile
 import time
 import zipfile
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -40,6 +44,7 @@ class Service:
     worker_log: str
     http: requests.Session  # carries this test owner's bearer token
     token: str
+    app: Any  # the API's Flask app (served on ``base``), for tests that change a setting
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base + path
@@ -99,7 +104,7 @@ def service(request, tmp_path_factory) -> Iterator[Service]:
             token = make_token(settings, "e2e-owner", "e2e", train=True)
             http = requests.Session()
             http.headers["Authorization"] = f"Bearer {token}"
-            yield Service(base, settings, list_files, worker.log_path, http, token)
+            yield Service(base, settings, list_files, worker.log_path, http, token, app)
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +287,7 @@ def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) ->
     assert answer.status_code == 409 and "cannot become canceled" in answer.json()["detail"]
     document = service.http.get(service.url("/openapi.json"), timeout=10).json()
     assert document["openapi"].startswith("3.") and "/jobs/predict" in document["paths"]
-    assert service.http.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok"}
+    assert service.http.get(service.url("/healthcheck"), timeout=10).json() == {"status": "ok", "healthy": True}
     deep = service.http.get(service.url("/healthcheck?deep=1"), timeout=10).json()
     assert all(check["ok"] for check in deep["checks"].values())
 
@@ -359,3 +364,46 @@ def test_erasure_removes_the_input_and_every_artifact(service: Service, trained_
     refused = requests.delete(service.url(f"/jobs/{job['id']}"), headers={"Authorization": f"Bearer {other}"},
                               timeout=10)
     assert refused.status_code == 404
+
+
+def _curl(command: str, service: Service) -> tuple[int, dict]:
+    """Run one of the reference README's curl lines, its host made ours and our token added; (status, body)."""
+    argv = shlex.split(command.replace("http://localhost:8000", service.base))
+    argv[1:1] = ["-s", "-w", "\n%{http_code}", "-H", f"Authorization: Bearer {service.token}"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
+    body, status = done.stdout.rsplit("\n", 1)
+    return int(status), json.loads(body)
+
+
+def test_the_reference_servers_curl_commands(service: Service, trained_model: str) -> None:
+    """The FTCN reference server's README, verbatim apart from host and token: the same requests, the same answer
+    shape (plus the job's id)."""
+    status, health = _curl("curl -X GET http://localhost:8000/healthcheck", service)
+    assert status == 200 and health["healthy"] is True
+    with http_server({"/video.mp4": (200, {"Content-Type": "video/mp4"}, TALKING_FACE.read_bytes())}) as files:
+        url = files.replace("127.0.0.1", "localhost") + "/video.mp4"  # localhost is allow-listed in this stack
+        status, answer = _curl("curl -X POST http://localhost:8000/predict -H \"Content-Type: application/json\" "
+                               f"--data '{{\"file_path\":\"{url}\"}}'", service)
+        assert status == 200, answer
+        assert answer["prediction"] in ("REAL", "FAKE") and 0.0 <= answer["df_probability"] <= 1.0
+        assert answer["start_time"].endswith("Z") and answer["end_time"] >= answer["start_time"]
+        job = service.http.get(service.url(f"/jobs/{answer['job_id']}"), timeout=10).json()
+        assert job["result"]["verdict"] == answer["prediction"] and job["result"]["score"] == answer["df_probability"]
+        assert job["params"]["video_url"] == url
+
+        # a job that takes longer than the wait: 202 and where to follow it
+        state = service.app.extensions["ftcn"]
+        patient = state.settings
+        state.settings = dataclasses.replace(patient, predict_wait_s=0.01)
+        try:
+            slow = service.http.post(service.url("/predict"), json={"file_path": url, "max_frames": 60}, timeout=30)
+        finally:
+            state.settings = patient
+        assert slow.status_code == 202 and slow.headers["Location"] == f"/jobs/{slow.json()['id']}"
+        assert slow.json()["params"]["options"]["max_frames"] == 60
+        assert service.wait(slow.json()["id"])["status"] == "succeeded"
+
+    for bad in ("/etc/passwd", "ftp://localhost/video.mp4", "http://169.254.169.254/latest/meta-data"):
+        answer = service.http.post(service.url("/predict"), json={"file_path": bad}, timeout=30)
+        assert 400 <= answer.status_code < 500 and answer.headers["Content-Type"] == "application/problem+json"
+        assert answer.json()["detail"], answer.json()

@@ -1,18 +1,16 @@
 """The number format the networks compute in, decided in one place.
 
 bf16 halves the bytes every convolution moves and runs on the matrix units of recent GPUs and CPUs (AVX-512 BF16,
-AMX); where a device has no native bf16 it is emulated and slower than fp32. So ``auto`` means bf16 autocast where
-the device computes bf16 natively and fp32 elsewhere, ``fp32`` forces the official-equivalent arithmetic, and
-``bf16`` insists (refused on a device without native support, where it would only be slower). Which runtime runs
-the model is ``ftcn.runtime``'s choice: on a CPU that is ONNX Runtime in fp32, faster still and exact.
+AMX); where a device has no native bf16 it is emulated and slower than fp32. The accuracy guard for making it a
+default: every clip probability within :data:`MAX_PROBABILITY_DELTA` of fp32.
 
-The accuracy guard: every clip probability within :data:`MAX_PROBABILITY_DELTA` of fp32. With bf16 everywhere a
-model trained on the synthetic set moved by up to 0.014 (0.0049 with the stem and first stage in fp32), so the
-network keeps its stem, first two stages and the temporal pool between them in fp32 under autocast
-(``ResNetTemporal.fp32_steps``): 0.0016 on that model, 0.0004 on the parity recipe weights
-(``tests/ftcn/test_precision.py``, ``test_training.py::test_synthetic_set_end_to_end``, ``bench/bench_model.py``).
-On this CPU that leaves bf16 little faster than fp32 (2.25 against 2.45 s per full-size clip): the early,
-full-resolution stages are most of the work.
+Measured on this project's 2-core CPU: with bf16 in every layer a tiny model trained on the synthetic set moved by
+up to 0.014; with the stem, the first two stages and the temporal pool between them kept in fp32 under autocast
+(``ResNetTemporal.fp32_steps``) by 0.0016 on one training run and 0.0065 on another of the same recipe, and by
+0.0004 on the parity recipe weights. It does not hold the guard reliably, so ``auto`` is fp32 on every device;
+``bf16`` is an explicit choice (refused on a device without native bf16, where it would only be slower), and
+``bench/bench_model.py`` / ``bench/bench_gpu.py`` print its speed and its probability change side by side. On a CPU
+the fast path is ONNX Runtime in fp32 anyway (``ftcn.runtime``): 3.8x torch fp32, exact.
 """
 
 from __future__ import annotations
@@ -46,20 +44,18 @@ def native_bf16(device: torch.device | str) -> bool:
 
 
 def resolve_precision(precision: Precision | str, device: torch.device | str) -> torch.dtype:
-    """The dtype the networks compute in on this device for the asked precision."""
+    """The dtype the networks compute in on this device for the asked precision (``auto``: fp32, see above)."""
     try:
         precision = Precision(precision)
     except ValueError:
         raise BadOption(f"precision must be one of {', '.join(p.value for p in Precision)}, "
                         f"got {precision!r}") from None
-    if precision is Precision.FP32:
+    if precision is not Precision.BF16:
         return torch.float32
-    if native_bf16(device):
-        return torch.bfloat16
-    if precision is Precision.BF16:
+    if not native_bf16(device):
         raise BadOption(f"bf16 was asked for, but this {torch.device(device).type.upper()} has no native bf16 "
                         "(it would be emulated, slower than fp32); use auto or fp32")
-    return torch.float32
+    return torch.bfloat16
 
 
 @contextlib.contextmanager

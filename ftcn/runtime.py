@@ -4,7 +4,7 @@ Measured side by side on the 2-core development CPU (``bench/bench_model.py``, f
 torch fp32 3.8 s, torch fp32 channels-last 2.5-2.7 s, torch bf16 autocast 1.6 s (2.25 s with the early stages in
 fp32, which the accuracy guard needs), ``torch.compile`` 1.4 s, OpenVINO 1.9 s, and ONNX Runtime fp32 1.1 s,
 with probabilities equal to torch fp32. So on a CPU the default is ONNX Runtime in fp32: fastest and exact. On a
-GPU the default stays torch with bf16 autocast where the GPU computes bf16 (``ftcn.precision``).
+GPU the default is torch in fp32; bf16 autocast is an explicit choice (``ftcn.precision`` says why).
 
 The ONNX graph is exported from the loaded network once (about 10 s for the full model) and kept in the user's
 cache folder under a digest of the weights and configuration; before a new export is used, its probabilities on a

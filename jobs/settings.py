@@ -69,8 +69,7 @@ class Settings:
     #: Attempts per object-store call (exponential backoff between them) before a job fails on storage.
     storage_attempts: int = 5
     #: How the workers run the model (ftcn.runtime, ftcn.precision): runtime auto (ONNX Runtime fp32 on a CPU,
-    #: torch on a GPU), torch or onnxruntime; precision auto (bf16 on a GPU that computes it natively), fp32 (the
-    #: official-equivalent arithmetic) or bf16.
+    #: torch on a GPU), torch or onnxruntime; precision auto = fp32 (the official-equivalent arithmetic), or bf16.
     runtime: str = "auto"
     precision: str = "auto"
 

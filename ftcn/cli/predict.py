@@ -44,8 +44,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="where the model runs: auto = ONNX Runtime on a CPU (fastest there, same numbers as "
                              "torch fp32), torch on a GPU")
     parser.add_argument("--precision", choices=[p.value for p in Precision], default=Precision.AUTO.value,
-                        help="number format: auto = bf16 on a GPU that computes it natively (within 0.005 of fp32 "
-                             "per clip), fp32 elsewhere; fp32 = the official-equivalent arithmetic")
+                        help="number format: auto = fp32, the official-equivalent arithmetic; bf16 = autocast on a "
+                             "device that computes it natively (faster on GPUs; moves probabilities by up to ~0.007)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
     parser.set_defaults(run=run)

@@ -264,7 +264,8 @@ class ResNetTemporal(nn.Module):
 
     #: Leading steps of :meth:`steps` (stem, first stage, temporal pool, ...) that compute in fp32 even under bf16
     #: autocast. They see the fine frame-to-frame differences of pixels FTCN looks for; rounded to bf16 there, a
-    #: trained model's clip probabilities moved by up to 0.014, 0.0016 with these four in fp32 (ftcn.precision).
+    #: trained model's clip probabilities moved by up to 0.014, 0.0016-0.0065 with these four in fp32
+    #: (ftcn.precision: bf16 is therefore never the default).
     fp32_steps: int = 4
 
     def steps(self) -> list[nn.Module]:

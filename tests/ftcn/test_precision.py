@@ -1,9 +1,10 @@
 """The number format the model computes in: how it is chosen, and the accuracy guard that lets bf16 be the default.
 
-The guard on the full-size network: with the parity recipe weights and inputs, bf16 autocast must keep every clip
-probability within ``MAX_PROBABILITY_DELTA`` of what the official code computed in fp32 (the fixture). It runs on
-any CPU (without native bf16 it is emulated: slow, but the numbers are the same). The guard on a trained model is
-in ``test_training.py::test_synthetic_set_end_to_end``.
+bf16 is an explicit choice (it does not hold the guard reliably on trained models, see ftcn.precision). On the
+full-size network with the parity recipe weights and inputs, bf16 autocast with the early stages in fp32 keeps every
+clip probability within ``MAX_PROBABILITY_DELTA`` of what the official code computed in fp32 (the fixture); this
+checks that the mixed-precision path stays what it is. It runs on any CPU (emulated bf16 is slow, but the numbers
+are the same).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, native_bf16, resol
 from tests.parity_recipe import load_json, parity_dir, recipe_input, recipe_state_dict
 
 
-def test_auto_is_bf16_exactly_where_the_device_computes_it_natively() -> None:
+def test_auto_is_fp32_and_bf16_only_where_the_device_computes_it_natively() -> None:
     assert resolve_precision("fp32", "cpu") == torch.float32
-    assert resolve_precision("auto", "cpu") == (torch.bfloat16 if native_bf16("cpu") else torch.float32)
+    assert resolve_precision("auto", "cpu") == torch.float32
     if native_bf16("cpu"):
         assert resolve_precision("bf16", "cpu") == torch.bfloat16
     else:

@@ -3,16 +3,19 @@
 Only http(s); every address the host name resolves to must be public (not loopback, private, link-local — which
 includes the cloud metadata address 169.254.169.254 —, multicast, reserved or unspecified) unless the host is
 allow-listed in settings; every redirect is checked again; size and time are bounded. Local paths and ``file://``
-are never read.
+are never read; environment proxies are not used (they would move the connection out of our checks).
 
-Known limit: the check resolves the name and the HTTP client resolves it again, so a DNS server that answers
-differently within a second (rebinding) could slip past; deployments that care run workers with egress rules too.
+DNS rebinding: a name is resolved once per connection, its addresses checked, and the connection made to that same
+checked address, with the original host name kept for TLS (SNI and certificate check) and the Host header; a DNS
+server that answers a public address to the check and a private one a moment later gets no second question.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,8 +42,8 @@ def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
     )
 
 
-def check_url(url: str, allowlist: tuple[str, ...] = (), resolve=socket.getaddrinfo) -> str:
-    """Return the URL if it may be fetched; raise :class:`UnsafeURL` saying why not."""
+def _parse(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL we may fetch at all (scheme, host, no credentials)."""
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https"):
         raise UnsafeURL(f"only http and https URLs are fetched, not {parsed.scheme or 'a bare path'!r}")
@@ -49,17 +52,69 @@ def check_url(url: str, allowlist: tuple[str, ...] = (), resolve=socket.getaddri
         raise UnsafeURL("the URL has no host")
     if parsed.username or parsed.password:
         raise UnsafeURL("URLs with credentials are not fetched")
-    if host in allowlist:
-        return url
+    return parsed.scheme, host, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def checked_address(host: str, port: int, allowlist: tuple[str, ...] = (), resolve=socket.getaddrinfo) -> str:
+    """Resolve ``host`` once and return the address to connect to; every address it resolves to must be public
+    (unless the host is allow-listed)."""
     try:
-        infos = resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        infos = resolve(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise UnsafeURL(f"the host {host!r} does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not _address_is_public(address):
-            raise UnsafeURL(f"the host {host!r} resolves to a non-public address ({address})")
+    addresses = [info[4][0].split("%")[0] for info in infos]
+    if not addresses:
+        raise UnsafeURL(f"the host {host!r} does not resolve")
+    if host not in allowlist:
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            if not _address_is_public(address):
+                raise UnsafeURL(f"the host {host!r} resolves to a non-public address ({address})")
+    return addresses[0]
+
+
+def check_url(url: str, allowlist: tuple[str, ...] = (), resolve=socket.getaddrinfo) -> str:
+    """Return the URL if it may be fetched; raise :class:`UnsafeURL` saying why not (the API's early answer; the
+    fetch checks again on the address it connects to)."""
+    _, host, port = _parse(url)
+    if host not in allowlist:
+        checked_address(host, port, allowlist, resolve)
     return url
+
+
+def _pinned(base: type[http.client.HTTPConnection], allowlist: tuple[str, ...], resolve) -> type:
+    """``base`` that resolves its host once, checks the address and connects to exactly that address (the host
+    name still goes to TLS and the Host header)."""
+
+    class Pinned(base):  # type: ignore[misc, valid-type]
+        def connect(self) -> None:
+            address = checked_address(self.host, self.port, allowlist, resolve)
+
+            def to_checked(target, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+                return socket.create_connection((address, target[1]), timeout, source_address)
+
+            self._create_connection = to_checked
+            super().connect()
+
+    return Pinned
+
+
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, allowlist: tuple[str, ...], resolve) -> None:
+        super().__init__()
+        self.connection = _pinned(http.client.HTTPConnection, allowlist, resolve)
+
+    def http_open(self, req):  # noqa: N802 - urllib's name
+        return self.do_open(self.connection, req)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, allowlist: tuple[str, ...], resolve) -> None:
+        super().__init__(context=ssl.create_default_context())
+        self.connection = _pinned(http.client.HTTPSConnection, allowlist, resolve)
+
+    def https_open(self, req):  # noqa: N802 - urllib's name
+        return self.do_open(self.connection, req, context=self._context)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -68,15 +123,20 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         self.max_redirections = max_redirects
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
-        check_url(newurl, self.allowlist)
+        _parse(newurl)  # scheme, host, credentials; the address is checked when the redirect connects
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def fetch_url(url: str, destination: Path, *, max_bytes: int, timeout_s: float = 30.0,
-              allowlist: tuple[str, ...] = (), max_redirects: int = 5) -> Path:
+              allowlist: tuple[str, ...] = (), max_redirects: int = 5, resolve=socket.getaddrinfo) -> Path:
     """Download ``url`` to ``destination`` with every guard applied; a partial file never remains."""
-    check_url(url, allowlist)
-    opener = urllib.request.build_opener(_CheckedRedirects(allowlist, max_redirects))
+    _parse(url)
+    opener = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler({}), urllib.request.UnknownHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), _CheckedRedirects(allowlist, max_redirects),
+                    urllib.request.HTTPErrorProcessor(), _PinnedHTTP(allowlist, resolve),
+                    _PinnedHTTPS(allowlist, resolve)):
+        opener.add_handler(handler)
     partial = destination.with_name(destination.name + ".partial")
     try:
         with opener.open(urllib.request.Request(url, headers={"User-Agent": "ftcn-service"}),

@@ -67,3 +67,32 @@ def test_fetch_with_redirects_checked_and_size_bounded(tmp_path: Path) -> None:
         with pytest.raises(UnsafeURL):
             fetch_url(f"{base}/video.mp4", tmp_path / "f.mp4", max_bytes=2000)  # not allow-listed: loopback
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "b.mp4"]
+
+
+def test_dns_rebinding_gets_no_second_answer(tmp_path: Path) -> None:
+    """A resolver that answers a public address first and 127.0.0.1 second: the fetch asks once, connects to the
+    public address it checked (unreachable here, so the fetch fails) and never reaches the local server."""
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    asked: list[str] = []
+
+    def rebinding(host, port, *args, **kwargs):
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    with http_server({"/secret": (200, {}, b"internal data")}) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with pytest.raises((FetchFailed, UnsafeURL)):
+            fetch_url(f"http://rebind.example:{port}/secret", tmp_path / "x.mp4", max_bytes=2000, timeout_s=3,
+                      resolve=rebinding)
+    assert asked == ["rebind.example"] and not (tmp_path / "x.mp4").exists()
+
+
+def test_the_connection_goes_to_the_checked_address_under_the_original_name(tmp_path: Path) -> None:
+    """An allow-listed name that only our resolver knows: the fetch connects to the address it resolved once
+    (the name itself resolves nowhere), so nothing re-resolves behind the check."""
+    with http_server({"/video.mp4": (200, {}, b"v" * 100)}) as base:
+        port = int(base.rsplit(":", 1)[1])
+        url = f"http://videos.invalid:{port}/video.mp4"
+        fetched = fetch_url(url, tmp_path / "a.mp4", max_bytes=2000, allowlist=("videos.invalid",),
+                            resolve=fake_resolver("127.0.0.1"))
+        assert fetched.read_bytes() == b"v" * 100

@@ -17,8 +17,9 @@ from jobs.auth import OPEN, Principal, authenticate, hash_secret
 from jobs.db import session_scope
 from jobs.settings import Settings, SettingsError
 
-#: Endpoints anyone may call: probes, the API description, signed downloads (the signature is the credential).
-PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download"}
+#: Endpoints anyone may call: probes, the API description, signed downloads and upload PUTs (the signature is the
+#: credential).
+PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download", "api.receive_upload"}
 #: Seconds a verified token is remembered per API process: a revoked token stops working within this time, and
 #: a busy client costs no database look-up per request.
 AUTH_CACHE_S = 5.0

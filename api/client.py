@@ -54,10 +54,28 @@ class Client:
                     **({"options": options} if options else {})}
             return self._check(self.http.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
         path = Path(source)
+        if path.stat().st_size > self.me().get("direct_upload_mb", 32) * 1024 * 1024:
+            body = {"upload_id": self.upload(path), **({"model_id": model_id} if model_id else {}),
+                    **({"options": options} if options else {})}
+            return self._check(self.http.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
         with open(path, "rb") as handle:
             data = {**({"model_id": model_id} if model_id else {}), **({"options": json.dumps(options)} if options else {})}
             return self._check(self.http.post(f"{self.base}/jobs/predict", files={"video": (path.name, handle)},
                                              data=data, timeout=self.timeout))
+
+    def me(self) -> dict[str, Any]:
+        return self._check(self.http.get(f"{self.base}/me", timeout=self.timeout))
+
+    def upload(self, path: Path) -> str:
+        """A direct upload: a signed target from the API, the file streamed to it; returns the upload id."""
+        target = self._check(self.http.post(f"{self.base}/uploads", json={"filename": path.name},
+                                            timeout=self.timeout))
+        with open(path, "rb") as handle:
+            answer = requests.request(target["method"], self.absolute(target["url"]), data=handle,
+                                      headers=target["headers"], timeout=max(self.timeout, 600))
+        if answer.status_code >= 300:
+            raise ApiError(f"the upload was refused: HTTP {answer.status_code} {answer.text[:200]}")
+        return target["upload_id"]
 
     def preprocess(self, archive: Path, options: dict | None = None) -> dict[str, Any]:
         with open(archive, "rb") as handle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.errors import ErrorCode
 from jobs.states import JobKind, JobStatus
@@ -23,9 +23,22 @@ class PredictOptions(Strict):
 
 
 class PredictRequest(Strict):
-    video_url: str = Field(max_length=2048)
+    """A video by URL (``video_url``) or by a direct upload (``upload_id``, from ``POST /uploads``): one of them."""
+
+    video_url: str | None = Field(default=None, max_length=2048)
+    upload_id: str | None = Field(default=None, max_length=36)
     model_id: str | None = None
     options: PredictOptions = PredictOptions()
+
+    @model_validator(mode="after")
+    def one_source(self) -> "PredictRequest":
+        if (self.video_url is None) == (self.upload_id is None):
+            raise ValueError("send exactly one of video_url and upload_id")
+        return self
+
+
+class UploadRequest(Strict):
+    filename: str = Field(min_length=1, max_length=255)
 
 
 class ReferencePredictRequest(BaseModel):
@@ -114,10 +127,15 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                        "created_at": NULLABLE_TIMESTAMP}}}}},
     "Me": {"type": "object", "required": ["owner", "admin", "train", "auth", "max_upload_mb"],
            "properties": {"owner": NULLABLE_STRING, "admin": {"type": "boolean"}, "train": {"type": "boolean"},
-                          "auth": {"enum": ["tokens", "open"]}, "max_upload_mb": {"type": "integer"}}},
+                          "auth": {"enum": ["tokens", "open"]}, "max_upload_mb": {"type": "integer"},
+                          "direct_upload_mb": {"type": "integer"}}},
     "Health": {"type": "object", "required": ["status", "healthy"],
                "properties": {"status": {"enum": ["ok", "degraded"]}, "healthy": {"type": "boolean"},
                               "checks": {"type": "object"}}},
+    "UploadTarget": {"type": "object", "required": ["upload_id", "method", "url", "headers", "expires_at"],
+                     "properties": {"upload_id": {"type": "string"}, "method": {"enum": ["PUT"]},
+                                    "url": {"type": "string"}, "headers": {"type": "object"},
+                                    "expires_at": TIMESTAMP}},
     "ReferencePrediction": {"type": "object", "required": ["df_probability", "prediction", "job_id"],
                             "properties": {"df_probability": {"type": ["number", "null"]},
                                            "prediction": {"enum": ["FAKE", "REAL", "NO_FACE"]},
@@ -132,7 +150,7 @@ def openapi_document() -> dict[str, Any]:
     and every response the API can give (including each problem status) is described, so a fuzzer can check
     responses against it."""
     schemas = {cls.__name__: cls.model_json_schema(ref_template="#/components/schemas/{model}")
-               for cls in (PredictRequest, PreprocessRequest, TrainRequest, ReferencePredictRequest)}
+               for cls in (PredictRequest, PreprocessRequest, TrainRequest, ReferencePredictRequest, UploadRequest)}
     components: dict[str, Any] = {}
     for name, schema in schemas.items():
         components.update(schema.pop("$defs", {}))
@@ -180,6 +198,11 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/ReferencePredictRequest"}}}},
                 "responses": {"200": body("ReferencePrediction", "the verdict"),
                               "202": body("Job", "still running: follow the Location"), **problems}}},
+            "/uploads": {"post": {
+                "description": "a signed PUT target for one big video; then POST /jobs/predict {\"upload_id\"}",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/UploadRequest"}}}},
+                "responses": {"201": body("UploadTarget", "where to PUT the file"), **problems}}},
             "/jobs/predict": post("PredictRequest", {"video": binary, "model_id": {"type": "string"},
                                                      "options": {"type": "string"}}),
             "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"}}),

@@ -23,9 +23,10 @@ from api.schemas import (
     PreprocessRequest,
     ReferencePredictRequest,
     TrainRequest,
+    UploadRequest,
     openapi_document,
 )
-from jobs import erasure, service
+from jobs import erasure, service, uploads
 from jobs.db import session_scope
 from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
 from jobs.models import Dataset, Job, Model
@@ -68,17 +69,6 @@ def _form_options(schema: type[BaseModel]) -> BaseModel:
     return schema.model_validate(options)
 
 
-#: File signatures of still-image formats: an upload that starts with one is a photo, whatever its name says.
-#: (GIF and WebP are left to the worker: they may be animated.)
-STILL_IMAGE_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF",
-                          b"MM\x00*": "TIFF"}
-
-
-def still_image_kind(head: bytes) -> str | None:
-    """The still-image format an upload's first bytes show, if any."""
-    return next((kind for signature, kind in STILL_IMAGE_SIGNATURES.items() if head.startswith(signature)), None)
-
-
 def _upload(field: str, allowed: tuple[str, ...] | set[str],
             refuse_still_images: bool = False) -> tuple[Any, str, str]:
     """The uploaded file, its safe lower-case name and its SHA-256 (part of the idempotency fingerprint)."""
@@ -92,7 +82,7 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str],
     digest = hashlib.sha256()
     size = 0
     while block := upload.stream.read(1 << 20):
-        if not size and refuse_still_images and (kind := still_image_kind(block)):
+        if not size and refuse_still_images and (kind := uploads.still_image_kind(block)):
             raise Problem(422, "not-a-video", "Not a video",
                           f"the upload is a still image ({kind}), not a video: FTCN judges how a face moves over "
                           "time, and nothing moves in a photo")
@@ -105,17 +95,17 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str],
 
 
 def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
-            upload: tuple[Any, str] | None = None) -> Response:
+            upload: tuple[Any, str] | None = None, upload_id: str | None = None) -> Response:
     """Create (or find) the job and answer 202 + Location (200 for a job found by its Idempotency-Key)."""
-    view, created = _submit(kind, params, upload)
+    view, created = _submit(kind, params, upload, upload_id)
     return _accepted(view, 202 if created else 200)
 
 
 def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
-            upload: tuple[Any, str] | None = None) -> tuple[dict[str, Any], bool]:
+            upload: tuple[Any, str] | None = None, upload_id: str | None = None) -> tuple[dict[str, Any], bool]:
     """Create (or find, by Idempotency-Key) the job with its uploaded input (``jobs.service``), enqueue it; return
     its view and whether it is new. ``params`` may be a function of the session (validated in the same
-    transaction that creates the job)."""
+    transaction that creates the job). ``upload_id``: a direct upload, checked and moved under the job."""
     state = app_state()
     try:
         key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
@@ -128,7 +118,9 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 existing = service.find_idempotent(session, key, kind.value, values)
                 if existing is not None:
                     return service.job_view(existing, state.storage, state.settings.link_ttl_s), False
-                if upload is None:
+                if upload_id is not None:
+                    job = _job_from_upload(session, kind, values, key, _usable_upload(session, upload_id))
+                elif upload is None:
                     job = service.create_job(session, kind, values, key, owner=principal().owner)
                 else:
                     file, stored_name = upload
@@ -144,6 +136,28 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 raise
     state.publisher.publish(kind, view["id"])
     return view, True
+
+
+def _refused_as_problem(check: Callable[[], Any]) -> Any:
+    try:
+        return check()
+    except uploads.UploadRefused as refused:
+        raise Problem(refused.status, refused.slug, "Upload refused", str(refused)) from None
+
+
+def _usable_upload(session: Session, upload_id: str) -> Any:
+    state = app_state()
+    return _refused_as_problem(lambda: uploads.usable_upload(session, state.storage, upload_id, principal(),
+                                                             state.settings))
+
+
+def _job_from_upload(session: Session, kind: JobKind, values: dict[str, Any], key: str | None, row: Any) -> Job:
+    state = app_state()
+    job = service.create_job(session, kind, {**values, "filename": row.filename}, key, owner=principal().owner)
+    stored = session.get(Job, job.id)
+    stored.params = {**stored.params, "input_key": uploads.hand_to_job(session, state.storage, row, job.id)}
+    session.flush()
+    return stored
 
 
 def _accepted(view: dict[str, Any], status: int) -> Response:
@@ -189,17 +203,61 @@ def submit_predict() -> Response:
         upload, name, digest = _upload("video", VIDEO_SUFFIXES, refuse_still_images=True)
         model_id = request.form.get("model_id") or None
         extra: dict[str, Any] = {"filename": name, "sha256": digest}
-        stored = (upload, f"video{PurePosixPath(name).suffix}")
+        stored, upload_id = (upload, f"video{PurePosixPath(name).suffix}"), None
     else:
         body = _json_body(PredictRequest)
-        check_url(body.video_url, app_state().settings.url_allowlist)  # early answer; the worker checks again
-        options, model_id, extra, stored = body.options, body.model_id, {"video_url": body.video_url}, None
+        options, model_id, stored, upload_id = body.options, body.model_id, None, body.upload_id
+        if upload_id is not None:
+            extra = {"upload_id": body.upload_id}
+        else:
+            check_url(body.video_url, app_state().settings.url_allowlist)  # early answer; the worker checks again
+            extra = {"video_url": body.video_url}
 
     def params(session: Session) -> dict[str, Any]:
+        if upload_id is not None:  # someone else's upload is refused before anything else is looked at
+            _refused_as_problem(lambda: uploads.owned_upload(session, upload_id, principal()))
         return {"model_id": service.resolve_model(session, model_id, principal()),
                 "options": _with_backend(session, options.model_dump()), **extra}
 
-    return _accept(JobKind.PREDICT, params, stored)
+    return _accept(JobKind.PREDICT, params, stored, upload_id)
+
+
+@bp.post("/uploads")
+def create_upload() -> Response:
+    """A signed PUT target for one big video, so its bytes never pass through the API's request body."""
+    body = _json_body(UploadRequest)
+    name = PurePosixPath(body.filename.replace("\\", "/")).name.lower()
+    if not any(name.endswith(s) for s in VIDEO_SUFFIXES):
+        raise Problem(415, "unsupported-file", "Unsupported file type",
+                      f"filename must end with one of {', '.join(sorted(VIDEO_SUFFIXES))}")
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        target = uploads.create_upload(session, state.storage, principal(), name)
+    response = jsonify(target)
+    response.status_code = 201
+    return response
+
+
+@bp.put("/uploads/<path:key>")
+def receive_upload(key: str) -> Response:
+    """The embedded mode's PUT target (S3 takes the PUT itself): the signature is the credential; the body is
+    streamed to storage, refused past the upload limit."""
+    storage = app_state().storage
+    if not isinstance(storage, LocalStorage):
+        raise Problem(404, "not-found", "Not found", "uploads go to the object store's presigned URL")
+    try:
+        expires = int(request.args.get("expires", "0"))
+        check_key(key)
+    except (ValueError, RuntimeError):
+        raise Problem(404, "not-found", "Not found", "no such upload") from None
+    if not key.startswith("uploads/") or not storage.verify_upload(key, expires, request.args.get("signature", "")):
+        raise Problem(403, "bad-signature", "Upload link invalid or expired", "ask POST /uploads for a new one")
+    limit = app_state().settings.max_upload_mb * 1024 * 1024
+    if request.content_length is None or request.content_length > limit:
+        raise Problem(413 if request.content_length else 411, "too-large" if request.content_length else
+                      "length-required", "Upload refused", f"send Content-Length, at most {limit} bytes")
+    storage.put_stream(key, request.stream, "application/octet-stream")
+    return Response(status=204)
 
 
 def _with_backend(session: Session, options: dict[str, Any]) -> dict[str, Any]:
@@ -325,7 +383,8 @@ def whoami() -> Response:
     """The caller as the API sees it (clients and the web page check a token with this)."""
     who = principal()
     return jsonify({"owner": who.owner, "admin": who.admin, "train": who.can_train, "auth": app_state().settings.auth,
-                    "max_upload_mb": app_state().settings.max_upload_mb})
+                    "max_upload_mb": app_state().settings.max_upload_mb,
+                    "direct_upload_mb": app_state().settings.direct_upload_mb})
 
 
 @bp.get("/files/<path:key>")

@@ -7,7 +7,8 @@ digest and the artifact keys go. Models and datasets a job registered are not th
 operator removes them.
 
 Retention (``FTCN_INPUT_RETENTION_DAYS``, ``FTCN_ARTIFACT_RETENTION_DAYS``; 0 keeps forever) is enforced by the
-workers' periodic sweep (:func:`sweep`), which also erases again what a worker still wrote after an erasure.
+workers' periodic sweep (:func:`sweep`), which also erases again what a worker still wrote after an erasure, and
+deletes direct uploads nobody used before they expired.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
-from jobs.models import Job, utcnow
+from jobs.models import Job, Upload, utcnow
 from jobs.settings import Settings
 from jobs.states import JobStatus
 from jobs.storage import Storage, job_prefix
+from jobs.uploads import sweep_unused
 
 #: Params that identify the input (and so, often, a person); removed on erasure.
 IDENTIFYING_PARAMS = ("filename", "video_url", "sha256", "input_key", "s3_prefix")
@@ -50,6 +52,7 @@ def erase_job(session: Session, storage: Storage, job: Job, reason: str) -> Job:
         job.erased_reason = reason
     job.input_erased_at = job.input_erased_at or job.erased_at
     job.params = {k: v for k, v in (job.params or {}).items() if k not in IDENTIFYING_PARAMS}
+    session.execute(delete(Upload).where(Upload.job_id == job.id))  # the direct upload's record (its file name)
     if job.result:
         job.result = {k: v for k, v in job.result.items() if k in SUMMARY_RESULT}
     session.flush()
@@ -84,6 +87,7 @@ def sweep(session: Session, storage: Storage, settings: Settings, now: datetime 
         if storage.keys(job_prefix(job.id)):
             storage.delete_prefix(job_prefix(job.id))
             counts["late"] += 1
+    counts["uploads"] = sweep_unused(session, storage, now)
     session.flush()
     return counts
 

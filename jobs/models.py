@@ -110,6 +110,20 @@ class Detector(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Upload(Base):
+    """A direct upload: a signed PUT target handed to a client, used by at most one job (jobs.uploads)."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    storage_key: Mapped[str] = mapped_column(String(500))
+    filename: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the job that took it
+
+
 class Dataset(Base):
     __tablename__ = "datasets"
 

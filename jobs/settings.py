@@ -35,6 +35,9 @@ class Settings:
     secret_key: str = "dev-only-change-me"  # signs local-storage download links
     link_ttl_s: int = 3600
     max_upload_mb: int = 512
+    #: Files larger than this go by direct upload (POST /uploads, then a PUT to storage) from ftcn-client and
+    #: the web page (0: always).
+    direct_upload_mb: int = 32
     #: Retention, in days after a job finished (0: kept until deleted): its uploaded input, and all its files
     #: (input and artifacts; the job stays listed as erased with its verdict). Enforced by the workers' sweep.
     input_retention_days: int = 30
@@ -100,7 +103,7 @@ class Settings:
         if min(self.max_upload_mb, self.max_json_kb, self.predict_wait_s, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,
                self.max_attempts, self.storage_attempts, *self.time_limits().values()) <= 0:
             raise SettingsError("sizes, durations, intervals, attempts and time limits must be positive")
-        if min(self.input_retention_days, self.artifact_retention_days) < 0:
+        if min(self.input_retention_days, self.artifact_retention_days, self.direct_upload_mb) < 0:
             raise SettingsError("retention days must be 0 (keep) or more")
         if self.auth not in ("tokens", "open"):
             raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")

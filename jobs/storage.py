@@ -48,6 +48,11 @@ def job_input_key(job_id: str, name: str) -> str:
     return f"{job_prefix(job_id)}/input/{name}"
 
 
+def upload_key(upload_id: str, name: str) -> str:
+    """Where a direct upload waits for the job that will take it (then moved to that job's input)."""
+    return f"uploads/{upload_id}/{name}"
+
+
 def job_artifact_key(job_id: str, name: str) -> str:
     """Where a job's outputs are stored (result.json, annotated.mp4, faces/..., checkpoints)."""
     return f"{job_prefix(job_id)}/{name}"
@@ -74,6 +79,20 @@ class Storage(Protocol):
         """Every stored key under a prefix (what erasure must leave empty)."""
         ...
 
+    def upload_url(self, key: str, ttl_s: int, content_type: str) -> str:
+        """A URL a client PUTs one object to, without a token: S3 presigned, or the API's own signed endpoint."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes (None: there is none)."""
+        ...
+
+    def head(self, key: str, count: int) -> bytes:
+        """The object's first ``count`` bytes."""
+        ...
+
+    def move(self, source: str, target: str) -> None: ...
+
     def get_bytes(self, key: str) -> bytes: ...
 
     def download(self, key: str, path: Path) -> None: ...
@@ -87,6 +106,10 @@ class Storage(Protocol):
     def dataset_location(self, prefix: str) -> str:
         """Where ``ftcn`` dataset functions can read/write this prefix (a folder or an s3:// URL)."""
         ...
+
+
+#: Prefix of what upload URLs sign, so a download link's signature is never a valid upload signature.
+UPLOAD_SIGNING = "PUT "
 
 
 def sign(secret: str, key: str, expires: int) -> str:
@@ -158,6 +181,28 @@ class LocalStorage:
     def verify(self, key: str, expires: int, signature: str) -> bool:
         """True if a link for ``key`` is authentic and not expired (constant-time comparison)."""
         return expires >= time.time() and hmac.compare_digest(sign(self.secret, key, expires), signature)
+
+    def upload_url(self, key: str, ttl_s: int, content_type: str) -> str:
+        """``PUT /uploads/<key>`` on the API, signed apart from download links (one cannot stand for the other)."""
+        expires = int(time.time()) + ttl_s
+        return (f"{self.base_url}/uploads/{quote(check_key(key))}?expires={expires}"
+                f"&signature={sign(self.secret, UPLOAD_SIGNING + key, expires)}")
+
+    def verify_upload(self, key: str, expires: int, signature: str) -> bool:
+        return self.verify(UPLOAD_SIGNING + key, expires, signature)
+
+    def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return path.stat().st_size if path.is_file() else None
+
+    def head(self, key: str, count: int) -> bytes:
+        with open(self._path(key), "rb") as handle:
+            return handle.read(count)
+
+    def move(self, source: str, target: str) -> None:
+        destination = self._path(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path(source), destination)
 
     def dataset_location(self, prefix: str) -> str:
         return str(self._path(prefix.rstrip("/")))
@@ -260,6 +305,32 @@ class S3Storage:
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if keys:
                 self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+    def upload_url(self, key: str, ttl_s: int, content_type: str) -> str:
+        return self._client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
+            ExpiresIn=ttl_s)
+
+    @_s3_errors
+    def size(self, key: str) -> int | None:
+        try:
+            return int(self._client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"])
+        except self._client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    @_s3_errors
+    def head(self, key: str, count: int) -> bytes:
+        return self._client.get_object(Bucket=self.bucket, Key=self._key(key),
+                                       Range=f"bytes=0-{count - 1}")["Body"].read()
+
+    @_s3_errors
+    def move(self, source: str, target: str) -> None:
+        """Server-side copy (multipart above 5 GB is the store's business: inputs are far smaller), then delete."""
+        self._client.copy_object(Bucket=self.bucket, Key=self._key(target),
+                                 CopySource={"Bucket": self.bucket, "Key": self._key(source)})
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(source))
 
     def link(self, key: str, ttl_s: int) -> str:
         return self._client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},

@@ -47,12 +47,13 @@
 
   function accepted(job) { window.location.assign(`/ui/jobs/${encodeURIComponent(job.id)}`); }
 
-  function upload(formData) {
-    // XMLHttpRequest rather than fetch: it reports upload progress.
+  function upload(body, method = "POST", url = "/jobs/predict", extraHeaders = null) {
+    // XMLHttpRequest rather than fetch: it reports upload progress. A direct upload's PUT goes to a signed URL
+    // (the signature is its credential: no token is sent there).
     return new Promise((resolve, reject) => {
       const request = new XMLHttpRequest();
-      request.open("POST", "/jobs/predict");
-      Object.entries(headers()).forEach(([key, value]) => request.setRequestHeader(key, value));
+      request.open(method, url);
+      Object.entries(extraHeaders || headers()).forEach(([key, value]) => request.setRequestHeader(key, value));
       request.upload.addEventListener("progress", (event) => {
         if (!event.lengthComputable) return;
         const value = Math.round((100 * event.loaded) / event.total);
@@ -62,11 +63,11 @@
       request.addEventListener("load", () => {
         let answer = null;
         try { answer = JSON.parse(request.responseText); } catch (_) { /* not JSON */ }
-        if (request.status === 202 || request.status === 200) resolve(answer);
+        if (request.status >= 200 && request.status < 300) resolve(answer);
         else reject(new Error(answer && answer.detail ? answer.detail : `HTTP ${request.status}`));
       });
       request.addEventListener("error", () => reject(new Error("the upload failed (network error)")));
-      request.send(formData);
+      request.send(body);
     });
   }
 
@@ -79,7 +80,17 @@
     const button = document.getElementById("submit-button");
     button.disabled = true;
     try {
-      if (file) {
+      const direct = Number(document.body.dataset.directUploadMb || 32);
+      if (file && file.size > direct * 1024 * 1024) {
+        // big file: straight to storage, then the job takes it by its upload id
+        const target = await api("/uploads", { method: "POST", body: JSON.stringify({ filename: file.name }),
+                                              headers: { "Content-Type": "application/json" } });
+        show(document.getElementById("upload-progress"));
+        await upload(file, target.method, target.url, target.headers);
+        const payload = { upload_id: target.upload_id, ...(select.value ? { model_id: select.value } : {}) };
+        accepted(await api("/jobs/predict", { method: "POST", body: JSON.stringify(payload),
+                                               headers: { "Content-Type": "application/json" } }));
+      } else if (file) {
         const data = new FormData();
         data.append("video", file, file.name);
         if (select.value) data.append("model_id", select.value);

@@ -41,7 +41,8 @@ def fuzz_target(tmp_path_factory) -> Iterator[tuple]:
         app_settings = Settings.from_env({
             "FTCN_DATABASE_URL": f"sqlite:///{root / 'db.sqlite3'}", "FTCN_REDIS_URL": redis_url,
             "FTCN_STORAGE_URL": (root / "storage").as_uri(), "FTCN_MAX_UPLOAD_MB": "2",
-            "FTCN_RATE_LIMIT": "1000000/minute", "FTCN_SUBMIT_RATE_LIMIT": "1000000/minute"})
+            "FTCN_RATE_LIMIT": "1000000/minute", "FTCN_SUBMIT_RATE_LIMIT": "1000000/minute",
+            "FTCN_PREDICT_WAIT_S": "0.5"})  # no worker runs here: POST /predict answers 202 quickly
         app = create_app(app_settings)
         torch.manual_seed(0)
         register_model(app_settings, save_checkpoint(root / "tiny.pt", build_model(tiny_config())), "tiny",

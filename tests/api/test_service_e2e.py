@@ -92,7 +92,8 @@ def service(request, tmp_path_factory) -> Iterator[Service]:
     with redis_server() as redis_url, backing_stores(request.param, root) as (stores, list_files):
         env = {**stores, "FTCN_REDIS_URL": redis_url, "FTCN_MAX_UPLOAD_MB": str(MAX_UPLOAD_MB),
                "FTCN_URL_ALLOWLIST": "localhost", "FTCN_SECRET_KEY": "test-secret",
-               "FTCN_SUBMIT_RATE_LIMIT": "100000/minute"}  # limits have their own test (test_access)
+               "FTCN_SUBMIT_RATE_LIMIT": "100000/minute",  # limits have their own test (test_access)
+               "FTCN_DIRECT_UPLOAD_MB": "0"}  # ftcn-client uses direct uploads for every file here
         settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("FTCN_")})
         app = create_app(settings)
         with http_app(app) as base, celery_worker(env) as worker:
@@ -407,3 +408,58 @@ def test_the_reference_servers_curl_commands(service: Service, trained_model: st
         answer = service.http.post(service.url("/predict"), json={"file_path": bad}, timeout=30)
         assert 400 <= answer.status_code < 500 and answer.headers["Content-Type"] == "application/problem+json"
         assert answer.json()["detail"], answer.json()
+
+
+def _direct(service: Service, payload: bytes, name: str = "big.mp4") -> str:
+    target = service.http.post(service.url("/uploads"), json={"filename": name}, timeout=10)
+    assert target.status_code == 201, target.text
+    target = target.json()
+    assert target["expires_at"].endswith("Z") and target["method"] == "PUT"
+    put = requests.put(service.url(target["url"]), data=payload, headers=target["headers"], timeout=60)
+    assert put.status_code in (200, 204), put.text
+    return target["upload_id"]
+
+
+def test_direct_upload_end_to_end(service: Service, trained_model: str, tmp_path: Path) -> None:
+    upload_id = _direct(service, TALKING_FACE.read_bytes())
+    assert any(f"uploads/{upload_id}/" in name for name in service.list_files())
+    answer = service.http.post(service.url("/jobs/predict"), json={"upload_id": upload_id}, timeout=30)
+    assert answer.status_code == 202, answer.text
+    job = service.wait(answer.json()["id"])
+    assert job["status"] == "succeeded" and job["result"]["verdict"] in ("REAL", "FAKE"), job
+    assert job["params"]["filename"] == "big.mp4"
+    stored = service.list_files()
+    assert not any(f"uploads/{upload_id}/" in name for name in stored)  # moved under the job: erasure takes it
+    assert any(f"jobs/{job['id']}/input/video.mp4" in name for name in stored)
+
+    again = service.http.post(service.url("/jobs/predict"), json={"upload_id": upload_id}, timeout=30)
+    assert again.status_code == 409 and again.json()["type"].endswith("/upload-used")
+    other = make_token(service.settings, "another-owner", "other")
+    theirs = requests.post(service.url("/jobs/predict"), json={"upload_id": _direct(service, b"x")},
+                           headers={"Authorization": f"Bearer {other}"}, timeout=30)
+    assert theirs.status_code == 404  # an upload is its owner's alone
+
+    checks = {"photo.mp4": (FACE_PHOTO.read_bytes(), 422, "not-a-video"),
+              "text.mp4": (b"just some text, not a container" * 10, 415, "unsupported-file")}
+    for name, (payload, status, slug) in checks.items():
+        refused = service.http.post(service.url("/jobs/predict"), json={"upload_id": _direct(service, payload, name)},
+                                    timeout=30)
+        assert refused.status_code == status and refused.json()["type"].endswith("/" + slug), refused.text
+    empty = service.http.post(service.url("/uploads"), json={"filename": "later.mp4"}, timeout=10).json()
+    missing = service.http.post(service.url("/jobs/predict"), json={"upload_id": empty["upload_id"]}, timeout=30)
+    assert missing.status_code == 409 and missing.json()["type"].endswith("/upload-missing")
+    assert service.http.post(service.url("/uploads"), json={"filename": "x.exe"}, timeout=10).status_code == 415
+    both = service.http.post(service.url("/jobs/predict"), json={"upload_id": upload_id, "video_url": "https://x/y"},
+                             timeout=10)
+    assert both.status_code == 422
+    if empty["url"].startswith("/uploads/"):  # our own signed PUT target (S3 checks its presigned ones itself)
+        forged = service.url(empty["url"].replace("signature=", "signature=0"))
+        assert requests.put(forged, data=b"x", headers=empty["headers"], timeout=10).status_code == 403
+
+
+def test_client_switches_to_direct_upload(service: Service, trained_model: str) -> None:
+    from api.client import Client
+
+    client = Client(service.base, service.token)
+    job = client.wait(client.predict(str(TALKING_FACE))["id"])
+    assert job["status"] == "succeeded" and job["params"].get("upload_id"), job

@@ -78,7 +78,7 @@ def test_retention_sweep(world) -> None:
     fresh, week_old, month_old = (finished_job(sessions, storage, days) for days in (1, 8, 31))
     with session_scope(sessions) as session:
         counts = erasure.sweep(session, storage, settings)
-    assert counts == {"inputs": 1, "jobs": 1, "late": 0}
+    assert counts == {"inputs": 1, "jobs": 1, "late": 0, "uploads": 0}
     assert len(storage.keys(job_prefix(fresh))) == 3
     assert storage.keys(job_prefix(week_old)) == [f"jobs/{week_old}/annotated.mp4", f"jobs/{week_old}/result.json"]
     assert storage.keys(job_prefix(month_old)) == []
@@ -90,10 +90,10 @@ def test_retention_sweep(world) -> None:
     # a file a worker wrote after the erasure is erased by the next sweep; then nothing is left to do
     storage.put_bytes(job_artifact_key(month_old, "result.json"), b"late")
     with session_scope(sessions) as session:
-        assert erasure.sweep(session, storage, settings) == {"inputs": 0, "jobs": 0, "late": 1}
+        assert erasure.sweep(session, storage, settings) == {"inputs": 0, "jobs": 0, "late": 1, "uploads": 0}
     assert storage.keys(job_prefix(month_old)) == []
     with session_scope(sessions) as session:
-        assert erasure.sweep(session, storage, settings) == {"inputs": 0, "jobs": 0, "late": 0}
+        assert erasure.sweep(session, storage, settings) == {"inputs": 0, "jobs": 0, "late": 0, "uploads": 0}
 
 
 def test_zero_days_keeps_everything(world) -> None:
@@ -101,5 +101,5 @@ def test_zero_days_keeps_everything(world) -> None:
     job_id = finished_job(sessions, storage, 3650)
     with session_scope(sessions) as session:
         assert erasure.sweep(session, storage, Settings(input_retention_days=0, artifact_retention_days=0)) == {
-            "inputs": 0, "jobs": 0, "late": 0}
+            "inputs": 0, "jobs": 0, "late": 0, "uploads": 0}
     assert len(storage.keys(job_prefix(job_id))) == 3

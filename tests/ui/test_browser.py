@@ -240,3 +240,19 @@ def test_the_delete_button_erases_after_confirmation(browser, stack: dict) -> No
     page.wait_for_selector("#job-status:has-text('Deleted on request')")
     page.wait_for_selector("#verdict:not([hidden])")
     assert page.is_hidden("#media") and page.is_hidden("#erase-card")
+
+
+def test_a_big_file_goes_by_direct_upload(browser, stack: dict) -> None:
+    """Above the direct-upload size the page asks for a signed target, PUTs the file there with progress and
+    submits the upload's id (the threshold is lowered in the page so the small sample counts as big)."""
+    page = browser.new_context().new_page()
+    sign_in(page, stack)
+    page.evaluate("document.body.dataset.directUploadMb = '0'")
+    page.set_input_files("#video-input", str(TALKING_FACE))
+    page.click("#submit-button")
+    page.wait_for_url("**/ui/jobs/*")
+    job_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("#verdict:not([hidden])", timeout=240_000)
+    job = requests.get(f"{stack['base']}/jobs/{job_id}", headers={"Authorization": f"Bearer {stack['token']}"},
+                       timeout=10).json()
+    assert job["status"] == "succeeded" and job["params"]["upload_id"] and job["params"]["filename"] == TALKING_FACE.name

@@ -75,3 +75,23 @@ def test_api_conforms_to_its_openapi_document(fuzz_target, mode: GenerationMode)
             check()
         except Unsatisfiable:  # nothing to make invalid: the operation takes no parameters or body
             assert mode is GenerationMode.NEGATIVE and not operation.body and not list(operation.iter_parameters())
+
+
+JSON_ENDPOINTS = ("/jobs/predict", "/jobs/preprocess", "/jobs/train", "/uploads", "/predict")
+
+
+def test_hostile_json_corpus_against_every_json_endpoint(fuzz_target) -> None:
+    """The hand-made hostile JSON (deep nesting, huge strings and numbers, duplicate keys, invalid UTF-8, NaN;
+    tests/api/test_bodies.py) next to the generated cases: every one answered 4xx with a problem body."""
+    from tests.api.test_bodies import hostile_bodies
+
+    app, token = fuzz_target
+    client = app.test_client()
+    limit = app.extensions["ftcn"].settings.max_json_kb * 1024
+    for endpoint in JSON_ENDPOINTS:
+        for name, (body, _) in hostile_bodies(limit).items():
+            answer = client.post(endpoint, data=body, headers={"Authorization": f"Bearer {token}",
+                                                               "Content-Type": "application/json"})
+            SEEN[answer.status_code] += 1
+            assert 400 <= answer.status_code < 500, (endpoint, name, answer.status_code)
+            assert answer.headers["Content-Type"] == "application/problem+json", (endpoint, name)

@@ -8,8 +8,10 @@ requests needs. Every JSON a client sends (request bodies and the multipart ``op
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import tempfile
 from typing import Any
 
 from flask import Request
@@ -18,6 +20,28 @@ from api.problems import Problem
 
 #: Deepest nesting any of our request schemas uses is 3; 32 leaves room and bounds the work.
 MAX_JSON_DEPTH = 32
+
+
+class DigestingFile(tempfile.SpooledTemporaryFile):
+    """Where Werkzeug writes an uploaded file as its bytes arrive (in memory up to 512 KB, then on disk): the
+    SHA-256 and the size are computed on the way, so the API never reads an upload back to digest it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_size=512 * 1024)
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return super().write(data)
+
+
+class UploadRequest(Request):
+    """The API's request class: uploaded files go to a :class:`DigestingFile`."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
+        return DigestingFile()
 
 
 class _Refused(ValueError):

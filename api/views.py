@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -79,19 +78,17 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str],
     if not any(name.endswith(s) for s in allowed):
         raise Problem(415, "unsupported-file", "Unsupported file type",
                       f"{field} must end with one of {', '.join(sorted(allowed))}")
-    digest = hashlib.sha256()
-    size = 0
-    while block := upload.stream.read(1 << 20):
-        if not size and refuse_still_images and (kind := uploads.still_image_kind(block)):
-            raise Problem(422, "not-a-video", "Not a video",
-                          f"the upload is a still image ({kind}), not a video: FTCN judges how a face moves over "
-                          "time, and nothing moves in a photo")
-        digest.update(block)
-        size += len(block)
-    if not size:
+    stream = upload.stream  # an api.bodies.DigestingFile: digest and size were computed while it was written
+    if not stream.size:
         raise Problem(400, "empty-upload", "Empty upload", f"the uploaded {field} is empty")
-    upload.stream.seek(0)
-    return upload, name, digest.hexdigest()
+    stream.seek(0)
+    head = stream.read(uploads.SNIFF_BYTES)
+    stream.seek(0)
+    if refuse_still_images and (kind := uploads.still_image_kind(head)):
+        raise Problem(422, "not-a-video", "Not a video",
+                      f"the upload is a still image ({kind}), not a video: FTCN judges how a face moves over "
+                      "time, and nothing moves in a photo")
+    return upload, name, stream.sha256.hexdigest()
 
 
 def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],

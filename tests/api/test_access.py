@@ -185,7 +185,7 @@ def test_admin_cli_creates_lists_and_revokes(stack: dict, capsys, monkeypatch) -
     headers = {"Authorization": f"Bearer {secret}"}
     assert client.get("/me", headers=headers).get_json() == {
         "owner": "erin", "admin": False, "train": True, "auth": "tokens",
-        "max_upload_mb": stack["settings"].max_upload_mb}
+        "max_upload_mb": stack["settings"].max_upload_mb, "direct_upload_mb": stack["settings"].direct_upload_mb}
     assert admin_main(["token", "list"]) == 0
     listing = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert secret not in json.dumps(listing)

@@ -116,7 +116,9 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 if existing is not None:
                     return service.job_view(existing, state.storage, state.settings.link_ttl_s), False
                 if upload_id is not None:
-                    job = _job_from_upload(session, kind, values, key, _usable_upload(session, upload_id))
+                    job = service.create_job_from_upload(session, state.storage, kind, values,
+                                                         _usable_upload(session, upload_id), key,
+                                                         owner=principal().owner)
                 elif upload is None:
                     job = service.create_job(session, kind, values, key, owner=principal().owner)
                 else:
@@ -146,15 +148,6 @@ def _usable_upload(session: Session, upload_id: str) -> Any:
     state = app_state()
     return _refused_as_problem(lambda: uploads.usable_upload(session, state.storage, upload_id, principal(),
                                                              state.settings))
-
-
-def _job_from_upload(session: Session, kind: JobKind, values: dict[str, Any], key: str | None, row: Any) -> Job:
-    state = app_state()
-    job = service.create_job(session, kind, {**values, "filename": row.filename}, key, owner=principal().owner)
-    stored = session.get(Job, job.id)
-    stored.params = {**stored.params, "input_key": uploads.hand_to_job(session, state.storage, row, job.id)}
-    session.flush()
-    return stored
 
 
 def _accepted(view: dict[str, Any], status: int) -> Response:

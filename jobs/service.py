@@ -13,9 +13,10 @@ from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
-from jobs.models import Dataset, Job, Model, new_id, rfc3339, utcnow
+from jobs.models import Dataset, Job, Model, Upload, new_id, rfc3339, utcnow
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage, job_input_key
+from jobs.uploads import hand_to_job
 
 
 class NotFound(LookupError):
@@ -91,6 +92,17 @@ def create_job_with_input(session: Session, storage: Storage, kind: JobKind, par
     storage.put_stream(key, stream, content_type)
     stored = session.get(Job, job.id)
     stored.params = {**params, "input_key": key}
+    session.flush()
+    return stored
+
+
+def create_job_from_upload(session: Session, storage: Storage, kind: JobKind, params: dict[str, Any], upload: Upload,
+                           idempotency_key: str | None = None, owner: str | None = None) -> Job:
+    """A queued job whose input is a checked direct upload (``jobs.uploads.usable_upload``), moved under the
+    job's input key in the same transaction."""
+    job = create_job(session, kind, {**params, "filename": upload.filename}, idempotency_key, owner)
+    stored = session.get(Job, job.id)
+    stored.params = {**stored.params, "input_key": hand_to_job(session, storage, upload, job.id)}
     session.flush()
     return stored
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.access import RateLimits, make_rate_limits
-from api.bodies import UploadRequest
+from api.bodies import DigestingRequest
 from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
 from jobs.queue import QUEUE_FOR_KIND, Publisher, make_celery
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     if migrate:
         upgrade(settings.database_url)
     app = Flask(__name__)
-    app.request_class = UploadRequest  # uploads are digested as they arrive (api.bodies)
+    app.request_class = DigestingRequest  # uploads are digested as they arrive (api.bodies)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     celery = make_celery(settings)
     app.extensions["ftcn"] = AppState(

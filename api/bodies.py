@@ -37,7 +37,7 @@ class DigestingFile(tempfile.SpooledTemporaryFile):
         return super().write(data)
 
 
-class UploadRequest(Request):
+class DigestingRequest(Request):
     """The API's request class: uploaded files go to a :class:`DigestingFile`."""
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):

@@ -228,19 +228,27 @@ def create_upload() -> Response:
     return response
 
 
-@bp.put("/uploads/<path:key>")
-def receive_upload(key: str) -> Response:
-    """The embedded mode's PUT target (S3 takes the PUT itself): the signature is the credential; the body is
-    streamed to storage, refused past the upload limit."""
+def _local_signed(key: str, elsewhere: str, missing: str) -> tuple[LocalStorage, int, str]:
+    """The local storage behind a signed-link endpoint and the link's (expires, signature); 404 with S3 (which
+    serves its own links) and for a key or expiry that cannot be one of ours."""
     storage = app_state().storage
     if not isinstance(storage, LocalStorage):
-        raise Problem(404, "not-found", "Not found", "uploads go to the object store's presigned URL")
+        raise Problem(404, "not-found", "Not found", elsewhere)
     try:
         expires = int(request.args.get("expires", "0"))
         check_key(key)
     except (ValueError, RuntimeError):
-        raise Problem(404, "not-found", "Not found", "no such upload") from None
-    if not key.startswith("uploads/") or not storage.verify_upload(key, expires, request.args.get("signature", "")):
+        raise Problem(404, "not-found", "Not found", missing) from None
+    return storage, expires, request.args.get("signature", "")
+
+
+@bp.put("/uploads/<path:key>")
+def receive_upload(key: str) -> Response:
+    """The embedded mode's PUT target (S3 takes the PUT itself): the signature is the credential; the body is
+    streamed to storage, refused past the upload limit."""
+    storage, expires, signature = _local_signed(key, "uploads go to the object store's presigned URL",
+                                                "no such upload")
+    if not key.startswith("uploads/") or not storage.verify_upload(key, expires, signature):
         raise Problem(403, "bad-signature", "Upload link invalid or expired", "ask POST /uploads for a new one")
     limit = app_state().settings.max_upload_mb * 1024 * 1024
     if request.content_length is None or request.content_length > limit:
@@ -380,15 +388,8 @@ def whoami() -> Response:
 @bp.get("/files/<path:key>")
 def download(key: str) -> Response:
     """Local-storage artifacts, only through a valid, unexpired signed link."""
-    storage = app_state().storage
-    if not isinstance(storage, LocalStorage):
-        raise Problem(404, "not-found", "Not found", "artifacts are served by the object store")
-    try:
-        expires = int(request.args.get("expires", "0"))
-        check_key(key)
-    except (ValueError, RuntimeError):
-        raise Problem(404, "not-found", "Not found", "no such file") from None
-    if not storage.verify(key, expires, request.args.get("signature", "")) or not storage.exists(key):
+    storage, expires, signature = _local_signed(key, "artifacts are served by the object store", "no such file")
+    if not storage.verify(key, expires, signature) or not storage.exists(key):
         raise Problem(403, "bad-signature", "Link invalid or expired", "ask the job again for fresh links")
     return send_file(storage.root / key, conditional=True)
 

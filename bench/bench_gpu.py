@@ -88,23 +88,11 @@ def model_rows(repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
-def recipe_retinaface(folder: Path) -> tuple[Path, Path]:
-    """RetinaFace and landmark weights in the official file formats, from the parity recipe."""
-    from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
-
-    detector = folder / "mobilenet0.25_Final.pth"
-    torch.save({"module." + k: v for k, v in recipe_state_dict(
-        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector)
-    landmarks = folder / "mobilenet_224_model_best_gdconv_external.pth.tar"
-    torch.save({"state_dict": recipe_state_dict(
-        load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"), 0)}, landmarks)
-    return detector, landmarks
-
-
 def detector_rows(folder: Path, repeats: int) -> list[dict[str, Any]]:
     from ftcn.faces.backends import make_backend
+    from tests.parity_recipe import write_recipe_detector_files
 
-    detector, landmarks = recipe_retinaface(folder)
+    detector, landmarks = write_recipe_detector_files(folder)
     backend = make_backend("retinaface", device="cuda", retinaface_weights=detector, landmark_weights=landmarks)
     frame = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
     rows = []
@@ -125,12 +113,13 @@ def end_to_end(folder: Path, seconds: float) -> dict[str, Any]:
     from ftcn.faces.backends import make_backend
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.video.decode import VideoLimits
+    from tests.parity_recipe import write_recipe_detector_files
 
     video = make_long_video(folder / "long-1080p.mp4", seconds, width=1920, height=1080)
     network = _model("full", "cpu")
     checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "benchmark, recipe weights"})
     model = model_from_checkpoint(checkpoint, "cuda")
-    detector, landmarks = recipe_retinaface(folder)
+    detector, landmarks = write_recipe_detector_files(folder)
     backend = make_backend("retinaface", device="cuda", retinaface_weights=detector, landmark_weights=landmarks)
     options = PredictOptions(limits=VideoLimits(max_duration_s=3600, max_frames=10**6), second_look=False)
     start = time.perf_counter()

@@ -1,14 +1,15 @@
 """Where the model's forward pass runs, chosen in one place: torch, or ONNX Runtime on a CPU.
 
 Measured side by side on the 2-core development CPU (``bench/bench_model.py``, full model, one 32x224x224 clip):
-torch fp32 3.8 s, torch fp32 channels-last 2.5-2.7 s, torch bf16 autocast 1.6 s (2.25 s with the early stages in
-fp32, which the accuracy guard needs), ``torch.compile`` 1.4 s, OpenVINO 1.9 s, and ONNX Runtime fp32 1.1 s,
+torch fp32 3.8-4.4 s, torch fp32 channels-last 2.5-2.7 s, torch bf16 autocast 1.6-1.7 s (2.25-2.46 s with the
+early stages in fp32), ``torch.compile`` 1.4-1.5 s, OpenVINO 1.9-2.0 s, and ONNX Runtime fp32 1.05-1.16 s,
 with probabilities equal to torch fp32. So on a CPU the default is ONNX Runtime in fp32: fastest and exact. On a
 GPU the default is torch in fp32; bf16 autocast is an explicit choice (``ftcn.precision`` says why).
 
-The ONNX graph is exported from the loaded network once (about 10 s for the full model) and kept in the user's
-cache folder under a digest of the weights and configuration; before a new export is used, its probabilities on a
-random batch are checked against torch fp32 (``MAX_PROBABILITY_DELTA``), and a graph that fails is not used.
+The ONNX graph is exported from the loaded network once (24 s for the full model, its check included) and kept in
+the user's cache folder under a digest of the weights and configuration; before a new export is used, its
+probabilities on a random batch are checked against torch fp32 (``MAX_PROBABILITY_DELTA``), and a graph that
+fails is not used.
 """
 
 from __future__ import annotations

@@ -90,10 +90,7 @@ def create_job_with_input(session: Session, storage: Storage, kind: JobKind, par
     job = create_job(session, kind, params, idempotency_key, owner)
     key = job_input_key(job.id, name)
     storage.put_stream(key, stream, content_type)
-    stored = session.get(Job, job.id)
-    stored.params = {**params, "input_key": key}
-    session.flush()
-    return stored
+    return _with_input(session, job.id, key)
 
 
 def create_job_from_upload(session: Session, storage: Storage, kind: JobKind, params: dict[str, Any], upload: Upload,
@@ -101,8 +98,13 @@ def create_job_from_upload(session: Session, storage: Storage, kind: JobKind, pa
     """A queued job whose input is a checked direct upload (``jobs.uploads.usable_upload``), moved under the
     job's input key in the same transaction."""
     job = create_job(session, kind, {**params, "filename": upload.filename}, idempotency_key, owner)
-    stored = session.get(Job, job.id)
-    stored.params = {**stored.params, "input_key": hand_to_job(session, storage, upload, job.id)}
+    return _with_input(session, job.id, hand_to_job(session, storage, upload, job.id))
+
+
+def _with_input(session: Session, job_id: str, input_key: str) -> Job:
+    """The job (loaded to change it) with its stored input's key in its params."""
+    stored = session.get(Job, job_id)
+    stored.params = {**stored.params, "input_key": input_key}
     session.flush()
     return stored
 

@@ -102,3 +102,15 @@ def compare_summary(tensor: torch.Tensor, expected: dict[str, Any], atol: float,
         assert_close(selected.ravel(), np.ravel(expected["values"]), atol, rtol, f"{what}.rows")
         checked += 1
     assert checked, f"{what}: the fixture holds no form of this output that the test knows ({sorted(expected)})"
+
+
+def write_recipe_detector_files(folder: Path, weight_seed: int = 0) -> tuple[Path, Path]:
+    """RetinaFace and landmark weights from the recipe, saved in the official file formats (RetinaFace saved from
+    DataParallel, the landmark network under ``state_dict``); returns (detector, landmarks)."""
+    detector = folder / "mobilenet0.25_Final.pth"
+    torch.save({"module." + k: v for k, v in recipe_state_dict(
+        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), weight_seed).items()}, detector)
+    landmarks = folder / "mobilenet_224_model_best_gdconv_external.pth.tar"
+    torch.save({"state_dict": recipe_state_dict(
+        load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"), weight_seed)}, landmarks)
+    return detector, landmarks

@@ -296,13 +296,12 @@ def test_job_listing_cancel_and_openapi(service: Service, trained_model: str) ->
 def test_registered_retinaface_weights_do_the_work(service: Service, trained_model: str, tmp_path: Path) -> None:
     """Without registered weights RetinaFace is refused at submission; once an operator registers them (recipe
     weights in the official formats here), jobs use them by default and result.json names them."""
-    import torch
     from sqlalchemy.orm import sessionmaker
 
     from jobs.admin import register_detector
     from jobs.db import make_engine, session_scope
     from jobs.models import Detector
-    from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
+    from tests.parity_recipe import write_recipe_detector_files
 
     post = service.url("/jobs/predict")
     listed = service.http.get(service.url("/detectors"), timeout=10).json()["items"]
@@ -314,11 +313,7 @@ def test_registered_retinaface_weights_do_the_work(service: Service, trained_mod
                                 timeout=10)
     assert unknown.status_code == 422
 
-    detector_file, landmark_file = tmp_path / "mobilenet0.25_Final.pth", tmp_path / "landmarks.pth.tar"
-    torch.save({"module." + k: v for k, v in recipe_state_dict(
-        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector_file)
-    torch.save({"state_dict": recipe_state_dict(load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"),
-                                                0)}, landmark_file)
+    detector_file, landmark_file = write_recipe_detector_files(tmp_path)
     detector_id = register_detector(service.settings, detector_file, landmark_file, "recipe weights", default=True)
     try:
         listed = service.http.get(service.url("/detectors"), timeout=10).json()["items"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ftcn.faces.backends import (
     BackendUnavailable,
@@ -20,7 +19,7 @@ from ftcn.faces.dlib_backend import DLIB_TRACKING, skin_share
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.video.encode import write_video
 from tests.media import face_photo
-from tests.parity_recipe import load_json, parity_dir, recipe_state_dict
+from tests.parity_recipe import write_recipe_detector_files
 
 
 def test_dlib_finds_the_face_with_landmarks_and_five_points() -> None:
@@ -57,12 +56,7 @@ def test_landmark_crop_follows_the_official_rule() -> None:
 
 def _recipe_retinaface(folder: Path, **options) -> RetinaFaceBackend:
     """The RetinaFace backend from official-format files holding recipe (random) weights."""
-    detector = folder / "mobilenet0.25_Final.pth"
-    torch.save({"module." + k: v for k, v in recipe_state_dict(
-        load_json(parity_dir() / "retinaface_mnet025" / "keys.json"), 0).items()}, detector)
-    landmarks = folder / "mobilenet_224_model_best_gdconv_external.pth.tar"
-    torch.save({"state_dict": recipe_state_dict(
-        load_json(parity_dir() / "landmark_mobilenet_gdconv" / "keys.json"), 0)}, landmarks)
+    detector, landmarks = write_recipe_detector_files(folder)
     return make_backend("retinaface", retinaface_weights=detector, landmark_weights=landmarks, **options)
 
 

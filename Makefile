@@ -99,4 +99,4 @@ api: install
 	$(VENV)/bin/flask --app api run
 
 worker: install
-	$(VENV)/bin/celery -A worker worker -Q predict,train --concurrency 1
+	$(VENV)/bin/celery -A worker worker -Q predict,train,webhooks --concurrency 1

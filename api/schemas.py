@@ -14,6 +14,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Notified(Strict):
+    """Any job submission may name a URL to call when the job ends (``jobs.webhooks``)."""
+
+    webhook_url: str | None = Field(default=None, max_length=2048)
+
+
 class PredictOptions(Strict):
     stride: int | None = Field(default=None, ge=1, le=64)
     #: None: RetinaFace when its weights are registered (GET /detectors), dlib otherwise.
@@ -22,7 +28,7 @@ class PredictOptions(Strict):
     max_frames: int | None = Field(default=None, ge=1)
 
 
-class PredictRequest(Strict):
+class PredictRequest(Notified):
     """A video by URL (``video_url``) or by a direct upload (``upload_id``, from ``POST /uploads``): one of them."""
 
     video_url: str | None = Field(default=None, max_length=2048)
@@ -62,12 +68,12 @@ class PreprocessOptions(Strict):
     seed: int = 0
 
 
-class PreprocessRequest(Strict):
+class PreprocessRequest(Notified):
     s3_prefix: str = Field(pattern=r"^s3://[^/]+/.*$", max_length=1024)
     options: PreprocessOptions = PreprocessOptions()
 
 
-class TrainRequest(Strict):
+class TrainRequest(Notified):
     dataset_id: str
     freeze: bool = False
     init_model_id: str | None = None
@@ -106,7 +112,23 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                            "finished_at": NULLABLE_TIMESTAMP, "erased_at": NULLABLE_TIMESTAMP,
                            "erased_reason": {"enum": ["owner", "admin", "retention", None]},
                            "input_erased_at": NULLABLE_TIMESTAMP,
-                           "links": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                           "links": {"type": "object", "additionalProperties": {"type": "string"}},
+                           "webhook": {"type": "object", "description": "GET /jobs/{id} only: the deliveries of "
+                                       "the job's events to its webhook_url, with every attempt",
+                                       "properties": {"url": {"type": "string"}, "deliveries": {
+                                           "type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}}}}},
+    "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"],
+                 "properties": {"id": {"type": "string", "description": "the webhook-id header, the same on every "
+                                                                        "retry"},
+                                "event": {"enum": ["job.succeeded", "job.failed", "job.canceled"]},
+                                "status": {"enum": ["pending", "delivered", "failed"]},
+                                "attempts": {"type": "array", "items": {"type": "object", "properties": {
+                                    "at": TIMESTAMP, "status_code": {"type": ["integer", "null"]},
+                                    "error": NULLABLE_STRING, "duration_ms": {"type": ["number", "null"]}}}},
+                                "next_attempt_at": NULLABLE_TIMESTAMP, "created_at": TIMESTAMP,
+                                "finished_at": NULLABLE_TIMESTAMP}},
+    "WebhookSecret": {"type": "object", "required": ["webhook_secret"],
+                      "properties": {"webhook_secret": {"type": "string", "pattern": "^whsec_"}}},
     "JobList": {"type": "object", "required": ["items", "total", "limit", "offset"],
                 "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
                                "total": {"type": "integer"}, "limit": {"type": "integer"},
@@ -204,8 +226,9 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/UploadRequest"}}}},
                 "responses": {"201": body("UploadTarget", "where to PUT the file"), **problems}}},
             "/jobs/predict": post("PredictRequest", {"video": binary, "model_id": {"type": "string"},
-                                                     "options": {"type": "string"}}),
-            "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"}}),
+                                                     "options": {"type": "string"}, "webhook_url": {"type": "string"}}),
+            "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"},
+                                                           "webhook_url": {"type": "string"}}),
             "/jobs/train": post("TrainRequest"),
             "/jobs": get("JobList", "jobs, newest first", listing),
             "/jobs/{id}": {**get("Job", "a job", job_id), "delete": {"parameters": job_id, "responses": {
@@ -221,6 +244,13 @@ def openapi_document() -> dict[str, Any]:
             "/detectors": get("DetectorList", "face backends and registered detector weights; the default first"),
             "/datasets": get("DatasetList", "preprocessed datasets of this token's owner"),
             "/me": get("Me", "the caller"),
+            "/me/webhook-secret": {"post": {
+                "description": "a new secret signing this token's webhooks (Standard Webhooks); shown this once",
+                "responses": {"201": body("WebhookSecret", "the new secret"), **problems}}},
+            "/metrics": {"get": {
+                "description": "Prometheus metrics (admin tokens only)",
+                "responses": {"200": {"description": "the Prometheus text format",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}, **problems}}},
             "/healthcheck": {"get": {**public, "responses": health}},
             "/readyz": {"get": {**public, "responses": health}},
         },

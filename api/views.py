@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,9 +25,10 @@ from api.schemas import (
     UploadRequest,
     openapi_document,
 )
-from jobs import erasure, service, uploads
+from jobs import erasure, service, uploads, webhooks
 from jobs.db import session_scope
 from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
+from jobs.metrics import CONTENT_TYPE, JOBS_SUBMITTED, exposition
 from jobs.models import Dataset, Job, Model
 from jobs.states import JobKind, JobStatus
 from jobs.storage import LocalStorage, check_key
@@ -92,18 +93,38 @@ def _upload(field: str, allowed: tuple[str, ...] | set[str],
 
 
 def _accept(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
-            upload: tuple[Any, str] | None = None, upload_id: str | None = None) -> Response:
+            upload: tuple[Any, str] | None = None, upload_id: str | None = None,
+            webhook_url: str | None = None) -> Response:
     """Create (or find) the job and answer 202 + Location (200 for a job found by its Idempotency-Key)."""
-    view, created = _submit(kind, params, upload, upload_id)
+    view, created = _submit(kind, params, upload, upload_id, webhook_url)
     return _accepted(view, 202 if created else 200)
 
 
+def _notified(params: dict[str, Any] | Callable[[Session], dict[str, Any]],
+              webhook_url: str | None) -> Callable[[Session], dict[str, Any]]:
+    """``params`` as a function of the session, with the job's webhook (checked URL, whose secret signs it)."""
+    def values(session: Session) -> dict[str, Any]:
+        plain = params(session) if callable(params) else params
+        if webhook_url is None:
+            return plain
+        try:
+            hook = webhooks.webhook_params(session, webhook_url, principal().token_id, app_state().settings)
+        except webhooks.WebhookRefused as exc:
+            raise Problem(409, "no-webhook-secret", "No webhook secret", str(exc)) from None
+        return {**plain, "webhook": hook}
+
+    return values
+
+
 def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str, Any]],
-            upload: tuple[Any, str] | None = None, upload_id: str | None = None) -> tuple[dict[str, Any], bool]:
+            upload: tuple[Any, str] | None = None, upload_id: str | None = None,
+            webhook_url: str | None = None) -> tuple[dict[str, Any], bool]:
     """Create (or find, by Idempotency-Key) the job with its uploaded input (``jobs.service``), enqueue it; return
     its view and whether it is new. ``params`` may be a function of the session (validated in the same
-    transaction that creates the job). ``upload_id``: a direct upload, checked and moved under the job."""
+    transaction that creates the job). ``upload_id``: a direct upload, checked and moved under the job.
+    ``webhook_url``: called when the job ends (``jobs.webhooks``)."""
     state = app_state()
+    params = _notified(params, webhook_url)
     try:
         key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
     except ValueError as exc:
@@ -134,6 +155,8 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
             if key is None or attempt == 2:
                 raise
     state.publisher.publish(kind, view["id"])
+    JOBS_SUBMITTED.labels(kind=kind.value).inc()
+    g.job_id = view["id"]
     return view, True
 
 
@@ -192,11 +215,13 @@ def submit_predict() -> Response:
         options = _form_options(PredictOptions)
         upload, name, digest = _upload("video", VIDEO_SUFFIXES, refuse_still_images=True)
         model_id = request.form.get("model_id") or None
+        webhook_url = request.form.get("webhook_url") or None
         extra: dict[str, Any] = {"filename": name, "sha256": digest}
         stored, upload_id = (upload, f"video{PurePosixPath(name).suffix}"), None
     else:
         body = _json_body(PredictRequest)
         options, model_id, stored, upload_id = body.options, body.model_id, None, body.upload_id
+        webhook_url = body.webhook_url
         if upload_id is not None:
             extra = {"upload_id": body.upload_id}
         else:
@@ -209,7 +234,7 @@ def submit_predict() -> Response:
         return {"model_id": service.resolve_model(session, model_id, principal()),
                 "options": _with_backend(session, options.model_dump()), **extra}
 
-    return _accept(JobKind.PREDICT, params, stored, upload_id)
+    return _accept(JobKind.PREDICT, params, stored, upload_id, webhook_url)
 
 
 @bp.post("/uploads")
@@ -275,10 +300,10 @@ def submit_preprocess() -> Response:
         stored_name = "dataset.zip" if name.endswith(".zip") else "dataset.tar"
         return _accept(JobKind.PREPROCESS, lambda session: {
             "options": _with_backend(session, options.model_dump()), "filename": name, "sha256": digest},
-            (upload, stored_name))
+            (upload, stored_name), webhook_url=request.form.get("webhook_url") or None)
     body = _json_body(PreprocessRequest)
     return _accept(JobKind.PREPROCESS, lambda session: {"options": _with_backend(session, body.options.model_dump()),
-                                                        "s3_prefix": body.s3_prefix})
+                                                        "s3_prefix": body.s3_prefix}, webhook_url=body.webhook_url)
 
 
 @bp.post("/jobs/train")
@@ -290,15 +315,21 @@ def submit_train() -> Response:
         service.get(session, Dataset, body.dataset_id, "dataset", principal())
         if body.init_model_id:
             service.get(session, Model, body.init_model_id, "model", principal())
-    return _accept(JobKind.TRAIN, body.model_dump())
+    return _accept(JobKind.TRAIN, body.model_dump(exclude={"webhook_url"}), webhook_url=body.webhook_url)
 
 
 @bp.get("/jobs/<job_id>")
 def show_job(job_id: str) -> Response:
+    """The job, and for one submitted with a webhook, every delivery of its events with each attempt."""
     state = app_state()
     with session_scope(state.sessions) as session:
-        return jsonify(service.job_view(service.get(session, Job, job_id, "job", principal()), state.storage,
-                                        state.settings.link_ttl_s))
+        job = service.get(session, Job, job_id, "job", principal())
+        view = service.job_view(job, state.storage, state.settings.link_ttl_s)
+        hook = (job.params or {}).get("webhook")
+        if hook:
+            view["webhook"] = {"url": hook["url"], "deliveries": [
+                webhooks.delivery_view(d) for d in webhooks.deliveries_of(session, job_id)]}
+        return jsonify(view)
 
 
 @bp.get("/jobs")
@@ -383,6 +414,31 @@ def whoami() -> Response:
     return jsonify({"owner": who.owner, "admin": who.admin, "train": who.can_train, "auth": app_state().settings.auth,
                     "max_upload_mb": app_state().settings.max_upload_mb,
                     "direct_upload_mb": app_state().settings.direct_upload_mb})
+
+
+@bp.post("/me/webhook-secret")
+def new_webhook_secret() -> Response:
+    """A new secret for this token's webhooks, shown this once (the old one stops signing at once)."""
+    who = principal()
+    if who.token_id is None:
+        raise Problem(409, "no-token", "No token", "with FTCN_AUTH=open, webhooks are signed with "
+                                                   "FTCN_WEBHOOK_SECRET, set by the operator")
+    with session_scope(app_state().sessions) as session:
+        secret = webhooks.rotate_secret(session, who.token_id)
+    response = jsonify({"webhook_secret": secret})
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus metrics, for admin tokens (Prometheus scrapes with a bearer token): this API's processes, and
+    the service-wide figures read now (jobs by kind and status, queue depths)."""
+    if not principal().admin:
+        raise Problem(403, "forbidden", "Admins only", "metrics are served to admin tokens")
+    return Response(exposition(app_state().service_collector()), mimetype="text/plain",
+                    headers={"Content-Type": CONTENT_TYPE})
 
 
 @bp.get("/files/<path:key>")

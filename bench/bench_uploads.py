@@ -74,7 +74,7 @@ def api_process(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4", "--worker-class", "gthread",
-         "--bind", f"127.0.0.1:{port}", "--timeout", "600", "api:create_app()"],
+         "--bind", f"127.0.0.1:{port}", "--timeout", "600", "-c", "python:api.gunicorn_conf", "api:create_app()"],
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

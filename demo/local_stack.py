@@ -102,11 +102,11 @@ def start_stack(stack: ExitStack, home: Path, *, port: int = 0, api_workers: int
         before_api(env)
     api = stack.enter_context(supervised([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{api_port}", "--workers",
                                           str(api_workers), "--threads", str(api_threads), "--timeout", "120",
-                                          "api:create_app()"], env, logs / "api.log"))
+                                          "-c", "python:api.gunicorn_conf", "api:create_app()"], env, logs / "api.log"))
     worker = None
     if worker_concurrency:
         worker_env = {**env, **({"OMP_NUM_THREADS": str(worker_threads)} if worker_threads else {})}
-        argv = [str(BIN / "celery"), "-A", "worker", "worker", "-Q", "predict,train",
+        argv = [str(BIN / "celery"), "-A", "worker", "worker", "-Q", "predict,train,webhooks",
                 "--concurrency", str(worker_concurrency), "--loglevel", "INFO"]
         worker = stack.enter_context(supervised(argv, worker_env, logs / "worker.log"))
     wait_for_port(api_port, api, "the API")

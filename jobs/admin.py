@@ -74,9 +74,15 @@ def register_detector(settings: Settings, retinaface_weights: Path, landmark_wei
 
 def make_token(settings: Settings, owner: str, name: str = "", admin: bool = False, train: bool = False) -> str:
     """Create a token and return its secret (the only time it is visible)."""
+    return make_token_secrets(settings, owner, name, admin, train)[0]
+
+
+def make_token_secrets(settings: Settings, owner: str, name: str = "", admin: bool = False,
+                       train: bool = False) -> tuple[str, str]:
+    """Create a token; return its secret and its webhook signing secret (the only time either is visible)."""
     with session_scope(_sessions(settings)) as session:
-        _, secret = create_token(session, owner, name, admin=admin, can_train=train)
-    return secret
+        token, secret = create_token(session, owner, name, admin=admin, can_train=train)
+        return secret, token.webhook_secret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "register-detector":
             print(register_detector(settings, args.retinaface, args.landmarks, args.name, args.default))
         elif args.command == "token" and args.action == "create":
-            print(make_token(settings, args.owner, args.name, args.admin, args.train))
+            secret, webhook_secret = make_token_secrets(settings, args.owner, args.name, args.admin, args.train)
+            print(secret)  # stdout holds the token alone, for scripts
+            print(f"webhook signing secret (shown once; verifies this token's webhooks): {webhook_secret}",
+                  file=sys.stderr)
         elif args.command == "token" and args.action == "list":
             with session_scope(_sessions(settings)) as session:
                 for row in session.scalars(select(Token).order_by(Token.created_at)):

@@ -41,12 +41,15 @@ def hash_secret(secret: str) -> str:
 
 def create_token(session: Session, owner: str, name: str = "", *, admin: bool = False,
                  can_train: bool = False) -> tuple[Token, str]:
-    """A new token row and its secret (shown once: only the hash is kept)."""
+    """A new token row and its secret (shown once: only the hash is kept). The row also holds the token's webhook
+    signing secret (``jobs.webhooks``), shown once beside it."""
+    from jobs.webhooks import new_secret
+
     if not owner.strip():
         raise ValueError("a token needs an owner")
     secret = PREFIX + secrets.token_urlsafe(32)
     token = Token(owner=owner.strip(), name=name or owner.strip(), secret_hash=hash_secret(secret), admin=admin,
-                  can_train=can_train)
+                  can_train=can_train, webhook_secret=new_secret())
     session.add(token)
     session.flush()
     return token, secret

@@ -9,8 +9,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
 
 from jobs.states import JobStatus, check_transition
 
@@ -76,6 +76,43 @@ class Job(Base):
             self.started_at = None
         if status.finished:
             self.finished_at = utcnow()
+            self._record_webhook_event(status)
+
+    def _record_webhook_event(self, status: JobStatus) -> None:
+        """A job submitted with a webhook gets its event in the same transaction that finishes it (the outbox,
+        delivered by ``worker.webhooks``): the event exists exactly when the finished status does."""
+        hook = (self.params or {}).get("webhook")
+        session = object_session(self)
+        if not hook or session is None:
+            return
+        session.add(WebhookDelivery(job_id=self.id, event=f"job.{status.value}", url=hook["url"],
+                                    token_id=hook.get("token_id"), next_attempt_at=utcnow()))
+
+
+def new_message_id() -> str:
+    """A Standard Webhooks message id: stable over every retry of one event, so receivers can deduplicate."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+class WebhookDelivery(Base):
+    """One job event to deliver to the job's webhook URL, with every attempt made (``jobs.webhooks``)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_message_id)  # the webhook-id
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    event: Mapped[str] = mapped_column(String(32))  # job.succeeded, job.failed, job.canceled
+    url: Mapped[str] = mapped_column(String(2048))
+    token_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # whose secret signs it
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Until when a dispatcher or a delivering task holds it; a holder that died lets it go when this passes.
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    lease_version: Mapped[int] = mapped_column(Integer, default=0)  # compare-and-set of lease changes
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
 
 class Model(Base):
@@ -146,5 +183,8 @@ class Token(Base):
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool] = mapped_column(default=False)
     can_train: Mapped[bool] = mapped_column(default=False)
+    #: Signs this token's webhook deliveries (Standard Webhooks, ``whsec_`` + base64). Kept in clear because
+    #: signing needs it; shown to the token's holder once, when made (token create, POST /me/webhook-secret).
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

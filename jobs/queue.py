@@ -19,6 +19,10 @@ from jobs.states import JobKind
 log = logging.getLogger(__name__)
 TASK_NAME = "worker.run_job"
 QUEUE_FOR_KIND = {JobKind.PREDICT: "predict", JobKind.PREPROCESS: "train", JobKind.TRAIN: "train"}
+#: Webhook deliveries have a queue of their own: a callback never waits behind a long job.
+WEBHOOK_TASK, WEBHOOK_QUEUE = "worker.deliver_webhook", "webhooks"
+#: Every queue a worker may serve, for the health check and the queue-depth metric.
+QUEUES = (*sorted(set(QUEUE_FOR_KIND.values())), WEBHOOK_QUEUE)
 
 
 def time_limits(settings: Settings, kind: JobKind) -> tuple[float, float]:
@@ -57,6 +61,13 @@ def enqueue_many(app: Celery, jobs: list[tuple[JobKind, str]], settings: Setting
             soft, hard = time_limits(settings, kind)
             app.send_task(TASK_NAME, args=[job_id], task_id=job_id, queue=QUEUE_FOR_KIND[kind],
                           soft_time_limit=soft, time_limit=hard, producer=producer)
+
+
+def enqueue_webhooks(app: Celery, delivery_ids: list[str]) -> None:
+    """One message per due delivery (the delivery's id is the task id), in one Redis round trip."""
+    with app.producer_or_acquire() as producer, producer.batch():
+        for delivery_id in delivery_ids:
+            app.send_task(WEBHOOK_TASK, args=[delivery_id], queue=WEBHOOK_QUEUE, producer=producer)
 
 
 class Publisher:

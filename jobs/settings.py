@@ -75,6 +75,19 @@ class Settings:
     #: torch on a GPU), torch or onnxruntime; precision auto = fp32 (the official-equivalent arithmetic), or bf16.
     runtime: str = "auto"
     precision: str = "auto"
+    #: Webhooks (jobs.webhooks): seconds before each retry (Standard Webhooks' schedule), for at most this many
+    #: hours after the event; how often each worker looks for due deliveries; the signing secret when
+    #: FTCN_AUTH=open (with tokens, each token has its own).
+    webhook_backoff_s: tuple[str, ...] = ("5", "300", "1800", "7200", "18000", "36000", "36000")
+    webhook_retry_hours: float = 24.0
+    webhook_poll_s: float = 1.0
+    webhook_secret: str | None = None
+    #: Port of each worker's Prometheus endpoint (its pool's metrics; 0 = none). The API's /metrics has the rest.
+    worker_metrics_port: int = 9808
+    #: Logs: "text" or "json" (one object a line, with the job's id on every line of a job).
+    log_format: str = "text"
+    #: A train job's processes (torch.distributed, one per GPU): 0 = one per visible GPU (one on a CPU).
+    train_processes: int = 0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -109,6 +122,19 @@ class Settings:
             raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise SettingsError(f"FTCN_PRECISION must be auto, fp32 or bf16, got {self.precision!r}")
+        try:
+            if any(float(part) < 0 for part in self.webhook_backoff_s) or self.webhook_retry_hours <= 0 \
+                    or self.webhook_poll_s <= 0:
+                raise ValueError
+        except ValueError:
+            raise SettingsError("FTCN_WEBHOOK_BACKOFF_S must be seconds (comma-separated, >= 0); "
+                                "FTCN_WEBHOOK_RETRY_HOURS and FTCN_WEBHOOK_POLL_S positive") from None
+        if self.webhook_secret is not None and not self.webhook_secret.startswith("whsec_"):
+            raise SettingsError("FTCN_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_ + base64)")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"FTCN_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.train_processes < 0:
+            raise SettingsError("FTCN_TRAIN_PROCESSES must be 0 (one per GPU) or more")
         if self.runtime not in ("auto", "torch", "onnxruntime"):
             raise SettingsError(f"FTCN_RUNTIME must be auto, torch or onnxruntime, got {self.runtime!r}")
 

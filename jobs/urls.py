@@ -26,6 +26,10 @@ class UnsafeURL(ValueError):
     """A URL the service refuses to fetch, with the reason."""
 
 
+class Unresolvable(UnsafeURL):
+    """The host name does not resolve (now): refused at submission, worth retrying for a webhook."""
+
+
 class FetchFailed(RuntimeError):
     """The URL was allowed but fetching it failed (HTTP error, too large, too slow)."""
 
@@ -61,10 +65,10 @@ def checked_address(host: str, port: int, allowlist: tuple[str, ...] = (), resol
     try:
         infos = resolve(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise UnsafeURL(f"the host {host!r} does not resolve") from None
+        raise Unresolvable(f"the host {host!r} does not resolve") from None
     addresses = [info[4][0].split("%")[0] for info in infos]
     if not addresses:
-        raise UnsafeURL(f"the host {host!r} does not resolve")
+        raise Unresolvable(f"the host {host!r} does not resolve")
     if host not in allowlist:
         for text in addresses:
             address = ipaddress.ip_address(text)
@@ -127,16 +131,49 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: N802 - urllib's name
+        return None  # the 3xx answer is the outcome (a webhook receiver that moves must be updated, not followed)
+
+
+def _opener(allowlist: tuple[str, ...], resolve, max_redirects: int) -> urllib.request.OpenerDirector:
+    """urllib with every guard: no proxies, pinned and checked addresses, redirects checked (or not followed)."""
+    opener = urllib.request.OpenerDirector()
+    redirects = _CheckedRedirects(allowlist, max_redirects) if max_redirects else _NoRedirects()
+    for handler in (urllib.request.ProxyHandler({}), urllib.request.UnknownHandler(),
+                    urllib.request.HTTPDefaultErrorHandler(), redirects,
+                    urllib.request.HTTPErrorProcessor(), _PinnedHTTP(allowlist, resolve),
+                    _PinnedHTTPS(allowlist, resolve)):
+        opener.add_handler(handler)
+    return opener
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], *, timeout_s: float,
+              allowlist: tuple[str, ...] = (), resolve=socket.getaddrinfo) -> int:
+    """POST a JSON body with every guard applied (redirects are not followed); the HTTP status answered.
+    Raises :class:`UnsafeURL` for a refused address and :class:`FetchFailed` when no answer came."""
+    _parse(url)
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"User-Agent": "ftcn-service", "Content-Type": "application/json",
+                                              **headers})
+    try:
+        with _opener(allowlist, resolve, 0).open(request, timeout=timeout_s) as response:
+            response.read(1 << 16)  # the receiver's answer is not used; a bounded read lets it finish
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, UnsafeURL):
+            raise reason from None
+        raise FetchFailed(f"no answer: {reason}") from None
+
+
 def fetch_url(url: str, destination: Path, *, max_bytes: int, timeout_s: float = 30.0,
               allowlist: tuple[str, ...] = (), max_redirects: int = 5, resolve=socket.getaddrinfo) -> Path:
     """Download ``url`` to ``destination`` with every guard applied; a partial file never remains."""
     _parse(url)
-    opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler({}), urllib.request.UnknownHandler(),
-                    urllib.request.HTTPDefaultErrorHandler(), _CheckedRedirects(allowlist, max_redirects),
-                    urllib.request.HTTPErrorProcessor(), _PinnedHTTP(allowlist, resolve),
-                    _PinnedHTTPS(allowlist, resolve)):
-        opener.add_handler(handler)
+    opener = _opener(allowlist, resolve, max_redirects)
     partial = destination.with_name(destination.name + ".partial")
     try:
         with opener.open(urllib.request.Request(url, headers={"User-Agent": "ftcn-service"}),

@@ -77,7 +77,7 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) ->
 
 
 @contextmanager
-def celery_worker(env: dict[str, str], queues: str = "predict,train",
+def celery_worker(env: dict[str, str], queues: str = "predict,train,webhooks",
                   concurrency: int = 1) -> Iterator[subprocess.Popen]:
     """A real Celery worker process (``celery -A worker worker``) with the given FTCN_* environment."""
     import sys
@@ -291,3 +291,62 @@ class FaultyProxy:
 
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
+
+
+class WebhookReceiver:
+    """A real HTTP receiver of webhooks on a fixed port: records every POST (headers, body) and answers with the
+    next status of ``answers`` (the last one repeats); an answer of None holds the request open without ever
+    answering (a receiver that is slow while the sender dies). ``start``/``stop`` bring it up and down."""
+
+    def __init__(self, answers: list[int | None] | None = None, port: int | None = None) -> None:
+        import threading
+
+        self.port = port or free_port()
+        self.answers = list(answers or [200])
+        self.received: list[tuple[dict[str, str], bytes, int | None]] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def answered(self, status: int = 200) -> list[tuple[dict[str, str], bytes, int | None]]:
+        with self.lock:
+            return [entry for entry in self.received if entry[2] == status]
+
+    def start(self) -> "WebhookReceiver":
+        import http.server
+        import threading
+
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    status = receiver.answers[min(len(receiver.received), len(receiver.answers) - 1)]
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body, status))
+                if status is None:
+                    receiver.release.wait(60)
+                    return
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None

@@ -1,4 +1,4 @@
-"""Celery worker: ``celery -A worker worker -Q predict,train``.
+"""Celery worker: ``celery -A worker worker -Q predict,train,webhooks``.
 
 Celery finds its app as ``worker.celery``; the attribute is resolved on first access by the one factory
 (``worker.state.worker_state``), so importing this package builds nothing. Jobs run in ``worker.tasks`` (the

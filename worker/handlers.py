@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.render.thumbnails import FaceThumbnails
     from ftcn.render.timeline import write_timeline_plot
     from ftcn.video.decode import VideoLimits
+    from jobs.metrics import observe_stages  # not at import: the worker picks the metrics mode first (jobs.multiproc)
 
     def model_key(session: Session) -> str:
         model_row = session.get(Model, ctx.params["model_id"])
@@ -104,7 +106,9 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
         ctx.progress("annotate", 90.0)
         faces = FaceThumbnails(result)  # cropped during the annotation pass: no third decode
+        encoding = time.perf_counter()
         write_annotated_video(video, result, work / "annotated.mp4", limits, on_frame=faces.see)
+        observe_stages(result["timings_s"], encode_s=time.perf_counter() - encoding)
         thumbnails = faces.write(work / "faces")
         write_timeline_plot(result, work / "timeline.png")
         (work / "result.json").write_text(json.dumps(result, indent=2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -20,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.orm import sessionmaker
 
 from jobs import erasure
 from jobs.db import make_engine, session_scope
-from jobs.queue import TASK_NAME, make_celery
+from jobs.queue import TASK_NAME, WEBHOOK_TASK, make_celery
 from jobs.reconcile import reconcile
 from jobs.settings import Settings
 from jobs.storage import Storage, open_storage
@@ -134,8 +135,35 @@ def worker_state() -> WorkerState:
 
     settings = Settings.from_env()
     state = WorkerState(settings=settings, celery=make_celery(settings))
+    from worker.webhooks import deliver_task
+
     state.celery.task(name=TASK_NAME, bind=True)(run_job)
+    state.celery.task(name=WEBHOOK_TASK, bind=True, acks_late=True)(deliver_task)
     return state
+
+
+@setup_logging.connect
+def _logging(loglevel: Any = None, **_: Any) -> None:
+    """Celery leaves logging to us when this signal has a receiver: text or JSON lines, job ids on them."""
+    from jobs.logs import configure
+
+    configure(worker_state().settings, "worker", loglevel or logging.INFO)
+
+
+@worker_init.connect
+def _before_pool(**_: Any) -> None:
+    """In the worker's main process, before the pool forks and before anything imports prometheus_client: the
+    folder the pool's processes write their metrics to (``jobs.multiproc``)."""
+    from jobs.multiproc import prepare
+
+    prepare("ftcn-worker-metrics-")
+
+
+@worker_process_shutdown.connect
+def _pool_child_gone(pid: int | None = None, **_: Any) -> None:
+    from jobs.metrics import mark_process_dead
+
+    mark_process_dead(pid or os.getpid())
 
 
 @worker_process_init.connect
@@ -166,5 +194,17 @@ def _sweep_forever(state: WorkerState) -> None:
 
 @worker_ready.connect
 def _start_reconciler(**_: Any) -> None:
-    """A sweep at start-up (jobs lost while no worker ran), then one every interval, in the main process."""
-    threading.Thread(target=_sweep_forever, args=(worker_state(),), daemon=True, name="reconciler").start()
+    """In the main process: a sweep at start-up (jobs lost while no worker ran), then one every interval; the
+    webhook dispatcher; the metrics endpoint (FTCN_WORKER_METRICS_PORT, 0 = none)."""
+    from worker.webhooks import start_dispatcher
+
+    state = worker_state()
+    threading.Thread(target=_sweep_forever, args=(state,), daemon=True, name="reconciler").start()
+    start_dispatcher(state)
+    if state.settings.worker_metrics_port:
+        from jobs.metrics import serve
+
+        try:
+            serve(state.settings.worker_metrics_port)
+        except OSError as exc:  # another worker on this host has the port: its scrape covers only itself
+            log.warning("metrics endpoint not started on port %d: %s", state.settings.worker_metrics_port, exc)

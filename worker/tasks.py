@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from jobs.db import session_scope, unit_of_work
-from jobs.lifecycle import Claim, beat, claim, finish
-from jobs.models import Job
+from jobs.lifecycle import Claim, aware, beat, claim, finish
+from jobs.logs import job_context
+from jobs.models import Job, utcnow
 from jobs.states import JobKind, JobStatus
 from worker.failures import classify
 from worker.handlers import HANDLERS, JobContext
@@ -49,7 +50,7 @@ class _Heartbeat:
                 beat(session, self.job_id, self.worker, fields)
         except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
             self.pending = {**fields, **self.pending}
-            log.warning("heartbeat for job %s failed", self.job_id, exc_info=True)
+            log.warning("heartbeat for job %s failed", self.job_id, exc_info=True, extra={"job_id": self.job_id})
 
     def __enter__(self) -> "_Heartbeat":
         self.thread.start()
@@ -71,20 +72,33 @@ def run_job(task: Any, job_id: str) -> None:
 
 
 def execute(job_id: str, state: Any) -> JobStatus | None:
-    """Run one job with its bookkeeping; the status it ended in, or None when it was not run here."""
+    """Run one job with its bookkeeping; the status it ended in, or None when it was not run here. Every line
+    logged meanwhile carries the job's id."""
+    with job_context(job_id):
+        return _execute(job_id, state)
+
+
+def _execute(job_id: str, state: Any) -> JobStatus | None:
+    from jobs.metrics import JOB_SECONDS, JOB_WAIT_SECONDS, JOBS_FINISHED
+
     settings, sessions = state.settings, state.sessions
     me = worker_name()
 
     def take(session):
         outcome = claim(session, job_id, me, settings)
         job = session.get(Job, job_id)
-        return outcome, (JobKind(job.kind), dict(job.params), job.owner) if outcome is Claim.RUN else None
+        taken = (JobKind(job.kind), dict(job.params), job.owner, job.created_at, job.attempts)
+        return outcome, taken if outcome is Claim.RUN else None
 
     outcome, taken = unit_of_work(sessions, take)
     if outcome is not Claim.RUN:
         log.info("job %s not run here: %s", job_id, outcome.value)
         return None
-    kind, params, owner = taken
+    kind, params, owner, created_at, attempts = taken
+    started = time.monotonic()
+    if attempts == 1:
+        JOB_WAIT_SECONDS.labels(kind=kind.value).observe(max(0.0, (utcnow() - aware(created_at)).total_seconds()))
+    log.info("job %s (%s) started, attempt %d", job_id, kind.value, attempts)
     with _Heartbeat(sessions, job_id, me, settings.heartbeat_s) as heart:
         last = [0.0]
 
@@ -104,4 +118,7 @@ def execute(job_id: str, state: Any) -> JobStatus | None:
                 log.exception("job %s failed", job_id)
             status, fields = JobStatus.FAILED, {"error_code": failure.code.value, "error_message": failure.message}
     unit_of_work(sessions, lambda session: finish(session, job_id, status, **fields))
+    JOBS_FINISHED.labels(kind=kind.value, status=status.value).inc()
+    JOB_SECONDS.labels(kind=kind.value, status=status.value).observe(time.monotonic() - started)
+    log.info("job %s (%s) %s in %.1f s", job_id, kind.value, status.value, time.monotonic() - started)
     return status

@@ -75,3 +75,83 @@ def test_worker_image_is_cuda_unprivileged_and_never_downloads_weights() -> None
     assert any(line.startswith("VOLUME") and "/weights" in line for line in lines)
     downloads = [line for line in lines if re.search(r"\b(wget|curl)\b|\.pth\b|\.dat\b", line)]
     assert downloads == [], f"weights must be mounted, not downloaded: {downloads}"
+
+
+def test_workers_scale_and_deliver_webhooks(compose: dict) -> None:
+    """`docker compose up --scale worker=N`: no worker has a fixed name or a host port; a worker of its own
+    delivers webhooks, and every job worker serves the webhooks queue too."""
+    services = compose["services"]
+    for name in ("worker", "worker-cpu", "webhooks"):
+        assert "container_name" not in services[name] and not services[name].get("ports"), name
+    assert services["webhooks"]["command"][services["webhooks"]["command"].index("-Q") + 1] == "webhooks"
+    job_worker = _instructions("Dockerfile.worker")[-1]
+    assert "predict,train,webhooks" in job_worker
+
+
+K8S = ROOT / "deploy" / "k8s"
+KEDA = "keda.sh/v1alpha1"
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    documents = [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    assert documents, "no manifests in deploy/k8s"
+    return documents
+
+
+def _named(manifests: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in manifests if doc["kind"] == kind}
+
+
+def test_manifests_validate_against_the_kubernetes_schemas(manifests: list[dict]) -> None:
+    import kubernetes_validate
+
+    built_in = [doc for doc in manifests if doc["apiVersion"] != KEDA]
+    assert {doc["kind"] for doc in built_in} >= {"Namespace", "Secret", "ConfigMap", "Job", "Deployment", "Service"}
+    for doc in built_in:
+        kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+    broken = {**built_in[-1], "spec": {**built_in[-1]["spec"], "replicaz": 2}}  # the check can fail
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_api_and_workers_are_wired_as_the_service_expects(manifests: list[dict]) -> None:
+    from jobs.settings import Settings
+
+    deployments, secrets = _named(manifests, "Deployment"), _named(manifests, "Secret")
+    config = _named(manifests, "ConfigMap")["ftcn-settings"]["data"]
+    api = deployments["ftcn-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthcheck"
+    assert api["readinessProbe"]["httpGet"]["path"].startswith("/readyz")
+    gpu = deployments["ftcn-worker-gpu"]["spec"]["template"]["spec"]["containers"][0]
+    assert gpu["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "nvidia.com/gpu" not in str(deployments["ftcn-worker-cpu"])
+    environment: dict[str, str] = {}
+    for deployment in deployments.values():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for source in container["envFrom"]:
+            if "secretRef" in source:
+                environment.update(secrets[source["secretRef"]["name"]]["stringData"])
+            else:
+                assert source["configMapRef"]["name"] == "ftcn-settings"
+                environment.update(config)
+    assert {"FTCN_DATABASE_URL", "FTCN_REDIS_URL", "AWS_ACCESS_KEY_ID", "FTCN_SECRET_KEY"} <= set(environment)
+    # every FTCN_ setting the manifests give is one the service knows, with a value it accepts
+    Settings.from_env({k: v for k, v in environment.items() if k.startswith("FTCN_")})
+
+
+def test_workers_autoscale_on_their_redis_queues(manifests: list[dict]) -> None:
+    from jobs.queue import QUEUES
+
+    deployments = _named(manifests, "Deployment")
+    scaled = _named(manifests, "ScaledObject")
+    assert set(scaled) == {"ftcn-worker-gpu", "ftcn-worker-cpu", "ftcn-webhooks"}
+    auth = _named(manifests, "TriggerAuthentication")
+    for name, scaler in scaled.items():
+        target = deployments[scaler["spec"]["scaleTargetRef"]["name"]]
+        args = target["spec"]["template"]["spec"]["containers"][0]["args"]
+        served = set(args[args.index("-Q") + 1].split(","))
+        for trigger in scaler["spec"]["triggers"]:
+            assert trigger["type"] == "redis"
+            assert trigger["metadata"]["listName"] in served & set(QUEUES), (name, trigger)
+            assert trigger["authenticationRef"]["name"] in auth

@@ -28,6 +28,10 @@ class JobFailed(Exception):
         self.code = code
 
 
+class JobCanceled(Exception):
+    """The job was canceled while it ran; its handler stopped (the job keeps its canceled status)."""
+
+
 #: Exception class -> code, most specific first (the first isinstance match wins).
 CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (UnsafeURL, ErrorCode.BAD_URL),

@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.archives import extract_archive
 from jobs.db import unit_of_work
 from jobs.errors import ErrorCode
-from jobs.models import Dataset, Model
+from jobs.models import Dataset, Job, Model
 from jobs.service import clear_default
 from jobs.settings import Settings
-from jobs.states import JobKind
+from jobs.states import JobKind, JobStatus
 from jobs.storage import Storage, copy_s3_prefix, job_artifact_key
 from jobs.urls import fetch_url
 from worker.failures import JobFailed
@@ -56,6 +57,11 @@ class JobContext:
     def db(self, operation: Callable[[Session], T]) -> T:
         """One unit of work, retried while the database is unavailable (a restart delays the job, never fails it)."""
         return unit_of_work(self.state.sessions, operation)
+
+    def canceled(self) -> bool:
+        """Whether the job was canceled (or deleted) since it started."""
+        return self.db(lambda session: (session.scalar(select(Job.status).where(Job.id == self.job_id))
+                                        in (None, JobStatus.CANCELED.value)))
 
 
 def derived_id(job_id: str, what: str) -> str:
@@ -181,6 +187,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
     from ftcn.checkpoints import load_checkpoint
     from ftcn.training.train import TrainConfig
     from ftcn.training.train import train as run_train
+    from worker.distributed import processes_for, run_distributed, train_argv
 
     params = ctx.params
     def inputs(session: Session) -> tuple[str, str | None]:
@@ -213,7 +220,19 @@ def train(ctx: JobContext) -> dict[str, Any]:
                           model_size=params["model_size"], freeze=params["freeze"],
                           init=str(init_path) if init_path else None,
                           split_file=str(split_file) if split_file else None)
-        summary = run_train(location, work / "run", cfg, progress=lambda stage, done, total: None)
+
+        def epochs(done: int, total: int) -> None:
+            ctx.progress("train", 95.0 * done / max(1, total))
+
+        processes = processes_for(ctx.settings)
+        if processes > 1:  # every GPU of this worker, one process each (torch.distributed)
+            run_distributed(train_argv(str(location), work / "run", cfg, processes), work / "run", cfg.epochs,
+                            epochs, ctx.canceled)
+            summary = json.loads((work / "run" / "summary.json").read_text())
+        else:
+            summary = run_train(location, work / "run", cfg,
+                                progress=lambda stage, done, total: epochs(done, total or 1) if stage == "epoch"
+                                else None)
         checkpoint = load_checkpoint(work / "run" / "best.pt")
         prefix = f"models/{model_id}"
         artifacts = {"checkpoint": f"{prefix}/model.pt", "loss_plot": f"{prefix}/loss.png",
@@ -233,7 +252,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
 
     ctx.db(register)
     return {"model_id": model_id, "metrics": summary["best_val"], "threshold": checkpoint.threshold,
-            "epochs": summary["epochs_run"], "artifacts": artifacts}
+            "epochs": summary["epochs_run"], "processes": processes, "artifacts": artifacts}
 
 
 HANDLERS: dict[JobKind, Callable[[JobContext], dict[str, Any]]] = {

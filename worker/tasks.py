@@ -24,7 +24,7 @@ from jobs.lifecycle import Claim, aware, beat, claim, finish
 from jobs.logs import job_context
 from jobs.models import Job, utcnow
 from jobs.states import JobKind, JobStatus
-from worker.failures import classify
+from worker.failures import JobCanceled, classify
 from worker.handlers import HANDLERS, JobContext
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ def _execute(job_id: str, state: Any) -> JobStatus | None:
         try:
             result = HANDLERS[kind](context)
             status, fields = JobStatus.SUCCEEDED, {"result": result, "progress": 100.0, "stage": "done"}
+        except JobCanceled:
+            status, fields = JobStatus.CANCELED, {}
         except Exception as exc:  # noqa: BLE001 - every ending becomes the job's outcome, in one table
             failure = classify(exc, settings.time_limits()[kind.value])
             if failure.internal:

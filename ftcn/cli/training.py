@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def run_train(args: argparse.Namespace) -> int:
         summary = train(args.dataset, args.out, cfg, progress=bars)
     finally:
         bars.close()
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
+        return 0
     best = summary["best_val"] or {}
     print(f"trained {summary['epochs_run']} epochs in {summary['seconds']:.0f} s; best epoch {summary['best_epoch']}: "
           f"val video AUC {best.get('video', {}).get('auc')}, clip AUC {best.get('clip', {}).get('auc')}; "

@@ -9,6 +9,7 @@ kept small; everything runs on CPU.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -185,7 +186,12 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             report("train", batch_index + 1, len(loader))
             if cfg.max_steps is not None and steps >= cfg.max_steps:
                 break
-        if not is_main:
+        # every rank takes the same number of steps (DistributedSampler pads), so all decide alike to stop
+        stop = cfg.max_steps is not None and steps >= cfg.max_steps
+        report("epoch", epoch + 1, cfg.epochs)
+        if not is_main:  # rank 0 alone validates, logs and writes checkpoints
+            if stop:
+                break
             continue
         probabilities, val_loss = _probabilities(model, val_loader, device)
         val_ids, val_labels = [r.video_id for r in val_refs], [r.label for r in val_refs]
@@ -209,15 +215,40 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             "best_rank": json.dumps(list(best_rank)),
         })
         write_training_plots(history, out)
-        if cfg.max_steps is not None and steps >= cfg.max_steps:
+        if stop:
             break
-    if distributed:
-        torch.distributed.destroy_process_group()
     summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs))
     summary["seconds"] = time.perf_counter() - started
+    if distributed:
+        summary["distributed"] = _same_model_everywhere(model, device)
+        torch.distributed.destroy_process_group()
     if is_main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's parameters and buffers, in state_dict order (equal digests: the same model)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _same_model_everywhere(model: nn.Module, device: torch.device) -> dict[str, Any]:
+    """After DDP training: every rank's weights digest, gathered; they must be equal (DDP keeps the parameters in
+    step, so a difference is a bug that would make the checkpoint one replica's guess). Buffers (BatchNorm's
+    running statistics) are rank 0's, as DDP broadcasts them before every forward: the last forward of each rank
+    moved its own, so rank 0's are sent once more first."""
+    for buffer in model.buffers():
+        torch.distributed.broadcast(buffer.data, src=0)
+    digests: list[str | None] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(digests, weights_digest(model))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"the training processes ended with different weights: {digests}")
+    return {"world_size": len(digests), "backend": torch.distributed.get_backend(),
+            "rank_weights_sha256": digests}
 
 
 def _summary(cfg: TrainConfig, dataset: str, model: FTCN, history: list[dict], n_train: int,

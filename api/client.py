@@ -48,18 +48,18 @@ class Client:
     def absolute(self, link: str) -> str:
         return link if link.startswith("http") else self.base + link
 
-    def predict(self, source: str, model_id: str | None = None, options: dict | None = None) -> dict[str, Any]:
+    def predict(self, source: str, model_id: str | None = None, options: dict | None = None,
+                webhook_url: str | None = None) -> dict[str, Any]:
+        fields = {**({"model_id": model_id} if model_id else {}), **({"webhook_url": webhook_url} if webhook_url else {})}
         if source.startswith(("http://", "https://")):
-            body = {"video_url": source, **({"model_id": model_id} if model_id else {}),
-                    **({"options": options} if options else {})}
+            body = {"video_url": source, **fields, **({"options": options} if options else {})}
             return self._check(self.http.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
         path = Path(source)
         if path.stat().st_size > self.me().get("direct_upload_mb", 32) * 1024 * 1024:
-            body = {"upload_id": self.upload(path), **({"model_id": model_id} if model_id else {}),
-                    **({"options": options} if options else {})}
+            body = {"upload_id": self.upload(path), **fields, **({"options": options} if options else {})}
             return self._check(self.http.post(f"{self.base}/jobs/predict", json=body, timeout=self.timeout))
         with open(path, "rb") as handle:
-            data = {**({"model_id": model_id} if model_id else {}), **({"options": json.dumps(options)} if options else {})}
+            data = {**fields, **({"options": json.dumps(options)} if options else {})}
             return self._check(self.http.post(f"{self.base}/jobs/predict", files={"video": (path.name, handle)},
                                              data=data, timeout=self.timeout))
 
@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("source", help="a video file or an http(s) URL")
     predict.add_argument("--model-id")
     predict.add_argument("--wait", action="store_true")
+    predict.add_argument("--webhook-url", help="called (signed, Standard Webhooks) when the job ends")
     pre = commands.add_parser("preprocess")
     pre.add_argument("archive", type=Path)
     pre.add_argument("--wait", action="store_true")
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
             return 0
         if args.command == "predict":
-            job = client.predict(args.source, args.model_id)
+            job = client.predict(args.source, args.model_id, webhook_url=args.webhook_url)
         elif args.command == "preprocess":
             job = client.preprocess(args.archive)
         else:

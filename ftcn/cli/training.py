@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 from pathlib import Path
 
 from ftcn.cli.progress import StageBars

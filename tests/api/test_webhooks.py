@@ -22,6 +22,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from api import create_app
+from api.client import Client
 from ftcn.checkpoints import save_checkpoint
 from ftcn.models import build_model, tiny_config
 from jobs.admin import make_token, make_token_secrets, register_model
@@ -52,7 +53,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         admin = requests.Session()
         admin.headers["Authorization"] = f"Bearer {make_token(settings, 'ops', admin=True)}"
         with http_app(app) as base:
-            yield {"env": env, "settings": settings, "base": base, "http": http, "secret": secret, "admin": admin}
+            yield {"env": env, "settings": settings, "base": base, "http": http, "secret": secret, "admin": admin,
+                   "token": token}
 
 
 def _submit(stack: dict[str, Any], webhook_url: str, **form: str) -> requests.Response:
@@ -61,9 +63,8 @@ def _submit(stack: dict[str, Any], webhook_url: str, **form: str) -> requests.Re
 
 
 def _canceled_job(stack: dict[str, Any], webhook_url: str) -> str:
-    answer = _submit(stack, webhook_url)
-    assert answer.status_code == 202, answer.text
-    job_id = answer.json()["id"]
+    """A job submitted as ftcn-client does (--webhook-url), then canceled while it waits."""
+    job_id = Client(stack["base"], stack["token"]).predict(str(TALKING_FACE), webhook_url=webhook_url)["id"]
     assert stack["http"].post(f"{stack['base']}/jobs/{job_id}/cancel", timeout=10).status_code == 200
     return job_id
 

@@ -15,6 +15,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--videos", type=int, default=12, help="number of videos, half real and half fake")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--frames", type=int, default=48, help="frames per video")
+    synth.add_argument("--methods", help="forgery methods of the fakes, in turn: a comma-separated list of "
+                                         "jitter, flicker, mask, stutter, faceswap (default: the classic mix of "
+                                         "paste artifacts)")
     synth.set_defaults(run=run_synth)
 
     pre = commands.add_parser("preprocess", help="videos -> aligned uint8 face clips and a manifest")
@@ -42,12 +45,12 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from ftcn.synth.generate import generate
+    from ftcn.synth.generate import generate, parse_methods
 
     if args.videos < 2 or args.frames < 8:
         raise BadOption("--videos must be at least 2 and --frames at least 8")
-    out = generate(args.out, args.videos, args.seed, frames=args.frames)
-    print(f"wrote {args.videos} videos to {out} (manifest.csv, synth.json)")
+    out = generate(args.out, args.videos, args.seed, frames=args.frames, methods=parse_methods(args.methods))
+    print(f"wrote {args.videos} videos to {out} (manifest.csv, labels.csv, synth.json)")
     return 0
 
 

@@ -12,6 +12,13 @@ virtual camera that pans, zooms and rotates smoothly, with slow lighting drift, 
   ``flicker`` - its colour (per-channel gain) changes from frame to frame;
   ``mask``    - the blending mask's feather and size change from frame to frame;
   ``stutter`` - a few frames paste the face from a neighbouring frame (out of step with the head motion).
+- **faceswap** (``--methods faceswap``): another identity's face, warped onto the target's landmarks in every frame
+  and blended in by Poisson cloning (``faceswap.py``), as the FaceSwap subset of FaceForensics++ was made.
+
+``--methods`` picks the forgery methods; each fake is made by one of them, in turn (``labels.csv`` names it, so a
+model can be scored per method). Without it, fakes are the classic mix: ``jitter`` plus a random choice of the
+other paste artifacts. Real videos come from the talking face, the photo, and a still group photo of several faces
+that the camera pans across (a real that moves, but where no face moves by itself).
 Everything is deterministic for a seed.
 """
 
@@ -27,10 +34,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ftcn.errors import BadOption
+from ftcn.synth.faceswap import SourceFace, swap_face
 from ftcn.video.decode import iter_frames
 from ftcn.video.encode import write_video
 
 ARTIFACTS = ("jitter", "flicker", "mask", "stutter")
+METHODS = (*ARTIFACTS, "faceswap")
+SOURCES = ("talking_face", "photo", "group")
 FRAME_SIZE = (176, 144)  # width, height: the sample's own size keeps generation fast
 
 
@@ -38,10 +49,11 @@ FRAME_SIZE = (176, 144)  # width, height: the sample's own size keeps generation
 class SynthSpec:
     video_id: str
     label: str  # "real" | "fake"
-    source: str  # "talking_face" | "photo"
+    source: str  # "talking_face" | "photo" | "group"
     seed: int
     frames: int
     artifacts: tuple[str, ...]
+    method: str = ""  # the forgery method of a fake made with --methods (one of METHODS), "" for the classic mix
 
 
 def media_dir() -> Path:
@@ -55,10 +67,42 @@ def _source_frames(source: str, frames: int, rng: np.random.Generator) -> list[n
         loop = video + video[-2:0:-1]
         start = int(rng.integers(0, len(loop)))
         return [loop[(start + i) % len(loop)] for i in range(frames)]
-    photo = cv2.cvtColor(cv2.imread(str(media_dir() / "astronaut.png")), cv2.COLOR_BGR2RGB)
-    head = photo[40:232, 110:334]  # the face and shoulders, about the sample's aspect ratio
-    still = cv2.resize(head, FRAME_SIZE, interpolation=cv2.INTER_AREA)
-    return [still] * frames
+    if source == "group":
+        return _pan(_group_photo(), frames)
+    still = cv2.resize(_astronaut()[40:232, 110:334], FRAME_SIZE, interpolation=cv2.INTER_AREA)
+    return [still] * frames  # the face and shoulders, about the sample's aspect ratio
+
+
+@functools.lru_cache(maxsize=1)
+def _astronaut() -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(media_dir() / "astronaut.png")), cv2.COLOR_BGR2RGB)
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_frames() -> tuple[np.ndarray, ...]:
+    return tuple(f.rgb for f in iter_frames(media_dir() / "carphone_pristine.mp4"))
+
+
+@functools.lru_cache(maxsize=1)
+def _group_photo() -> np.ndarray:
+    """A still photo of four people side by side (the shipped faces, two of them mirrored), 3x the frame wide."""
+    width, height = FRAME_SIZE
+    portraits = [cv2.resize(_astronaut()[30:250, 100:344], (118, 106), interpolation=cv2.INTER_AREA),
+                 cv2.resize(_sample_frames()[10][4:140, 20:160], (118, 106), interpolation=cv2.INTER_AREA)]
+    portraits += [portraits[1][:, ::-1], portraits[0][:, ::-1]]
+    wall = np.linspace(150, 200, 3 * width)[None, :, None] * np.array([1.0, 0.95, 0.85])
+    photo = np.broadcast_to(wall, (height, 3 * width, 3)).astype(np.uint8).copy()
+    for index, portrait in enumerate(portraits):
+        x, y = 20 + index * 130, 20 + (index % 2) * 14
+        photo[y:y + portrait.shape[0], x:x + portrait.shape[1]] = portrait
+    return photo
+
+
+def _pan(photo: np.ndarray, frames: int) -> list[np.ndarray]:
+    """A camera sliding slowly across a still photo wider than the frame."""
+    width = FRAME_SIZE[0]
+    offsets = np.linspace(0, photo.shape[1] - width, frames)
+    return [np.ascontiguousarray(photo[:, int(round(x)):int(round(x)) + width]) for x in offsets]
 
 
 def _smooth_path(rng: np.random.Generator, frames: int, amplitude: float) -> np.ndarray:
@@ -145,45 +189,99 @@ def _move(point: np.ndarray, first: np.ndarray, current: np.ndarray) -> np.ndarr
     return current[:, :2] @ original + current[:, 2]
 
 
+@functools.lru_cache(maxsize=4)
+def source_face(name: str) -> SourceFace:
+    """A shipped identity to swap in: the astronaut (the photo) or the man of the talking-face sample."""
+    image = _astronaut() if name == "astronaut" else _sample_frames()[30]
+    faces = _detector().detect(image)
+    if not faces or faces[0].landmarks68 is None:
+        raise RuntimeError(f"no face found in the shipped {name} image")
+    return SourceFace(name, image, faces[0].landmarks68.astype(np.float64))
+
+
+def swap_identity(spec: SynthSpec) -> str:
+    """The identity a face-swap fake gets: never the one already in the video."""
+    if spec.source == "talking_face":
+        return "astronaut"
+    if spec.source == "photo":
+        return "carphone"
+    return ("astronaut", "carphone")[spec.seed % 2]
+
+
+def _swap_faces(frames: list[np.ndarray], source: SourceFace) -> list[np.ndarray]:
+    """Every frame's first face replaced by ``source`` (landmarks found anew per frame; a frame where none is found
+    keeps the last landmarks, as a swap tool carries its last fit)."""
+    out, last = [], None
+    for frame in frames:
+        faces = _detector().detect(np.clip(frame, 0, 255).astype(np.uint8))
+        if faces and faces[0].landmarks68 is not None:
+            last = faces[0].landmarks68
+        out.append(frame if last is None else swap_face(frame, last, source))
+    return out
+
+
 def render(spec: SynthSpec) -> list[np.ndarray]:
     """The frames of one synthetic video (uint8 RGB); deterministic for the spec."""
     rng = np.random.default_rng(spec.seed)
     frames, matrices = _camera(_source_frames(spec.source, spec.frames, rng), rng)
-    if spec.label == "fake":
+    if spec.label == "fake" and spec.method == "faceswap":
+        frames = _swap_faces(frames, source_face(swap_identity(spec)))
+    elif spec.label == "fake":
         frames = _paste_incoherent_face(frames, _face_box(frames[0]), matrices, spec.artifacts, rng)
     noise = np.random.default_rng(spec.seed + 1)
     return [np.clip(f + noise.normal(0, 2.0, f.shape), 0, 255).astype(np.uint8) for f in frames]
 
 
-def plan(videos: int, seed: int, frames: int) -> list[SynthSpec]:
-    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks."""
+def plan(videos: int, seed: int, frames: int, methods: tuple[str, ...] | None = None) -> list[SynthSpec]:
+    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks. With
+    ``methods``, the fakes take them in turn, one each; without, the classic mix of paste artifacts."""
     rng = np.random.default_rng(seed)
     specs = []
     for pair in range((videos + 1) // 2):
-        source = "talking_face" if pair % 3 != 2 else "photo"
+        source = ("talking_face", "talking_face", "photo", "talking_face", "group", "photo")[pair % 6] \
+            if methods else ("talking_face" if pair % 3 != 2 else "photo")
         video_seed = int(rng.integers(0, 2**31))
         # jitter is what every frame-by-frame swap has; the other artifacts come on top, at random
         extra = int(rng.integers(0, len(ARTIFACTS)))
         others = rng.choice(ARTIFACTS[1:], size=extra, replace=False).tolist()
-        artifacts = tuple(sorted(["jitter", *others]))
+        artifacts, method = tuple(sorted(["jitter", *others])), ""
+        if methods:
+            method = methods[pair % len(methods)]
+            artifacts = (method,)
         specs.append(SynthSpec(f"real_{pair:04d}", "real", source, video_seed, frames, ()))
-        specs.append(SynthSpec(f"fake_{pair:04d}", "fake", source, video_seed, frames, artifacts))
+        specs.append(SynthSpec(f"fake_{pair:04d}", "fake", source, video_seed, frames, artifacts, method))
     return specs[:videos]
 
 
-def generate(out: str | Path, videos: int, seed: int, frames: int = 48, fps: float = 25.0) -> Path:
-    """Write ``out/real/*.mp4``, ``out/fake/*.mp4``, ``manifest.csv`` (path,label) and ``synth.json``."""
+def parse_methods(text: str | None) -> tuple[str, ...] | None:
+    """``--methods jitter,faceswap`` -> ("jitter", "faceswap"); None keeps the classic mix."""
+    if not text:
+        return None
+    methods = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise BadOption(f"--methods takes a comma-separated list of {', '.join(METHODS)}; not {', '.join(unknown)}")
+    return methods
+
+
+def generate(out: str | Path, videos: int, seed: int, frames: int = 48, fps: float = 25.0,
+             methods: tuple[str, ...] | None = None) -> Path:
+    """Write ``out/real/*.mp4``, ``out/fake/*.mp4``, ``manifest.csv`` (path,label), ``labels.csv``
+    (path,label,method: what ``ftcn predict`` and ``ftcn evaluate`` score per method) and ``synth.json``."""
     out = Path(out)
-    specs = plan(videos, seed, frames)
+    specs = plan(videos, seed, frames, methods)
     rows = []
     for spec in specs:
         path = out / spec.label / f"{spec.video_id}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_video(path, render(spec), fps=fps)
-        rows.append({"path": f"{spec.label}/{path.name}", "label": spec.label})
-    with open(out / "manifest.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "synth.json").write_text(json.dumps({"seed": seed, "videos": [asdict(s) for s in specs]}, indent=2))
+        method = spec.method or ("+".join(spec.artifacts) if spec.label == "fake" else "")
+        rows.append({"path": f"{spec.label}/{path.name}", "label": spec.label, "method": method})
+    for name, fields in (("manifest.csv", ["path", "label"]), ("labels.csv", ["path", "label", "method"])):
+        with open(out / name, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    (out / "synth.json").write_text(json.dumps({"seed": seed, "methods": list(methods or ()), "synthetic": True,
+                                                "videos": [asdict(s) for s in specs]}, indent=2))
     return out

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
@@ -28,9 +29,11 @@ def _sessions(settings: Settings) -> sessionmaker:
 
 
 def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool,
-                   owner: str | None = None) -> str:
+                   owner: str | None = None, **card: Any) -> str:
     """Validate the checkpoint (ours or the official ftcn_tt.pth), store it, and add a Model row (shared with every
-    token when ``owner`` is None; the default among shared models with ``default``)."""
+    token when ``owner`` is None; the default among shared models with ``default``). Its model card is the one the
+    checkpoint implies, completed by ``card`` (training_data, validation, intended_use, demonstration)."""
+    from ftcn.cards import card_from_checkpoint, complete
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
 
     checkpoint = load_checkpoint(checkpoint_path)
@@ -43,7 +46,8 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
             clear_default(session, owner)
         session.add(Model(id=model_id, name=name, threshold=checkpoint.threshold, storage_key=key,
                           config=checkpoint.config.to_dict(), metrics=checkpoint.metadata.get("best_val"),
-                          is_default=default, owner=owner))
+                          is_default=default, owner=owner,
+                          card=complete(card_from_checkpoint(checkpoint), **card)))
     return model_id
 
 
@@ -94,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--name", required=True)
     register.add_argument("--default", action="store_true")
     register.add_argument("--owner", help="only this owner's tokens may use it (default: shared with all)")
+    register.add_argument("--training-data", help="model card: what it was trained on (default: what the checkpoint "
+                                                  "records)")
+    register.add_argument("--validation", help="model card: its validation figures, in words")
+    register.add_argument("--intended-use", help="model card: what its verdicts are for")
+    register.add_argument("--demonstration", action=argparse.BooleanOptionalAction, default=None,
+                          help="model card: a demonstration model, whose verdicts on real videos mean little")
     detector = commands.add_parser("register-detector", help="register the official RetinaFace + landmark weights")
     detector.add_argument("--retinaface", type=Path, required=True, help="mobilenet0.25_Final.pth")
     detector.add_argument("--landmarks", type=Path, required=True, help="MobileNet_GDConv .pth.tar")
@@ -114,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upgrade(settings.database_url)
         if args.command == "register-model":
-            print(register_model(settings, args.checkpoint, args.name, args.default, args.owner))
+            print(register_model(settings, args.checkpoint, args.name, args.default, args.owner,
+                                 training_data=args.training_data, validation=args.validation,
+                                 intended_use=args.intended_use, demonstration=args.demonstration))
         elif args.command == "register-detector":
             print(register_detector(settings, args.retinaface, args.landmarks, args.name, args.default))
         elif args.command == "token" and args.action == "create":

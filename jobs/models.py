@@ -127,6 +127,8 @@ class Model(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     is_default: Mapped[bool] = mapped_column(default=False)
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)  # None: shared with all
+    #: Its model card (ftcn.cards): training data, validation figures, intended use, demonstration or not.
+    card: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

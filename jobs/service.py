@@ -198,7 +198,7 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
 def model_view(model: Model) -> dict[str, Any]:
     return {"id": model.id, "name": model.name, "threshold": model.threshold, "default": model.is_default,
             "source_job_id": model.source_job_id, "metrics": model.metrics, "config": model.config,
-            "owner": model.owner,
+            "owner": model.owner, "card": model.card,
             "created_at": rfc3339(model.created_at)}
 
 

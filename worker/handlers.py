@@ -71,6 +71,7 @@ def derived_id(job_id: str, what: str) -> str:
 
 
 def predict(ctx: JobContext) -> dict[str, Any]:
+    from ftcn.cards import card_line
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.render.annotate import write_annotated_video
     from ftcn.render.thumbnails import FaceThumbnails
@@ -78,13 +79,13 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.video.decode import VideoLimits
     from jobs.metrics import observe_stages  # not at import: the worker picks the metrics mode first (jobs.multiproc)
 
-    def model_key(session: Session) -> str:
+    def model_row(session: Session) -> tuple[str, str, dict[str, Any] | None]:
         model_row = session.get(Model, ctx.params["model_id"])
         if model_row is None:
             raise JobFailed(ErrorCode.UNKNOWN_MODEL, f"model {ctx.params['model_id']} no longer exists")
-        return model_row.storage_key
+        return model_row.storage_key, model_row.name, model_row.card
 
-    storage_key = ctx.db(model_key)
+    storage_key, model_name, card = ctx.db(model_row)
     network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
     options = ctx.params.get("options") or {}
     limits = VideoLimits(max_duration_s=ctx.settings.max_video_s)
@@ -107,7 +108,7 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         result = predict_video(video, network, checkpoint, backend,
                                PredictOptions(stride=options.get("stride"), max_frames=options.get("max_frames"),
                                               limits=limits, precision=ctx.settings.precision,
-                                              runtime=ctx.settings.runtime),
+                                              runtime=ctx.settings.runtime, card=card),
                                progress=report)
         result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
         ctx.progress("annotate", 90.0)
@@ -130,7 +131,9 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             "faces": sum(track["score"] is not None for track in result["tracks"]),
             "faces_seen": len(result["tracks"]), "coverage": result["coverage"],
             "no_face_reason": result["no_face_reason"], "backend": result["faces"]["backend"],
-            "model_id": ctx.params["model_id"], "artifacts": artifacts}
+            "model_id": ctx.params["model_id"], "model_name": model_name, "model_card": result["model"]["card"],
+            "model_card_line": card_line(model_name, result["model"]["card"]),
+            "artifacts": artifacts}
 
 
 def preprocess(ctx: JobContext) -> dict[str, Any]:
@@ -184,6 +187,7 @@ def _dataset_root(folder: Path) -> Path:
 
 
 def train(ctx: JobContext) -> dict[str, Any]:
+    from ftcn.cards import card_from_checkpoint
     from ftcn.checkpoints import load_checkpoint
     from ftcn.training.train import TrainConfig
     from ftcn.training.train import train as run_train
@@ -248,6 +252,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
         session.merge(Model(id=model_id, name=params.get("name") or f"trained-{model_id[:8]}", source_job_id=ctx.job_id,
                             owner=ctx.owner, metrics=summary["best_val"], threshold=checkpoint.threshold,
                             storage_key=artifacts["checkpoint"], config=checkpoint.config.to_dict(),
+                            card=card_from_checkpoint(checkpoint),
                             is_default=bool(params.get("make_default"))))
 
     ctx.db(register)

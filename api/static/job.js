@@ -92,6 +92,7 @@
     $("verdict-word").textContent = summary.verdict === "NO_FACE" ? "NO FACE" : summary.verdict;
     $("verdict").dataset.verdict = summary.verdict;
     $("verdict-words").textContent = verdictWords(summary);
+    $("model-card").textContent = summary.model_card_line || "";  // which model, trained on what (its card)
     show($("verdict"));
     if (job.erased_at) return;  // the annotated video and the result document are gone
     const video = $("annotated");

@@ -1,4 +1,8 @@
-"""``ftcn predict VIDEO --weights CKPT``: verdict on stdout; result.json, annotated.mp4, timeline.png in --out."""
+"""``ftcn predict VIDEO --weights CKPT``: verdict on stdout; result.json, annotated.mp4, timeline.png in --out.
+
+Several videos, a folder or a CSV of ``path,label[,method]``: the model and detector load once, each video's
+results go to ``--out/<video>/``, ``summary.csv`` lists them all, a rerun skips videos already scored, and with
+labels the video-level AUC, accuracy and false-positive rate are printed (``ftcn.predict.batch``)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ftcn.cards import card_line
 from ftcn.checkpoints import load_model
 from ftcn.cli.progress import StageBars
 from ftcn.errors import BadOption
@@ -18,10 +23,25 @@ from ftcn.runtime import Runtime
 from ftcn.video.decode import probe
 
 
+def build_parser_defaults(**given) -> argparse.Namespace:
+    """``ftcn predict``'s options at their defaults, with ``given`` set (other commands reuse its pipeline)."""
+    parser = argparse.ArgumentParser()
+    _arguments(parser)
+    defaults = parser.parse_args(["-", "--weights", "-"])
+    return argparse.Namespace(**{**vars(defaults), **given})
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("predict", help="tell whether a video's faces are forged",
                                  description=__doc__)
-    parser.add_argument("video", type=Path)
+    _arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", type=Path, nargs="+",
+                        help="a video; or several, a folder (real/ and fake/ give labels) or a CSV of "
+                             "path,label[,method]")
     parser.add_argument("--weights", type=Path, required=True,
                         help="FTCN checkpoint: ours or the official ftcn_tt.pth (required: random weights never "
                              "give verdicts)")
@@ -48,43 +68,106 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "device that computes it natively (faster on GPUs; moves probabilities by up to ~0.007)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if len(args.video) == 1 and args.video[0].is_file() and args.video[0].suffix.lower() not in (".csv", ".txt"):
+        return _run_one(args, args.video[0])
+    report = score_videos(args, args.video, args.out, show=True)
+    if report is not None:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _options(args: argparse.Namespace) -> PredictOptions:
     if args.device == "cuda":
         import torch
 
         if not torch.cuda.is_available():
             raise BadOption("--device cuda was asked for but no CUDA device is available")
-    options = PredictOptions(stride=args.stride, batch_size=args.batch_size, detect_every=args.detect_every,
-                             tracker=TrackerMode(args.tracker), max_frames=args.max_frames,
-                             precision=args.precision, runtime=args.runtime)
-    probe(args.video, options.limits)  # a file that is not a video is refused before any model loads
+    return PredictOptions(stride=args.stride, batch_size=args.batch_size, detect_every=args.detect_every,
+                          tracker=TrackerMode(args.tracker), max_frames=args.max_frames,
+                          precision=args.precision, runtime=args.runtime)
+
+
+def _loaded(args: argparse.Namespace) -> tuple:
     model, checkpoint = load_model(args.weights, args.device)
     backend = make_backend(args.backend, device=args.device, detect_size=args.detect_size,
                            retinaface_weights=args.retinaface_weights, landmark_weights=args.landmark_weights,
                            min_face_px=args.min_face_px)
+    return model, checkpoint, backend
+
+
+def _write(args, video: Path, result: dict, out: Path, options: PredictOptions, bars) -> None:
+    """result.json (single mode), timeline.png and, unless --no-video, annotated.mp4 in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_timeline_plot(result, out / "timeline.png")
+    if not args.no_video:
+        write_annotated_video(video, result, out / "annotated.mp4", options.limits,
+                              on_frame=lambda frame: bars("annotate", frame.index + 1, result["input"]["frames_read"]))
+
+
+def _run_one(args: argparse.Namespace, video: Path) -> int:
+    options = _options(args)
+    probe(video, options.limits)  # a file that is not a video is refused before any model loads
+    model, checkpoint, backend = _loaded(args)
     bars = StageBars()
     try:
-        result = predict_video(args.video, model, checkpoint, backend, options, progress=bars)
+        result = predict_video(video, model, checkpoint, backend, options, progress=bars)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "result.json").write_text(json.dumps(result, indent=2))
-        write_timeline_plot(result, args.out / "timeline.png")
-        if not args.no_video:
-            write_annotated_video(args.video, result, args.out / "annotated.mp4", options.limits,
-                                  on_frame=lambda frame: bars("annotate", frame.index + 1,
-                                                                   result["input"]["frames_read"]))
+        _write(args, video, result, args.out, options, bars)
     finally:
         bars.close()
     print(one_line(result))
     return 0
 
 
+def score_videos(args: argparse.Namespace, sources: list[Path], out: Path, show: bool) -> dict | None:
+    """Score many videos with one loaded model (resumable, failures recorded); the labelled report or None."""
+    from ftcn.predict.batch import items_from, run_batch, video_report
+
+    items = items_from(sources)
+    options = _options(args)
+    model, checkpoint, backend = _loaded(args)
+    bars = StageBars()
+
+    def score(item, folder: Path) -> dict:
+        probe(item.path, options.limits)
+        result = predict_video(item.path, model, checkpoint, backend, options)
+        result["input"]["filename"] = item.name
+        _write(args, item.path, result, folder, options, bars)
+        if show:
+            bars.close()
+            print(one_line(result))
+        return result
+
+    try:
+        rows, scored = run_batch(items, out, score, progress=bars)
+    finally:
+        bars.close()
+    failed = sum(bool(row["error"]) for row in rows)
+    print(f"{len(rows)} videos: {scored} scored now, {len(rows) - scored} already done, {failed} failed; "
+          f"summary in {out / 'summary.csv'}")
+    report = video_report(rows)
+    if report is not None:
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        overall = report["overall"]
+        print(f"video AUC {_show(overall['auc'])}, accuracy {_show(overall['accuracy'])}, false positives on real "
+              f"videos {_show(overall['false_positive_rate'])} (threshold {checkpoint.threshold:.4f})")
+    return report
+
+
+def _show(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def one_line(result: dict) -> str:
+    """The verdict, and beneath it the model card's line (what the model was trained on, what it is worth)."""
     name = result["input"]["filename"]
+    card = "\n  " + card_line(result["model"]["name"], result["model"].get("card"))
     if result["verdict"] == "NO_FACE":
-        return f"{name}: NO_FACE ({result['no_face_reason']})"
+        return f"{name}: NO_FACE ({result['no_face_reason']})" + card
     judged = sum(track["score"] is not None for track in result["tracks"])
     return (f"{name}: {result['verdict']} score={result['score']:.3f} threshold={result['threshold']:.3f} "
-            f"faces={judged} coverage={result['coverage']['share']:.0%} model={result['model']['name']}")
+            f"faces={judged} coverage={result['coverage']['share']:.0%} model={result['model']['name']}" + card)

@@ -31,9 +31,11 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                        "instead of the dataset's split.csv")
     train.set_defaults(run=run_train)
 
-    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a dataset split")
+    evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a dataset split, or on raw videos "
+                                                    "(a CSV of path,label[,method] or a real/+fake/ folder): "
+                                                    "video-level AUC, accuracy, false positives, per method")
     evaluate.add_argument("checkpoint", type=Path)
-    evaluate.add_argument("dataset")
+    evaluate.add_argument("dataset", help="a preprocessed dataset (folder or s3://), or raw labelled videos")
     evaluate.add_argument("--split", choices=["train", "val", "test"], default="test")
     evaluate.add_argument("--out", type=Path, help="folder for evaluation.json and roc.png")
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -66,6 +68,19 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from ftcn.training.evaluate import evaluate
 
+    source = Path(args.dataset)
+    if source.suffix.lower() == ".csv" or ((source / "real").is_dir() and (source / "fake").is_dir()):
+        return _evaluate_videos(args, source)
     result = evaluate(args.checkpoint, args.dataset, args.split, args.out, args.device)
     print(json.dumps({k: result[k] for k in ("split", "threshold", "clip", "video")}, indent=2))
+    return 0
+
+
+def _evaluate_videos(args: argparse.Namespace, source: Path) -> int:
+    """Raw videos: the batch predictor with its defaults, resumable in --out; the per-method report."""
+    from ftcn.cli.predict import build_parser_defaults, score_videos
+
+    options = build_parser_defaults(weights=args.checkpoint, device=args.device, no_video=True)
+    report = score_videos(options, [source], args.out or Path("ftcn-evaluate"), show=False)
+    print(json.dumps(report, indent=2))
     return 0

@@ -188,10 +188,28 @@ def preprocess(
                     on_video(done, len(entries))
         summary.processed = len(jobs)
     rows = write_manifest(store, entries)
+    store.put("origin.json", json.dumps(origin_of(entries)).encode())
     summary.clips = sum(1 for r in rows if r["status"] == "ok")
     failed = {r["video_id"]: r["reason"] for r in rows if r["status"] == "failed"}
     summary.failed, summary.failures = len(failed), failed
     return summary
+
+
+def origin_of(entries: list[VideoEntry]) -> dict[str, Any]:
+    """What the videos are, for the model card of what is trained on them: ``synthetic`` when every one was made
+    by ``ftcn synth`` (its synth.json beside the video's folder), with the forgery methods used."""
+    marks = []
+    for entry in entries:
+        found = next((folder / "synth.json" for folder in entry.path.parents[:2] if (folder / "synth.json").is_file()),
+                     None)
+        marks.append(found)
+    if not marks or None in marks:
+        return {"synthetic": False}
+    methods: set[str] = set()
+    for mark in set(marks):
+        described = json.loads(mark.read_text())
+        methods |= set(described.get("methods") or ["jitter", "flicker", "mask", "stutter"])
+    return {"synthetic": True, "source": "ftcn synth", "methods": sorted(methods)}
 
 
 def write_manifest(store: DatasetStore, entries: list[VideoEntry]) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ftcn.cards import card_from_checkpoint
 from ftcn.checkpoints import Checkpoint
 from ftcn.errors import BadOption
 from ftcn.faces.backends import FaceBackend
@@ -65,6 +66,8 @@ class PredictOptions:
     #: auto, fp32 or bf16 (ftcn.precision), and where the model runs: auto, torch or onnxruntime (ftcn.runtime).
     precision: str = Precision.AUTO.value
     runtime: str = Runtime.AUTO.value
+    #: The model card shown with the verdict (ftcn.cards): a registered model's; None derives it from the checkpoint.
+    card: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("stride", "batch_size", "detect_every", "max_frames"):
@@ -168,6 +171,7 @@ def predict_video(
             "threshold": checkpoint.threshold,
             "source_format": checkpoint.source_format,
             "metadata": checkpoint.metadata,
+            "card": options.card or card_from_checkpoint(checkpoint),
         },
         "options": {**options.describe(), "backend": backend.name},
         "faces": {"backend": backend.name, "weights": getattr(backend, "weights", None),

@@ -124,6 +124,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     if missing:
         raise DatasetError(f"{dataset}: the manifest points at {len(missing)} missing clip files, e.g. "
                                 f"{', '.join(missing[:3])} (preprocess again)")
+    origin = json.loads(store.get("origin.json")) if store.exists("origin.json") else {}  # for the model card
     model = _build(cfg, read_clip(store, train_refs[0]).shape)
     train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
     val_set = ClipDataset(store, val_refs, model.cfg)
@@ -205,7 +206,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             handle.write(json.dumps(entry) + "\n")
         log.info("epoch %d: train loss %.4f, val loss %.4f, val video AUC %s", epoch, entry["train_loss"],
                  val_loss, metrics["video"]["auc"])
-        summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs))
+        summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs), origin)
         rank = _rank(metrics, val_loss)
         if rank > best_rank:
             best_rank = rank
@@ -217,7 +218,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
         write_training_plots(history, out)
         if stop:
             break
-    summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs))
+    summary = _summary(cfg, dataset, model, history, len(train_refs), len(val_refs), origin)
     summary["seconds"] = time.perf_counter() - started
     if distributed:
         summary["distributed"] = _same_model_everywhere(model, device)
@@ -252,11 +253,12 @@ def _same_model_everywhere(model: nn.Module, device: torch.device) -> dict[str, 
 
 
 def _summary(cfg: TrainConfig, dataset: str, model: FTCN, history: list[dict], n_train: int,
-             n_val: int) -> dict[str, Any]:
+             n_val: int, origin: dict[str, Any]) -> dict[str, Any]:
     best = max(history, key=lambda e: _rank(e["val"], e["val_loss"])) if history else None
     return {
         "trained": True,
         "dataset": str(dataset),
+        "training_data": origin,
         "model": model.cfg.name,
         "train_clips": n_train,
         "val_clips": n_val,

@@ -138,6 +138,10 @@ def test_upload_follow_and_watch_the_verdict(browser, stack: dict) -> None:
     verdict = job["result"]["verdict"]
     assert page.inner_text("#verdict-word") == verdict.replace("_", " ")
     assert f"{job['result']['threshold']:.3f}" in page.inner_text("#verdict-words")
+    # beside the verdict, which model made it and what it knows: this one learnt from synthetic videos only
+    card = page.inner_text("#model-card")
+    assert card == job["result"]["model_card_line"] and "synthetic set" in card
+    assert "a demonstration model whose verdicts on real videos mean little" in card
     wait_until(page, "document.getElementById('annotated').readyState >= 1")
     duration = page.evaluate("document.getElementById('annotated').duration")
     assert duration > 0

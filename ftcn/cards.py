@@ -9,6 +9,7 @@ a demonstration model, and its card says so in the words users read next to the 
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from ftcn.checkpoints import Checkpoint
@@ -39,7 +40,9 @@ def card_from_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
         data = "the synthetic set of ftcn synth" + (f" (methods: {', '.join(origin['methods'])})"
                                                      if origin.get("methods") else "")
     else:
-        data = origin.get("name") or (f"the dataset at {meta['dataset']}" if meta.get("dataset") else "not recorded")
+        # the dataset by its own name only: a card is shown to users, and a server path is not for them
+        named = PurePosixPath(str(meta["dataset"]).rstrip("/")).name if meta.get("dataset") else ""
+        data = origin.get("name") or (f"the dataset {named}" if named else "unrecorded data")
     return {"training_data": data, "validation": validation, "threshold": checkpoint.threshold,
             "intended_use": DEMONSTRATION if synthetic else DEFAULT_USE, "demonstration": synthetic}
 

@@ -233,13 +233,14 @@ def render(spec: SynthSpec) -> list[np.ndarray]:
 
 
 def plan(videos: int, seed: int, frames: int, methods: tuple[str, ...] | None = None) -> list[SynthSpec]:
-    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks. With
-    ``methods``, the fakes take them in turn, one each; without, the classic mix of paste artifacts."""
+    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks, except
+    that the group photo is only ever real. With ``methods``, the fakes take them in turn, one each; without, the
+    classic mix of paste artifacts."""
     rng = np.random.default_rng(seed)
     specs = []
     for pair in range((videos + 1) // 2):
-        source = ("talking_face", "talking_face", "photo", "talking_face", "group", "photo")[pair % 6] \
-            if methods else ("talking_face" if pair % 3 != 2 else "photo")
+        # with --methods, a third of the pairs each: a talking face, the photo, the group photo panned across
+        source = SOURCES[pair % 3] if methods else ("talking_face" if pair % 3 != 2 else "photo")
         video_seed = int(rng.integers(0, 2**31))
         # jitter is what every frame-by-frame swap has; the other artifacts come on top, at random
         extra = int(rng.integers(0, len(ARTIFACTS)))
@@ -249,7 +250,10 @@ def plan(videos: int, seed: int, frames: int, methods: tuple[str, ...] | None = 
             method = methods[pair % len(methods)]
             artifacts = (method,)
         specs.append(SynthSpec(f"real_{pair:04d}", "real", source, video_seed, frames, ()))
-        specs.append(SynthSpec(f"fake_{pair:04d}", "fake", source, video_seed, frames, artifacts, method))
+        # a group photo's fake would forge one face of several, and every face of a fake video is labelled fake
+        # in training: its twin is a talking face instead (the group photo stays a real-only source)
+        fake_source = "talking_face" if source == "group" else source
+        specs.append(SynthSpec(f"fake_{pair:04d}", "fake", fake_source, video_seed, frames, artifacts, method))
     return specs[:videos]
 
 

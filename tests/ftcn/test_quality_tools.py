@@ -125,10 +125,11 @@ def test_batch_predict_reports_auc_and_resumes_after_an_interruption(labelled, t
 
 
 def test_cards_from_checkpoints_and_registration(tmp_path: Path) -> None:
+    from sqlalchemy.orm import sessionmaker
+
     from jobs.admin import main as admin
     from jobs.db import make_engine, session_scope
     from jobs.models import Model
-    from sqlalchemy.orm import sessionmaker
 
     torch.manual_seed(0)
     meta = {"training_data": {"synthetic": True, "methods": ["faceswap"]},
@@ -136,6 +137,10 @@ def test_cards_from_checkpoints_and_registration(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "synthetic.pt", build_model(tiny_config()), 0.4, meta)
     card = card_from_checkpoint(load_checkpoint(path))
     assert card["demonstration"] and card["intended_use"] == DEMONSTRATION
+    named = save_checkpoint(tmp_path / "named.pt", build_model(tiny_config()), 0.4,
+                            {"dataset": "/srv/ftcn/storage/datasets/d-42", "training_data": {"synthetic": False}})
+    line = card_line("lab", card_from_checkpoint(load_checkpoint(named)))
+    assert "d-42" in line and "/srv" not in line and "demonstration" not in line  # no server path in a card
     assert "a demonstration model whose verdicts on real videos mean little" in card_line("m", card)
     env = {"FTCN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "FTCN_STORAGE_URL": (tmp_path / "s").as_uri()}
     old = {k: os.environ.get(k) for k in env}

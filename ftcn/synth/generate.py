@@ -208,15 +208,29 @@ def swap_identity(spec: SynthSpec) -> str:
     return ("astronaut", "carphone")[spec.seed % 2]
 
 
-def _swap_faces(frames: list[np.ndarray], source: SourceFace) -> list[np.ndarray]:
-    """Every frame's first face replaced by ``source`` (landmarks found anew per frame; a frame where none is found
-    keeps the last landmarks, as a swap tool carries its last fit)."""
-    out, last = [], None
+#: A frame-by-frame face-swap tool fits every frame on its own, and its fit is off by a little each time: the
+#: whole face by about this share of the face's width, and each landmark by half of it (FaceForensics++'s FaceSwap
+#: flickers this way; it is the temporal incoherence FTCN looks for).
+FIT_NOISE = 0.015
+
+
+def _swap_faces(frames: list[np.ndarray], spec: SynthSpec, rng: np.random.Generator) -> list[np.ndarray]:
+    """Every face of every frame replaced by another identity (landmarks found anew per frame, fitted with a
+    little noise; a frame where no face is found keeps the last fit, as a swap tool carries its last fit)."""
+    out, last = [], []
+    identities = ("astronaut", "carphone")
     for frame in frames:
-        faces = _detector().detect(np.clip(frame, 0, 255).astype(np.uint8))
-        if faces and faces[0].landmarks68 is not None:
-            last = faces[0].landmarks68
-        out.append(frame if last is None else swap_face(frame, last, source))
+        found = [f.landmarks68 for f in _detector().detect(np.clip(frame, 0, 255).astype(np.uint8))
+                 if f.landmarks68 is not None]
+        last = found or last
+        swapped = frame
+        for index, landmarks in enumerate(last):
+            width = float(np.ptp(landmarks[:, 0]))
+            fitted = (landmarks + rng.normal(0, FIT_NOISE * width, (1, 2))
+                      + rng.normal(0, FIT_NOISE * width / 2, landmarks.shape))
+            identity = swap_identity(spec) if index == 0 else identities[(spec.seed + index) % 2]
+            swapped = swap_face(swapped, fitted, source_face(identity))
+        out.append(swapped)
     return out
 
 
@@ -225,7 +239,7 @@ def render(spec: SynthSpec) -> list[np.ndarray]:
     rng = np.random.default_rng(spec.seed)
     frames, matrices = _camera(_source_frames(spec.source, spec.frames, rng), rng)
     if spec.label == "fake" and spec.method == "faceswap":
-        frames = _swap_faces(frames, source_face(swap_identity(spec)))
+        frames = _swap_faces(frames, spec, rng)
     elif spec.label == "fake":
         frames = _paste_incoherent_face(frames, _face_box(frames[0]), matrices, spec.artifacts, rng)
     noise = np.random.default_rng(spec.seed + 1)
@@ -233,9 +247,9 @@ def render(spec: SynthSpec) -> list[np.ndarray]:
 
 
 def plan(videos: int, seed: int, frames: int, methods: tuple[str, ...] | None = None) -> list[SynthSpec]:
-    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks, except
-    that the group photo is only ever real. With ``methods``, the fakes take them in turn, one each; without, the
-    classic mix of paste artifacts."""
+    """Half real, half fake; each fake has a real twin (same source, camera and seed) for paired checks. With
+    ``methods``, the fakes take them in turn, one each; without, the classic mix of paste artifacts. Every face of
+    a fake is forged (each face of a fake video is labelled fake in training)."""
     rng = np.random.default_rng(seed)
     specs = []
     for pair in range((videos + 1) // 2):
@@ -250,9 +264,9 @@ def plan(videos: int, seed: int, frames: int, methods: tuple[str, ...] | None = 
             method = methods[pair % len(methods)]
             artifacts = (method,)
         specs.append(SynthSpec(f"real_{pair:04d}", "real", source, video_seed, frames, ()))
-        # a group photo's fake would forge one face of several, and every face of a fake video is labelled fake
-        # in training: its twin is a talking face instead (the group photo stays a real-only source)
-        fake_source = "talking_face" if source == "group" else source
+        # the paste artifacts follow one face by the camera's own motion, which a pan across the group photo is
+        # not: their twin of a group photo is a talking face (face swaps find every face in every frame)
+        fake_source = "talking_face" if source == "group" and method != "faceswap" else source
         specs.append(SynthSpec(f"fake_{pair:04d}", "fake", fake_source, video_seed, frames, artifacts, method))
     return specs[:videos]
 

@@ -68,15 +68,13 @@ FTCN := $(VENV)/bin/ftcn
 SAMPLE := ftcn/synth/media/carphone_pristine.mp4
 
 demo-library: install
-	$(FTCN) synth $(DEMO_DIR)/synth --videos 24 --seed 2
+	$(FTCN) synth $(DEMO_DIR)/synth --videos 48 --seed 2 --methods jitter,faceswap
 	$(FTCN) preprocess $(DEMO_DIR)/synth $(DEMO_DIR)/clips --workers 2
-	$(FTCN) split $(DEMO_DIR)/clips --val 0.25 --test 0.25 --seed 0
+	$(FTCN) split $(DEMO_DIR)/clips --val 0.25 --seed 0
 	rm -rf $(DEMO_DIR)/model
 	$(FTCN) train $(DEMO_DIR)/clips --out $(DEMO_DIR)/model --epochs 20 --seed 0
-	$(FTCN) evaluate $(DEMO_DIR)/model/best.pt $(DEMO_DIR)/clips --split test --out $(DEMO_DIR)/model/test
-	$(FTCN) synth $(DEMO_DIR)/held_out --videos 2 --seed 99
-	$(FTCN) predict $(DEMO_DIR)/held_out/real/real_0000.mp4 --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_real
-	$(FTCN) predict $(DEMO_DIR)/held_out/fake/fake_0000.mp4 --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_fake
+	$(FTCN) synth $(DEMO_DIR)/held_out --videos 6 --seed 99 --methods faceswap
+	$(FTCN) evaluate $(DEMO_DIR)/model/best.pt $(DEMO_DIR)/held_out/labels.csv --out $(DEMO_DIR)/held_out_scores
 	$(FTCN) predict $(SAMPLE) --weights $(DEMO_DIR)/model/best.pt --out $(DEMO_DIR)/predict_sample
 
 bench: install

@@ -99,10 +99,12 @@ def _group_photo() -> np.ndarray:
 
 
 def _pan(photo: np.ndarray, frames: int) -> list[np.ndarray]:
-    """A camera sliding slowly across a still photo wider than the frame."""
-    width = FRAME_SIZE[0]
+    """A camera sliding slowly and evenly across a still photo wider than the frame (sub-pixel steps: whole-pixel
+    steps would alternate unevenly, a jerk no camera makes)."""
+    width, height = FRAME_SIZE
     offsets = np.linspace(0, photo.shape[1] - width, frames)
-    return [np.ascontiguousarray(photo[:, int(round(x)):int(round(x)) + width]) for x in offsets]
+    return [cv2.warpAffine(photo, np.float32([[1, 0, -x], [0, 1, 0]]), (width, height), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REFLECT) for x in offsets]
 
 
 def _smooth_path(rng: np.random.Generator, frames: int, amplitude: float) -> np.ndarray:

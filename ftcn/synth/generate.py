@@ -68,7 +68,7 @@ def _source_frames(source: str, frames: int, rng: np.random.Generator) -> list[n
         start = int(rng.integers(0, len(loop)))
         return [loop[(start + i) % len(loop)] for i in range(frames)]
     if source == "group":
-        return _pan(_group_photo(), frames)
+        return _pan(_group_photo(), frames, rng)
     still = cv2.resize(_astronaut()[40:232, 110:334], FRAME_SIZE, interpolation=cv2.INTER_AREA)
     return [still] * frames  # the face and shoulders, about the sample's aspect ratio
 
@@ -98,11 +98,19 @@ def _group_photo() -> np.ndarray:
     return photo
 
 
-def _pan(photo: np.ndarray, frames: int) -> list[np.ndarray]:
-    """A camera sliding slowly and evenly across a still photo wider than the frame (sub-pixel steps: whole-pixel
-    steps would alternate unevenly, a jerk no camera makes)."""
+#: Pixels per frame of the pan across the group photo: slow, as a camera operator pans over a photo (a face
+#: crosses the frame in about three seconds at 25 fps).
+PAN_PX_PER_FRAME = 2.5
+
+
+def _pan(photo: np.ndarray, frames: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """A camera sliding slowly and evenly across a still photo wider than the frame, from a random place (sub-pixel
+    steps: whole-pixel steps would alternate unevenly, a jerk no camera makes)."""
     width, height = FRAME_SIZE
-    offsets = np.linspace(0, photo.shape[1] - width, frames)
+    room = photo.shape[1] - width
+    travel = min(room, PAN_PX_PER_FRAME * (frames - 1))
+    start = rng.uniform(0, room - travel)
+    offsets = start + np.linspace(0, travel, frames)
     return [cv2.warpAffine(photo, np.float32([[1, 0, -x], [0, 1, 0]]), (width, height), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REFLECT) for x in offsets]
 

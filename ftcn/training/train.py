@@ -9,6 +9,7 @@ kept small; everything runs on CPU.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -222,6 +223,11 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     summary["seconds"] = time.perf_counter() - started
     if distributed:
         summary["distributed"] = _same_model_everywhere(model, device)
+        # DDP's reducer holds gloo work objects; freed at interpreter exit instead, they abort the process
+        # ("terminate called without an active exception"): free them first, then leave the group together
+        del runner
+        gc.collect()
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     if is_main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -23,8 +23,8 @@ from ftcn.checkpoints import load_checkpoint, save_checkpoint
 from ftcn.cli import main as ftcn
 from ftcn.models import build_model, tiny_config
 from ftcn.predict.batch import video_report
-from ftcn.synth.faceswap import triangles_of, warp_face
 from ftcn.synth import generate
+from ftcn.synth.faceswap import triangles_of, warp_face
 from ftcn.synth.generate import _detector, plan, render, source_face, swap_identity
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from api.access import RateLimits, make_rate_limits
 from api.bodies import DigestingRequest
 from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
-from jobs.logs import configure, job_context
+from jobs.logs import CURRENT_JOB, configure
 from jobs.models import Job
 from jobs.queue import QUEUES, Publisher, make_celery
 from jobs.settings import Settings
@@ -129,8 +129,7 @@ def _observe_requests(app: Flask) -> None:
         g.started = time.perf_counter()
         job_id = (request.view_args or {}).get("job_id")
         if job_id:
-            g.job_scope = job_context(job_id)
-            g.job_scope.__enter__()
+            g.job_token = CURRENT_JOB.set(job_id)
 
     @app.after_request
     def observed(response: Response) -> Response:
@@ -142,6 +141,6 @@ def _observe_requests(app: Flask) -> None:
 
     @app.teardown_request
     def leave_job(_: BaseException | None) -> None:
-        scope = g.pop("job_scope", None)
-        if scope is not None:
-            scope.__exit__(None, None, None)
+        token = g.pop("job_token", None)
+        if token is not None:
+            CURRENT_JOB.reset(token)

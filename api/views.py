@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -156,7 +156,6 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 raise
     state.publisher.publish(kind, view["id"])
     JOBS_SUBMITTED.labels(kind=kind.value).inc()
-    g.job_id = view["id"]
     return view, True
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from ftcn.checkpoints import Checkpoint
 
-DEMONSTRATION = ("a demonstration model whose verdicts on real videos mean little: it was trained only on the "
-                 "project's synthetic videos")
+#: The words shown beside a synthetic-only model's verdicts, and its intended use in full.
+DEMONSTRATION_WORDS = "a demonstration model whose verdicts on real videos mean little"
+DEMONSTRATION = f"{DEMONSTRATION_WORDS}: it was trained only on the project's synthetic videos"
 OFFICIAL_DATA = "FaceForensics++ (the official FTCN+TT weights, ftcn_tt.pth)"
 OFFICIAL_FIGURES = "paper: video-level AUC 86.9 on Celeb-DF, 98.8 on FaceShifter (ICCV 2021)"
 DEFAULT_USE = ("screening face videos for temporally incoherent face forgeries; a verdict is evidence for a human "
@@ -58,5 +59,5 @@ def card_line(name: str, card: dict[str, Any] | None) -> str:
         return f"Model {name}: no model card."
     line = f"Model {name}, trained on {card.get('training_data', 'unrecorded data')}"
     if card.get("demonstration"):
-        return f"{line}: {DEMONSTRATION.split(':')[0]}."
+        return f"{line}: {DEMONSTRATION_WORDS}."
     return f"{line}; {card.get('validation', 'no validation figures')}."

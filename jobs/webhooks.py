@@ -178,12 +178,12 @@ def record_attempt(session: Session, delivery: WebhookDelivery, outcome: Outcome
     attempts = [a for a in delivery.attempts if a.get("status") != ATTEMPTING] + [attempt]
     delivery.attempts, delivery.leased_until = attempts, None
     delivery.lease_version += 1
-    schedule = backoff_s(settings)
-    retry_at = now + timedelta(seconds=schedule[min(len(attempts) - 1, len(schedule) - 1)]) if schedule else None
+    schedule = backoff_s(settings)  # the wait before retry n is schedule[n - 1]; past its end, no retry
+    retry_at = now + timedelta(seconds=schedule[len(attempts) - 1]) if len(attempts) <= len(schedule) else None
     deadline = aware(delivery.created_at) + timedelta(hours=settings.webhook_retry_hours)
     if outcome.delivered:
         delivery.status, delivery.finished_at, delivery.next_attempt_at = "delivered", now, None
-    elif outcome.permanent or retry_at is None or retry_at > deadline or len(attempts) > len(schedule):
+    elif outcome.permanent or retry_at is None or retry_at > deadline:
         delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
     else:
         delivery.next_attempt_at = retry_at

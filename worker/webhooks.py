@@ -14,8 +14,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from jobs import service, webhooks
 from jobs.db import unit_of_work
 from jobs.logs import job_context
@@ -76,26 +74,23 @@ def deliver(state: WorkerState, delivery_id: str) -> str | None:
     if taken is None:
         return None
     url, event, secret, view, job_id = taken
-    outcome = attempt(delivery_id, url, event, secret, view, settings)
-    status = unit_of_work(state.sessions, lambda session: webhooks.record_attempt(
-        session, session.get(WebhookDelivery, delivery_id), outcome, settings))
-    from jobs.metrics import WEBHOOK_ATTEMPTS
+    with job_context(job_id):  # every line of the attempt carries the job's id
+        outcome = attempt(delivery_id, url, event, secret, view, settings)
+        status = unit_of_work(state.sessions, lambda session: webhooks.record_attempt(
+            session, session.get(WebhookDelivery, delivery_id), outcome, settings))
+        from jobs.metrics import WEBHOOK_ATTEMPTS
 
-    result = "delivered" if outcome.delivered else ("failed" if status == "failed" else "retry")
-    WEBHOOK_ATTEMPTS.labels(outcome=result).inc()
-    log.info("webhook %s (%s) for job %s: %s%s", delivery_id, event, job_id, result,
-             f" ({outcome.error})" if outcome.error else "", extra={"job_id": job_id})
+        result = "delivered" if outcome.delivered else ("failed" if status == "failed" else "retry")
+        WEBHOOK_ATTEMPTS.labels(outcome=result).inc()
+        log.info("webhook %s (%s) for job %s: %s%s", delivery_id, event, job_id, result,
+                 f" ({outcome.error})" if outcome.error else "")
     return status
 
 
 def deliver_task(task: Any, delivery_id: str) -> None:
     from worker.state import worker_state
 
-    state = worker_state()
-    job_id = unit_of_work(state.sessions, lambda session: session.scalar(
-        select(WebhookDelivery.job_id).where(WebhookDelivery.id == delivery_id)))
-    with job_context(job_id):
-        deliver(state, delivery_id)
+    deliver(worker_state(), delivery_id)
 
 
 def dispatch_once(state: WorkerState) -> int:

@@ -99,7 +99,7 @@ def _loaded(args: argparse.Namespace) -> tuple:
 
 
 def _write(args, video: Path, result: dict, out: Path, options: PredictOptions, bars) -> None:
-    """result.json (single mode), timeline.png and, unless --no-video, annotated.mp4 in ``out``."""
+    """timeline.png and, unless --no-video, annotated.mp4 in ``out`` (result.json is the caller's)."""
     out.mkdir(parents=True, exist_ok=True)
     write_timeline_plot(result, out / "timeline.png")
     if not args.no_video:

@@ -28,7 +28,7 @@ def video_key(video_id: str) -> str:
     return f"{slug}-{hashlib.sha1(video_id.encode()).hexdigest()[:10]}"
 
 
-def _label(value: str, where: str) -> str:
+def parse_label(value: str, where: str) -> str:
     label = LABELS.get(value.strip().lower())
     if label is None:
         raise InvalidSource(f"{where}: label {value!r} is not one of real/fake/0/1")
@@ -65,7 +65,7 @@ def from_manifest(manifest: Path) -> list[VideoEntry]:
             raise InvalidSource(f"{manifest}, row {number}: split {split!r} is not train/val/test")
         if not resolved.is_file():
             missing.append(str(path))
-        entries.append(VideoEntry(row[0].strip(), resolved, _label(row[1], f"{manifest}, row {number}"), split))
+        entries.append(VideoEntry(row[0].strip(), resolved, parse_label(row[1], f"{manifest}, row {number}"), split))
     if missing:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
         raise InvalidSource(f"{manifest} lists {len(missing)} missing videos: {shown}")

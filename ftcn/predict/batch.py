@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ftcn.datasets.sources import LABELS, VIDEO_SUFFIXES
+from ftcn.datasets.sources import VIDEO_SUFFIXES, parse_label
 from ftcn.errors import FtcnError, InvalidSource
 from ftcn.training.metrics import roc_auc
 
@@ -81,11 +81,7 @@ def _from_csv(manifest: Path) -> list[Item]:
         cells = dict(zip(columns, (cell.strip() for cell in row)))
         if not cells.get("path"):
             raise InvalidSource(f"{manifest.name}, row {number}: no path")
-        label = cells.get("label") or None
-        if label is not None:
-            label = LABELS.get(label.lower())
-            if label is None:
-                raise InvalidSource(f"{manifest.name}, row {number}: label {cells['label']!r} is not real/fake/0/1")
+        label = parse_label(cells["label"], f"{manifest.name}, row {number}") if cells.get("label") else None
         path = Path(cells["path"])
         resolved = path if path.is_absolute() else manifest.parent / path
         if not resolved.is_file():

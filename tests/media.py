@@ -76,3 +76,18 @@ def variable_rate_video(path: Path, times_s: list[float]) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def group_pan_video(path: Path, frames: int = 90, px_per_frame: float = 4.0, hidden: tuple[int, ...] = ()) -> Path:
+    """A camera panning across the synthetic group photo: faces enter and leave the frame. ``hidden`` frames are
+    blurred beyond detection, so tracks have gaps to bridge (or end there)."""
+    from ftcn.synth.generate import FRAME_SIZE, _group_photo
+
+    photo = _group_photo()
+    width, height = FRAME_SIZE
+    out = []
+    for t in range(frames):
+        x = min(photo.shape[1] - width, t * px_per_frame)
+        frame = cv2.warpAffine(photo, np.float32([[1, 0, -x], [0, 1, 0]]), (width, height), flags=cv2.INTER_LINEAR)
+        out.append(cv2.GaussianBlur(frame, (0, 0), 6) if t in hidden else frame)
+    return write_video(path, out, fps=25)

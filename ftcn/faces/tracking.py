@@ -12,7 +12,7 @@ Two trackers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import numpy as np
@@ -132,6 +132,8 @@ class _OpenTrack:
     points: list[np.ndarray]
     scores: list[float]
     skin: list[float] = field(default_factory=list)
+    #: Which track this is, in the order tracks were started (stable while the track is open and after).
+    serial: int = 0
 
     def skin_ok(self, minimum: float) -> bool:
         return not minimum or not self.skin or float(np.median(self.skin)) >= minimum
@@ -143,6 +145,20 @@ class _OpenTrack:
             return last
         velocity = (self.boxes[-1] - self.boxes[-2]) / (self.frames[-1] - self.frames[-2])
         return last + velocity * (frame - self.frames[-1])
+
+    @property
+    def settled_end(self) -> int:
+        """One past the last frame a detector confirmed: frames before it stay in the track whatever comes next
+        (only trailing frames where the face was carried can be cut when it closes)."""
+        for frame, score in zip(reversed(self.frames), reversed(self.scores)):
+            if score > 0.0:
+                return frame + 1
+        return self.frames[0]
+
+    def settled(self) -> Track:
+        """The track as closing it now would give it (without changing it): the part that is already final."""
+        return _close(replace(self, frames=list(self.frames), detections=list(self.detections),
+                              boxes=list(self.boxes), points=list(self.points), scores=list(self.scores)))
 
 
 def _close(open_track: _OpenTrack) -> Track:
@@ -173,16 +189,37 @@ def _close(open_track: _OpenTrack) -> Track:
     )
 
 
-def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> list[Track]:
-    """Follow every face: greedy best-IoU matching against predicted boxes, gaps of up to ``max_gap`` bridged."""
-    cfg = cfg or TrackerConfig()
-    active: list[_OpenTrack] = []
-    finished: list[_OpenTrack] = []
-    for t, faces in enumerate(frames):
-        still_active = []
-        for track in active:
-            (still_active if t - track.frames[-1] <= cfg.max_gap + 1 else finished).append(track)
-        active = still_active
+def gap_boxes(open_track: _OpenTrack) -> list[tuple[int, np.ndarray]]:
+    """(frame, box) of the frames bridged between the track's last two observations, interpolated exactly as
+    closing the track interpolates them (the same two points, the same arithmetic)."""
+    if len(open_track.frames) < 2 or open_track.frames[-1] - open_track.frames[-2] < 2:
+        return []
+    known = open_track.frames[-2:]
+    span = np.arange(known[0] + 1, known[1])
+    boxes = np.stack([np.interp(span, known, [b[k] for b in open_track.boxes[-2:]]) for k in range(4)], axis=1)
+    return list(zip(span.tolist(), boxes))
+
+
+class Linker:
+    """The follow-every-face tracker, one frame at a time: greedy best-IoU matching against predicted boxes,
+    gaps of up to ``max_gap`` frames bridged. :func:`link_faces` runs it over a whole video; the streaming
+    pipeline runs it while it decodes and reads each open track's final part (``_OpenTrack.settled``)."""
+
+    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+        self.cfg = cfg or TrackerConfig()
+        self.active: list[_OpenTrack] = []
+        self.frame = 0
+        self._serials = 0
+
+    def push(self, faces: FrameFaces) -> list[tuple[int, Track]]:
+        """Link the next frame's faces; returns the tracks that ended before it and are kept, with their serials."""
+        cfg, t = self.cfg, self.frame
+        self.frame += 1
+        still_active, ended = [], []
+        for track in self.active:
+            (still_active if t - track.frames[-1] <= cfg.max_gap + 1 else ended).append(track)
+        self.active = still_active
+        active = self.active
         pairs = sorted(
             (
                 (iou(track.predicted_box(t), face.box), ti, fi)
@@ -216,11 +253,37 @@ def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> li
                 continue  # a duplicate detection of a face that is already followed
             active.append(
                 _OpenTrack([t], [fi], [np.asarray(face.box, np.float64)], [np.asarray(face.points5, np.float64)],
-                           [float(face.score)], [] if face.skin is None else [face.skin])
+                           [float(face.score)], [] if face.skin is None else [face.skin], serial=self._serials)
             )
-    finished.extend(active)
-    tracks = [_close(track) for track in finished if track.skin_ok(cfg.min_skin)]
-    tracks = [track for track in tracks
-              if len(track) >= cfg.min_track_frames and float(np.median(track.scores)) >= cfg.min_median_score
-              and float(track.scores.max()) >= cfg.min_peak_score]
-    return sorted(tracks, key=lambda track: (track.start, track.boxes[0][0]))
+            self._serials += 1
+        return self._kept(ended)
+
+    def finish(self) -> list[tuple[int, Track]]:
+        """Close every open track (the video ended); returns the kept ones with their serials."""
+        ended, self.active = self.active, []
+        return self._kept(ended)
+
+    def _kept(self, ended: list[_OpenTrack]) -> list[tuple[int, Track]]:
+        cfg = self.cfg
+        kept = []
+        for open_track in ended:
+            if not open_track.skin_ok(cfg.min_skin):
+                continue
+            track = _close(open_track)
+            if (len(track) >= cfg.min_track_frames and float(np.median(track.scores)) >= cfg.min_median_score
+                    and float(track.scores.max()) >= cfg.min_peak_score):
+                kept.append((open_track.serial, track))
+        return kept
+
+
+def track_order(track: Track) -> tuple[int, float]:
+    """Tracks are listed by first frame, then left to right."""
+    return track.start, float(track.boxes[0][0])
+
+
+def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> list[Track]:
+    """Follow every face over a whole video (:class:`Linker`); tracks in :func:`track_order`."""
+    linker = Linker(cfg)
+    kept = [track for faces in frames for _, track in linker.push(faces)]
+    kept += [track for _, track in linker.finish()]
+    return sorted(kept, key=track_order)

@@ -116,6 +116,12 @@ def to_model_input(clips: list[np.ndarray], model: FTCN, device: torch.device) -
     return ((batch - mean) / std).contiguous(memory_format=torch.channels_last_3d)
 
 
+def clip_probabilities(model: FTCN, engine: Engine, clips: list[np.ndarray]) -> np.ndarray:
+    """Forgery probabilities of aligned uint8 clips [N][T, H, W, 3], one batch through ``engine``."""
+    logits = engine(to_model_input(clips, model, next(model.parameters()).device))
+    return torch.sigmoid(logits.float()).cpu().numpy()
+
+
 def classify_clips(
     model: FTCN, clips: Iterator[tuple[int, np.ndarray]], batch_size: int, count: int,
     on_batch: Callable[[int], None] | None = None,
@@ -123,7 +129,6 @@ def classify_clips(
     engine: Engine | None = None,
 ) -> np.ndarray:
     """Probabilities for every planned clip, batched, through ``engine`` (default: torch fp32; see ftcn.runtime)."""
-    device = next(model.parameters()).device
     engine = engine or engine_for(model, Runtime.TORCH, "fp32")
     timer = timer or StageTimer()
     probabilities = np.full(count, np.nan)
@@ -132,9 +137,7 @@ def classify_clips(
     def flush() -> None:
         indices = [i for i, _ in pending]
         with timer.measure("model"):
-            inputs = to_model_input([c for _, c in pending], model, device)
-            logits = engine(inputs)
-            probabilities[indices] = torch.sigmoid(logits.float()).cpu().numpy()
+            probabilities[indices] = clip_probabilities(model, engine, [c for _, c in pending])
         if on_batch:
             on_batch(len(indices))
         pending.clear()

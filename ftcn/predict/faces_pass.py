@@ -7,7 +7,7 @@ pixels are decoded again, one window at a time, by :mod:`ftcn.predict.clip_pass`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +48,39 @@ def scan_faces(
     this frame size); in between, the backend follows the faces it has (``refit``). A backend that follows faces
     also keeps, on detection frames, the followed faces the detection missed."""
     info = probe(path, limits)
+    detect_every = scan_interval(backend, info, detect_every)
+    total = frames_expected(info, max_frames)
+    faces: list[FrameFaces] = []
+    for frame, found in iter_frame_faces(path, backend, detect_every, limits, max_frames, timer):
+        faces.append(found)
+        if on_frame:
+            on_frame(frame.index + 1, total)
+    return FaceScan(info=info, faces=faces, detect_every=detect_every,
+                    smallest_face_px=backend.smallest_face_px(info.width, info.height))
+
+
+def scan_interval(backend: FaceBackend, info: VideoInfo, detect_every: int | None) -> int:
+    """Frames between full detections: the given interval, or the backend's for this frame size."""
     detect_every = detect_every or backend.detect_interval(info.width, info.height)
     if detect_every < 1:
         raise BadOption(f"detect_every must be >= 1, got {detect_every}")
-    total = info.frame_count if max_frames is None else min(info.frame_count or max_frames, max_frames)
+    return detect_every
+
+
+def frames_expected(info: VideoInfo, max_frames: int | None) -> int | None:
+    return info.frame_count if max_frames is None else min(info.frame_count or max_frames, max_frames)
+
+
+def iter_frame_faces(
+    path: str | Path,
+    backend: FaceBackend,
+    detect_every: int,
+    limits: VideoLimits | None = None,
+    max_frames: int | None = None,
+    timer: StageTimer | None = None,
+) -> Iterator[tuple[Frame, FrameFaces]]:
+    """Each decoded frame with its faces, in order (see :func:`scan_faces` for how faces are found)."""
     timer = timer or StageTimer()
-    faces: list[FrameFaces] = []
     previous: list[Face] = []
     # A backend that detects on every frame and follows nothing takes frames in batches (RetinaFace on a GPU).
     batch = max(1, getattr(backend, "batch_size", 1)) if detect_every == 1 and not backend.follows_faces else 1
@@ -69,11 +96,7 @@ def scan_faces(
             found_in_group = [_faces_of(group[0], backend, detect_every, previous)]
         for frame, found in zip(group, found_in_group):
             previous = found
-            faces.append(found)
-            if on_frame:
-                on_frame(frame.index + 1, total)
-    return FaceScan(info=info, faces=faces, detect_every=detect_every,
-                    smallest_face_px=backend.smallest_face_px(info.width, info.height))
+            yield frame, found
 
 
 def _faces_of(frame: Frame, backend: FaceBackend, detect_every: int, previous: list[Face]) -> list[Face]:

@@ -21,13 +21,14 @@ from ftcn.faces.backends import FaceBackend
 from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
 from ftcn.models import FTCN
 from ftcn.precision import Precision
-from ftcn.predict.clip_pass import classify_clips, iter_aligned_clips, plan_clips
+from ftcn.predict.clip_pass import classify_clips, clip_probabilities, iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
 from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
-from ftcn.runtime import Runtime, engine_for
+from ftcn.predict.stream import StreamResult, stream_video
+from ftcn.runtime import Engine, Runtime, engine_for
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
@@ -68,6 +69,9 @@ class PredictOptions:
     runtime: str = Runtime.AUTO.value
     #: The model card shown with the verdict (ftcn.cards): a registered model's; None derives it from the checkpoint.
     card: dict[str, Any] | None = None
+    #: One decode with the model classifying while faces are found (ftcn.predict.stream); False decodes twice,
+    #: faces first. The official tracker always takes two passes (it links with the whole video in view).
+    streaming: bool = True
 
     def __post_init__(self) -> None:
         for name in ("stride", "batch_size", "detect_every", "max_frames"):
@@ -95,6 +99,7 @@ class PredictOptions:
             "max_frames": self.max_frames,
             "precision": self.precision,
             "runtime": self.runtime,
+            "streaming": self.streaming and self.tracker is TrackerMode.FOLLOW_ALL,
         }
 
 
@@ -116,54 +121,33 @@ def predict_video(
     options = replace(options, runtime=engine.runtime, precision=engine.precision)
     backend.timer.reset()
     with timer.measure("total"):
-        scan = scan_faces(
-            path, backend, detect_every=options.detect_every, limits=options.limits, max_frames=options.max_frames,
-            on_frame=lambda done, total: report("faces", done, total), timer=timer,
-        )
-        timer.merge(backend.timer)
-        options = replace(options, detect_every=scan.detect_every)
-        cfg = model.cfg
-        frame_size = (scan.info.width, scan.info.height)
-        with timer.measure("track"):
-            if options.tracker is TrackerMode.OFFICIAL:
-                _, tracks = link_official(scan.faces)
-                unjudged: list[str | None] = [None] * len(tracks)  # the official padding, for parity
-            else:
-                tracks = link_faces(scan.faces, options.tracker_config)
-                unjudged = unjudged_reasons(tracks, frame_size, cfg.clip_len, options.judging)
-            judged = [track for track, reason in zip(tracks, unjudged) if reason is None]
-            plans, crops = plan_clips(judged, frame_size, cfg.clip_len, options.stride, cfg.image_size)
-        clips = iter_aligned_clips(path, plans, crops, judged, cfg.image_size, options.limits, timer=timer)
-        done = 0
-
-        def on_batch(count: int) -> None:
-            nonlocal done
-            done += count
-            report("clips", done, len(plans))
-
-        probabilities = (
-            classify_clips(model, clips, options.batch_size, len(plans), on_batch, timer=timer, engine=engine)
-            if plans else np.zeros(0)
-        )
-    windows = [plan.window for plan in plans]
-    tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, unjudged)
+        if options.streaming and options.tracker is TrackerMode.FOLLOW_ALL:
+            found = _stream(path, model, backend, engine, options, report, timer)
+        else:
+            found = _two_passes(path, model, backend, engine, options, report, timer)
+    timer.merge(backend.timer)
+    options = replace(options, detect_every=found.detect_every)
+    cfg = model.cfg
+    tracks, windows, probabilities = found.tracks, found.windows, found.probabilities
+    tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, found.unjudged)
     score = video_score(tracks_out)
     second = None
     if score is None and options.second_look:
         with timer.measure("second_look"):
-            looked = second_look(path, backend, scan.frames_read, options.limits)
+            looked = second_look(path, backend, found.frames_read, options.limits)
         second = looked.describe() if looked else None
+    info = found.info
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "input": {
             "filename": path.name,
-            "width": scan.info.width,
-            "height": scan.info.height,
-            "fps": round(scan.info.fps, 4),
-            "duration_s": scan.info.duration_s,
-            "frames_read": scan.frames_read,
-            "rotation": scan.info.rotation,
-            "codec": scan.info.codec,
+            "width": info.width,
+            "height": info.height,
+            "fps": round(info.fps, 4),
+            "duration_s": info.duration_s,
+            "frames_read": found.frames_read,
+            "rotation": info.rotation,
+            "codec": info.codec,
         },
         "model": {
             "name": cfg.name,
@@ -175,17 +159,66 @@ def predict_video(
         },
         "options": {**options.describe(), "backend": backend.name},
         "faces": {"backend": backend.name, "weights": getattr(backend, "weights", None),
-                  "detect_every": scan.detect_every, "smallest_face_px": _rounded_px(scan.smallest_face_px),
+                  "detect_every": found.detect_every, "smallest_face_px": _rounded_px(found.smallest_face_px),
                   "second_look": second},
-        "coverage": coverage(tracks_out, scan.frames_read),
-        "no_face_reason": no_face_reason(tracks_out, scan.frames_read, scan.smallest_face_px, second),
+        "coverage": coverage(tracks_out, found.frames_read),
+        "no_face_reason": no_face_reason(tracks_out, found.frames_read, found.smallest_face_px, second),
         "verdict": verdict_for(score, checkpoint.threshold).value,
         "score": score,
-        "mean_clip_score": mean_score(list(probabilities)) if len(plans) else None,
+        "mean_clip_score": mean_score(list(probabilities)) if len(windows) else None,
         "threshold": checkpoint.threshold,
         "timings_s": timer.rounded(),
         "tracks": tracks_out,
     }
+
+
+def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,
+            report: Progress, timer: StageTimer) -> StreamResult:
+    """The default: one decode, the model classifying while faces are found (ftcn.predict.stream)."""
+    cfg = model.cfg
+    return stream_video(
+        path, backend, lambda clips: clip_probabilities(model, engine, clips), clip_len=cfg.clip_len,
+        stride=options.stride, size=cfg.image_size, batch_size=options.batch_size, tracker=options.tracker_config,
+        judging=options.judging, detect_every=options.detect_every, limits=options.limits,
+        max_frames=options.max_frames, timer=timer, on_frames=lambda done, total: report("faces", done, total),
+        on_clips=lambda done: report("clips", done, None),
+    )
+
+
+def _two_passes(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,
+                report: Progress, timer: StageTimer) -> StreamResult:
+    """Faces over the whole video first, then a second decode for the clips: what the official tracker needs (it
+    links with the whole video in view), and the reference the stream is tested against."""
+    scan = scan_faces(
+        path, backend, detect_every=options.detect_every, limits=options.limits, max_frames=options.max_frames,
+        on_frame=lambda done, total: report("faces", done, total), timer=timer,
+    )
+    cfg = model.cfg
+    frame_size = (scan.info.width, scan.info.height)
+    with timer.measure("track"):
+        if options.tracker is TrackerMode.OFFICIAL:
+            _, tracks = link_official(scan.faces)
+            unjudged: list[str | None] = [None] * len(tracks)  # the official padding, for parity
+        else:
+            tracks = link_faces(scan.faces, options.tracker_config)
+            unjudged = unjudged_reasons(tracks, frame_size, cfg.clip_len, options.judging)
+        judged = [track for track, reason in zip(tracks, unjudged) if reason is None]
+        plans, crops = plan_clips(judged, frame_size, cfg.clip_len, options.stride, cfg.image_size)
+    clips = iter_aligned_clips(path, plans, crops, judged, cfg.image_size, options.limits, timer=timer)
+    done = 0
+
+    def on_batch(count: int) -> None:
+        nonlocal done
+        done += count
+        report("clips", done, len(plans))
+
+    probabilities = (
+        classify_clips(model, clips, options.batch_size, len(plans), on_batch, timer=timer, engine=engine)
+        if plans else np.zeros(0)
+    )
+    return StreamResult(info=scan.info, frames_read=scan.frames_read, detect_every=scan.detect_every,
+                        smallest_face_px=scan.smallest_face_px, tracks=tracks, unjudged=unjudged,
+                        windows=[plan.window for plan in plans], probabilities=probabilities)
 
 
 def _rounded_px(value: float | None) -> float | None:

@@ -43,7 +43,7 @@ class FaceThumbnails:
 
     def see(self, frame: Frame) -> None:
         for track_id, box in self.wanted.get(frame.index, []):
-            self.crops[track_id] = face_crop(frame.rgb, box)
+            self.crops[track_id] = face_crop(frame.rgb, [v * frame.scale for v in box])
 
     def write(self, out_dir: str | Path) -> dict[int, Path]:
         out_dir = Path(out_dir)

@@ -46,6 +46,8 @@ class Frame:
     index: int
     time_s: float
     rgb: np.ndarray  # [H, W, 3] uint8, as displayed
+    #: Pixels of ``rgb`` per pixel of the video (frames decoded smaller for a smaller output are < 1).
+    scale: float = 1.0
 
 
 def _open(path: str | Path, limits: VideoLimits) -> av.container.InputContainer:
@@ -114,8 +116,12 @@ def _check_bounds(info: VideoInfo, limits: VideoLimits, name: str) -> None:
         raise VideoTooLarge(f"{name}: {info.frame_count} frames exceed the limit of {limits.max_frames}")
 
 
-def _to_rgb(frame: av.VideoFrame, rotation: int) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
+def _to_rgb(frame: av.VideoFrame, rotation: int, scale: float = 1.0) -> np.ndarray:
+    if scale == 1.0:
+        rgb = frame.to_ndarray(format="rgb24")
+    else:  # one swscale call converts and shrinks (the frame is stored before its display rotation)
+        rgb = frame.to_ndarray(format="rgb24", width=scaled(frame.width, scale), height=scaled(frame.height, scale),
+                               interpolation="AREA")
     if rotation:
         # PyAV reports the counter-clockwise rotation the display matrix applies; np.rot90 turns counter-clockwise.
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
@@ -158,12 +164,18 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
     return info
 
 
+def scaled(pixels: int, scale: float) -> int:
+    """A frame side after scaling: even (what yuv420p encoders need), at least 2."""
+    return max(2, int(round(pixels * scale / 2)) * 2)
+
+
 def iter_frames(
-    path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None
+    path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None, scale: float = 1.0
 ) -> Iterator[Frame]:
     """Yield displayed RGB frames in order; raises :class:`InvalidVideo` / :class:`VideoTooLarge` as it finds out.
 
     Bounds are re-checked while decoding, because container headers can lie about duration and frame count.
+    ``scale`` < 1 decodes smaller frames (each side :func:`scaled`), cheaper than resizing full ones.
     """
     limits = limits or VideoLimits()
     name = Path(path).name
@@ -182,7 +194,7 @@ def iter_frames(
                 raise VideoTooLarge(f"{name}: more than {limits.max_frames} frames")
             if time_s - start_time > limits.max_duration_s:
                 raise VideoTooLarge(f"{name}: longer than the limit of {limits.max_duration_s:.0f} s")
-            yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation))
+            yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation, scale), scale=scale)
             count += 1
             if max_frames is not None and count >= max_frames:
                 return

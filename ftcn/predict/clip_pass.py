@@ -116,9 +116,11 @@ def to_model_input(clips: list[np.ndarray], model: FTCN, device: torch.device) -
     return ((batch - mean) / std).contiguous(memory_format=torch.channels_last_3d)
 
 
-def clip_probabilities(model: FTCN, engine: Engine, clips: list[np.ndarray]) -> np.ndarray:
-    """Forgery probabilities of aligned uint8 clips [N][T, H, W, 3], one batch through ``engine``."""
-    logits = engine(to_model_input(clips, model, next(model.parameters()).device))
+def clip_probabilities(model: FTCN, engine: Engine, clips: list[np.ndarray], threads: int | None = None
+                       ) -> np.ndarray:
+    """Forgery probabilities of aligned uint8 clips [N][T, H, W, 3], one batch through ``engine`` (``threads``: see
+    :class:`ftcn.runtime.Engine`)."""
+    logits = engine(to_model_input(clips, model, next(model.parameters()).device), threads)
     return torch.sigmoid(logits.float()).cpu().numpy()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ftcn.cards import card_from_checkpoint
 from ftcn.checkpoints import Checkpoint
@@ -177,12 +178,18 @@ def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, optio
     """The default: one decode, the model classifying while faces are found (ftcn.predict.stream)."""
     cfg = model.cfg
     return stream_video(
-        path, backend, lambda clips: clip_probabilities(model, engine, clips), clip_len=cfg.clip_len,
+        path, backend, lambda clips, beside: clip_probabilities(model, engine, clips, _threads_beside(beside)),
+        clip_len=cfg.clip_len,
         stride=options.stride, size=cfg.image_size, batch_size=options.batch_size, tracker=options.tracker_config,
         judging=options.judging, detect_every=options.detect_every, limits=options.limits,
         max_frames=options.max_frames, timer=timer, on_frames=lambda done, total: report("faces", done, total),
         on_clips=lambda done: report("clips", done, None),
     )
+
+
+def _threads_beside(beside: bool) -> int | None:
+    """Threads for the model while face finding works beside it: one core left to it (None: every thread)."""
+    return max(1, torch.get_num_threads() - 1) if beside else None
 
 
 def _two_passes(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,

@@ -40,12 +40,14 @@ from ftcn.timing import StageTimer
 from ftcn.video.decode import Frame, VideoInfo, VideoLimits, probe
 
 #: Aligned clips waiting for the model; the producer waits when it is this far ahead.
-QUEUE_CLIPS = 4
+QUEUE_CLIPS = 8
 #: Seconds between progress reports while the model waits.
 REPORT_EVERY_S = 0.25
 
 Key = tuple[int, int]  # (track serial, window number)
-Classify = Callable[[list[np.ndarray]], np.ndarray]
+#: classify(clips, beside): probabilities of a batch of aligned uint8 clips; ``beside`` is True while the producer
+#: is working, so the model should leave it a core (ftcn.runtime.Engine's ``threads``).
+Classify = Callable[[list[np.ndarray], bool], np.ndarray]
 
 
 @dataclass
@@ -202,8 +204,9 @@ def stream_video(
     pending: list[tuple[Key, np.ndarray]] = []
 
     def flush() -> None:
+        beside = thread.is_alive() and not producer.out.full()  # the producer is finding faces, not waiting
         with timer.measure("model"):
-            found = classify([clip for _, clip in pending])
+            found = classify([clip for _, clip in pending], beside)
         probabilities.update(zip((key for key, _ in pending), (float(p) for p in found)))
         pending.clear()
         if on_clips:

@@ -43,6 +43,20 @@ def test_the_cpu_default_is_onnxruntime_with_torch_fp32_probabilities() -> None:
     assert engine_for(model) is engine  # built once per model in a process
 
 
+def test_fewer_threads_give_the_same_logits() -> None:
+    """The stream asks for one thread fewer while faces are found beside the model: a second session, same graph."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = _tiny()
+        engine = engine_for(model)
+    finally:
+        torch.set_num_threads(threads)
+    clips = _clips(model, 2)
+    assert torch.equal(engine(clips, 1), engine(clips))
+    assert torch.equal(engine(clips, 99), engine(clips))  # never more threads than the engine's own
+
+
 def test_an_export_is_made_once_per_weights(monkeypatch: pytest.MonkeyPatch) -> None:
     engine_for(_tiny(seed=0))
     graphs = sorted(cache_folder().glob("*.onnx"))

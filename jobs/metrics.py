@@ -51,7 +51,7 @@ WEBHOOK_ATTEMPTS = Counter("ftcn_webhook_deliveries_total",
 
 def observe_stages(timings_s: dict[str, float], encode_s: float | None = None) -> None:
     """A predict job's stage split (``result["timings_s"]``) into the stage histogram; the pipeline's own
-    names are kept, "total" (their sum) is not."""
+    names are kept, "total" (the wall time; stages overlap in the stream) is not."""
     for stage, seconds in timings_s.items():
         if stage != "total":
             STAGE_SECONDS.labels(stage=stage).observe(seconds)

@@ -175,16 +175,18 @@ def predict_video(
 
 def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,
             report: Progress, timer: StageTimer) -> StreamResult:
-    """The default: one decode, the model classifying while faces are found (ftcn.predict.stream)."""
+    """The default: one decode, the model classifying while faces are found (ftcn.predict.stream). Progress is
+    the share of frames decoded; the clips are done a moment after the last frame."""
     cfg = model.cfg
-    return stream_video(
+    found = stream_video(
         path, backend, lambda clips, beside: clip_probabilities(model, engine, clips, _threads_beside(beside)),
         clip_len=cfg.clip_len,
         stride=options.stride, size=cfg.image_size, batch_size=options.batch_size, tracker=options.tracker_config,
         judging=options.judging, detect_every=options.detect_every, limits=options.limits,
         max_frames=options.max_frames, timer=timer, on_frames=lambda done, total: report("faces", done, total),
-        on_clips=lambda done: report("clips", done, None),
     )
+    report("clips", len(found.windows), len(found.windows))
+    return found
 
 
 def _threads_beside(beside: bool) -> int | None:

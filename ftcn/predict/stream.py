@@ -40,7 +40,7 @@ from ftcn.timing import StageTimer
 from ftcn.video.decode import Frame, VideoInfo, VideoLimits, probe
 
 #: Aligned clips waiting for the model; the producer waits when it is this far ahead.
-QUEUE_CLIPS = 8
+QUEUE_CLIPS = 4
 #: Seconds between progress reports while the model waits.
 REPORT_EVERY_S = 0.25
 
@@ -94,8 +94,11 @@ class _Producer:
         self.out: queue.Queue = queue.Queue(maxsize=QUEUE_CLIPS)
         self.stop = threading.Event()
         self.frames_done = 0
+        self.waiting = False  # True while the queue is full and this thread waits for the model
+        self.done = False
         self._cuts: dict[int, _Cuts] = {}
         self._kept: list[tuple[int, Track, str | None]] = []
+        self._aligned: list[tuple[Key, np.ndarray]] = []
         # raw frames kept to cut the regions of bridged frames once the gap closes
         self._recent: deque[Frame] = deque(maxlen=tracker.max_gap + 2)
 
@@ -110,20 +113,38 @@ class _Producer:
                 with self.timer.measure("align"):
                     self._close(ended)  # first: what is left of ended tracks after this was dropped
                     self._cut_open_tracks(frame.index)
+                self._hand_over()
                 self.frames_done = frame.index + 1
             with self.timer.measure("align"):
                 self._close(self.linker.finish())
+            self._hand_over()
+            self.done = True
             self._put(_Done(self._kept, self.frames_done))
         except BaseException as error:  # handed to the consuming thread, which raises it
             self._put(error)
 
+    def _hand_over(self) -> None:
+        """Queue the clips aligned for this frame (outside the align timer: a full queue makes this wait)."""
+        for item in self._aligned:
+            self._put(item)
+        self._aligned.clear()
+
     def _put(self, item: Any) -> None:
-        while not self.stop.is_set():
-            try:
-                self.out.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        try:
+            self.out.put_nowait(item)
+            return
+        except queue.Full:
+            pass
+        self.waiting = True  # ahead of the model: the core this thread had is free
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.out.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+        finally:
+            self.waiting = False
 
     def _cut_open_tracks(self, t: int) -> None:
         active = {track.serial for track in self.linker.active}
@@ -146,7 +167,9 @@ class _Producer:
                 del cuts.regions[frame]
 
     def _cut(self, cuts: _Cuts, frame: int, box: np.ndarray) -> None:
-        source = next(f for f in reversed(self._recent) if f.index == frame)
+        source = next((f for f in reversed(self._recent) if f.index == frame), None)
+        if source is None:  # cannot happen while the buffer spans the tracker's longest gap; say so if it does
+            raise RuntimeError(f"frame {frame} left the gap buffer before its crop region was cut")
         crop = crop_boxes(np.asarray(box, np.float64)[None], self.frame_size)[0]
         cuts.regions[frame] = (crop, crop_region(source.rgb, crop))
 
@@ -167,9 +190,8 @@ class _Producer:
         affine, _ = clip_affine(track.points5[positions], crops, self.size)
         clip = np.stack([warp_region(cuts.regions[int(f)][1], tuple(cuts.regions[int(f)][0][:2]), affine,
                                      self.size) for f in frames])
-        key = (serial, cuts.queued)
+        self._aligned.append(((serial, cuts.queued), clip))
         cuts.queued += 1
-        self._put((key, clip))
 
 
 def stream_video(
@@ -188,10 +210,9 @@ def stream_video(
     max_frames: int | None = None,
     timer: StageTimer | None = None,
     on_frames: Callable[[int, int | None], None] | None = None,
-    on_clips: Callable[[int], None] | None = None,
 ) -> StreamResult:
-    """Find, link, cut and classify in one decode; ``classify`` maps a batch of aligned uint8 clips to
-    probabilities and runs in the calling thread (so do ``on_frames`` and ``on_clips``, the progress callbacks)."""
+    """Find, link, cut and classify in one decode; ``classify`` runs in the calling thread, and so does
+    ``on_frames`` (progress: frames decoded, frames expected)."""
     path = Path(path)
     timer = timer or StageTimer()
     info = probe(path, limits)
@@ -204,13 +225,11 @@ def stream_video(
     pending: list[tuple[Key, np.ndarray]] = []
 
     def flush() -> None:
-        beside = thread.is_alive() and not producer.out.full()  # the producer is finding faces, not waiting
+        beside = not (producer.done or producer.waiting)  # the producer is finding faces right now
         with timer.measure("model"):
             found = classify([clip for _, clip in pending], beside)
         probabilities.update(zip((key for key, _ in pending), (float(p) for p in found)))
         pending.clear()
-        if on_clips:
-            on_clips(len(probabilities))
 
     thread.start()
     try:

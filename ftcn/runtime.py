@@ -138,7 +138,8 @@ def _onnx_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
             sessions[threads] = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return sessions[threads]
 
-    session(cores)
+    for threads in {cores, max(1, cores - 1)}:  # both made now: a worker makes them once, not inside a job
+        session(threads)
 
     def run(clips: torch.Tensor, threads: int | None = None) -> torch.Tensor:
         array = clips.detach().cpu().contiguous().numpy()

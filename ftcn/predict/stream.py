@@ -225,7 +225,8 @@ def stream_video(
     pending: list[tuple[Key, np.ndarray]] = []
 
     def flush() -> None:
-        beside = not (producer.done or producer.waiting)  # the producer is finding faces right now
+        # leave the producer a core only when the model is about to wait for it: it is working and nothing is queued
+        beside = not (producer.done or producer.waiting) and producer.out.empty()
         with timer.measure("model"):
             found = classify([clip for _, clip in pending], beside)
         probabilities.update(zip((key for key, _ in pending), (float(p) for p in found)))

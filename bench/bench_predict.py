@@ -10,9 +10,8 @@
 
 Each run is a fresh child process (its peak RSS is its own) that prepares and warms the model's engine (one
 forward pass per thread count) before the clock starts, as a worker has it after its first job (``engine`` is that
-preparation). Seconds per stage come from the
-pipeline's StageTimer; stages overlap in the one-decode modes (decode, detect and align run beside the model), so
-they add up to more than the wall time; ``model_idle`` is the time the model waited for clips. ``annotate`` is the
+preparation). Seconds per stage come from the pipeline's StageTimer; stages overlap in the one-decode modes
+(decode, detect and align run beside the model), so they add up to more than the wall time; ``model_idle`` is the time the model waited for clips. ``annotate`` is the
 annotated video, with its share of the whole job.
 
 A long video (the sample looped and scaled to 720p) is then analysed at two lengths (default mode; ``--long-modes``

@@ -93,6 +93,13 @@ def warp_region(region: np.ndarray, origin: tuple[int, int], affine: np.ndarray,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def warp_clip(regions: list[np.ndarray], crop_boxes: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
+    """A clip's aligned frames [T, size, size, 3]: each frame's crop region (top-left at its crop box) warped with
+    the clip's one frame-to-aligned matrix."""
+    return np.stack([warp_region(region, (int(box[0]), int(box[1])), affine, size)
+                     for region, box in zip(regions, crop_boxes)])
+
+
 def crop_region(frame: np.ndarray, crop_box: np.ndarray) -> np.ndarray:
     """The pixels of a crop box (end-exclusive slicing, as officially), copied so the frame can be freed."""
     x1, y1, x2, y2 = (int(v) for v in crop_box)

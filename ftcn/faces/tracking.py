@@ -173,10 +173,8 @@ def _close(open_track: _OpenTrack) -> Track:
             column.pop()
     observed = np.asarray(open_track.frames)
     span = np.arange(observed[0], observed[-1] + 1)
-    boxes = np.stack([np.interp(span, observed, [b[k] for b in open_track.boxes]) for k in range(4)], axis=1)
-    points = np.asarray(open_track.points)  # [M, 5, 2]
-    flat = points.reshape(len(observed), -1)
-    interpolated = np.stack([np.interp(span, observed, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    boxes = _interpolated(span, observed, np.asarray(open_track.boxes))
+    interpolated = _interpolated(span, observed, np.asarray(open_track.points).reshape(len(observed), -1))
     index_of = dict(zip(open_track.frames, open_track.detections))
     score_of = dict(zip(open_track.frames, open_track.scores))
     return Track(
@@ -196,8 +194,12 @@ def gap_boxes(open_track: _OpenTrack) -> list[tuple[int, np.ndarray]]:
         return []
     known = open_track.frames[-2:]
     span = np.arange(known[0] + 1, known[1])
-    boxes = np.stack([np.interp(span, known, [b[k] for b in open_track.boxes[-2:]]) for k in range(4)], axis=1)
-    return list(zip(span.tolist(), boxes))
+    return list(zip(span.tolist(), _interpolated(span, known, np.asarray(open_track.boxes[-2:]))))
+
+
+def _interpolated(span: np.ndarray, observed: np.ndarray | list[int], rows: np.ndarray) -> np.ndarray:
+    """Each column of ``rows`` (one row per observed frame) linearly interpolated at the frames of ``span``."""
+    return np.stack([np.interp(span, observed, rows[:, k]) for k in range(rows.shape[1])], axis=1)
 
 
 class Linker:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ftcn.errors import InvalidVideo
-from ftcn.faces.align import clip_affine, crop_region, warp_region
+from ftcn.faces.align import clip_affine, crop_region, warp_clip
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.types import Track
 from ftcn.models import FTCN
@@ -87,12 +87,8 @@ def iter_aligned_clips(
             track_index = plan.window.track
             crop_of = crops[track_index]
             with timer.measure("align"):
-                clip = np.stack(
-                    [
-                        warp_region(regions[(track_index, int(f))], tuple(crop_of[int(p)][:2]), plan.affine, size)
-                        for f, p in zip(plan.window.frames, plan.window.positions)
-                    ]
-                )
+                clip = warp_clip([regions[(track_index, int(f))] for f in plan.window.frames],
+                                 crop_of[plan.window.positions], plan.affine, size)
             yield order[cursor], clip
             for f in plan.window.frames:
                 key = (track_index, int(f))

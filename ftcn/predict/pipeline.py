@@ -51,9 +51,9 @@ class PredictOptions:
 
     Defaults (None) are the fast mode measured by bench/bench_predict.py: clips every half clip length (each
     frame is still seen by two clips; one clip per frame moved trained models' video scores by up to 0.12 against
-    a clip at every frame, bench/bench_one_pass.py, so it is an option, not the default), the backend's preferred detection interval, and a batch size that suits
-    the device (on CPU the full-size model runs fastest per clip at batch 1: 0.29 clips/s against 0.20 at batch 4,
-    bench/bench_model.py; smaller models prefer 4).
+    a clip at every frame, bench/bench_one_pass.py, so it is an option, not the default), the backend's preferred
+    detection interval, and a batch size that suits the device (on CPU the full-size model runs fastest per clip
+    at batch 1: 0.29 clips/s against 0.20 at batch 4, bench/bench_model.py; smaller models prefer 4).
     """
 
     stride: int | None = None

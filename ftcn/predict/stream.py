@@ -12,7 +12,7 @@ What is final: a track's frames up to the last one a detector confirmed never ch
 are cut when a track closes), so window ``k`` (positions ``k*stride`` .. ``k*stride+clip_len``) is final once the
 confirmed part reaches its end. The last window (ending where the track ends) and the windows of tracks shorter
 than a clip are cut when the track closes. Tracks are judged when they close; clips already classified for a track
-that is then dropped or not judged are discarded (counted in ``wasted_clips``). The result is the two-pass result:
+that is then dropped or not judged are discarded. The result is the two-pass result:
 same tracks, windows and clip probabilities (``tests/ftcn/test_stream.py``).
 """
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ftcn.faces.align import clip_affine, crop_region, warp_region
+from ftcn.faces.align import clip_affine, crop_region, warp_clip
 from ftcn.faces.backends import FaceBackend
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.tracking import Linker, TrackerConfig, gap_boxes, track_order
@@ -63,7 +63,6 @@ class StreamResult:
     unjudged: list[str | None]
     windows: list[ClipWindow]
     probabilities: np.ndarray
-    wasted_clips: int = 0
 
 
 @dataclass
@@ -185,12 +184,9 @@ class _Producer:
                 self._queue(serial, cuts, track, windows[cuts.queued].positions)
 
     def _queue(self, serial: int, cuts: _Cuts, track: Track, positions: np.ndarray) -> None:
-        frames = track.start + positions
-        crops = np.stack([cuts.regions[int(f)][0] for f in frames])
-        affine, _ = clip_affine(track.points5[positions], crops, self.size)
-        clip = np.stack([warp_region(cuts.regions[int(f)][1], tuple(cuts.regions[int(f)][0][:2]), affine,
-                                     self.size) for f in frames])
-        self._aligned.append(((serial, cuts.queued), clip))
+        crops, regions = zip(*(cuts.regions[int(f)] for f in track.start + positions))
+        affine, _ = clip_affine(track.points5[positions], np.stack(crops), self.size)
+        self._aligned.append(((serial, cuts.queued), warp_clip(list(regions), np.stack(crops), affine, self.size)))
         cuts.queued += 1
 
 
@@ -236,12 +232,11 @@ def stream_video(
     try:
         reported = 0.0
         while True:
-            waited = time.perf_counter()
-            try:
-                item = producer.out.get(timeout=REPORT_EVERY_S)
-            except queue.Empty:
-                item = None
-            timer.seconds["model_idle"] += time.perf_counter() - waited
+            with timer.measure("model_idle"):
+                try:
+                    item = producer.out.get(timeout=REPORT_EVERY_S)
+                except queue.Empty:
+                    item = None
             if on_frames and time.perf_counter() - reported >= REPORT_EVERY_S:
                 on_frames(producer.frames_done, total)
                 reported = time.perf_counter()
@@ -273,5 +268,5 @@ def stream_video(
         info=info, frames_read=done.frames_read, detect_every=detect_every,
         smallest_face_px=backend.smallest_face_px(info.width, info.height),
         tracks=[track for _, track, _ in kept], unjudged=[reason for _, _, reason in kept], windows=windows,
-        probabilities=np.asarray(used, dtype=np.float64), wasted_clips=len(probabilities) - len(used),
+        probabilities=np.asarray(used, dtype=np.float64),
     )

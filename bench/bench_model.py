@@ -18,6 +18,11 @@ another's) and how far its clip probabilities move from eager fp32 on the same i
 - ``openvino``: the model converted by OpenVINO and compiled for the CPU, which computes in bf16 by itself where
   the CPU has it (``pip install openvino``).
 
+Each row also gives the arithmetic rate it reached (the model's GFLOP per clip, counted by torch's
+``FlopCounterMode``, times clips/s) against this CPU's ceiling measured in the same run: the
+best of a few 4096x4096 matrix multiplies with the same threads, in fp32 and in bf16. A variant near the fp32
+ceiling leaves nothing for fp32 to gain; only a cheaper number format could go further.
+
 A runtime that is not installed (OpenVINO is not a dependency: ``pip install openvino``) is reported as skipped.
 The full model gets the parity fixtures' recipe weights (``tests/parity_recipe.py``; random, so speed and numerics
 only, never a verdict); every model gets a random input.
@@ -132,15 +137,45 @@ def _measure(size: str, batch: int, variant: str, repeats: int, threads: int, qu
                "rss_after_build_mb": rss_model, "peak_rss_mb": _peak_rss_mb(), "max_abs_probability_delta": delta})
 
 
-def run(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict:
+def gflop_per_clip(size: str) -> float:
+    """The model's arithmetic for one clip (a multiply-add counts 2), counted during one forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cfg = config_for_size(size)
+    model = build_model(cfg).eval()
+    clips = torch.zeros(1, 3, cfg.clip_len, cfg.image_size, cfg.image_size)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(clips)
+    return counter.get_total_flops() / 1e9
+
+
+def _gemm_ceiling(threads: int, queue: mp.Queue, side: int = 4096, repeats: int = 4) -> None:
+    torch.set_num_threads(threads)
+    rates = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(side, side).to(dtype), torch.randn(side, side).to(dtype)
+        torch.mm(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
+        rates[name] = 2 * side**3 / best / 1e9
+    queue.put(rates)
+
+
+def _in_child(target: Callable[..., None], *args: Any) -> dict | None:
     context = mp.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_measure, args=(size, batch, variant, repeats, threads, queue))
+    process = context.Process(target=target, args=(*args, queue))
     process.start()
     process.join()
-    if process.exitcode != 0:
-        return {"size": size, "batch": batch, "variant": variant, "error": f"exit code {process.exitcode}"}
-    return queue.get()
+    return queue.get() if process.exitcode == 0 else None
+
+
+def run(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict:
+    row = _in_child(_measure, size, batch, variant, repeats, threads)
+    return row or {"size": size, "batch": batch, "variant": variant, "error": "the child process failed"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,10 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"{device.upper()}, native bf16: {native_bf16(device)}; recipe weights (speed and numerics, no verdicts)")
+    ceiling = _in_child(_gemm_ceiling, args.threads) if device == "cpu" else None
+    if ceiling:
+        print(f"CPU ceiling, best 4096x4096 matrix multiply on {args.threads} threads: fp32 {ceiling['fp32']:.0f} "
+              f"GFLOP/s, bf16 {ceiling['bf16']:.0f} GFLOP/s")
     print(f"{'model':>6} {'batch':>5} {'variant':>13} {'clips/s':>8} {'s/batch':>8} {'x fp32':>7} "
-          f"{'max |dp|':>9} {'peak RSS MB':>11} {'prepare s':>9}")
+          f"{'max |dp|':>9} {'peak RSS MB':>11} {'prepare s':>9} {'GFLOP/s':>8} {'% fp32 ceiling':>14}")
     rows = []
     for size in args.sizes.split(","):
+        gflop = gflop_per_clip(size)
+        print(f"{size}: {gflop:.1f} GFLOP per clip")
         for batch in map(int, args.batches.split(",")):
             baseline = None
             for variant in args.variants.split(","):
@@ -175,12 +216,14 @@ def main(argv: list[str] | None = None) -> int:
                     baseline = row["median_s"]
                 row["speedup_vs_fp32"] = baseline / row["median_s"] if baseline else None
                 row["within_guard"] = row["max_abs_probability_delta"] <= MAX_PROBABILITY_DELTA
+                row["gflop_per_s"] = gflop * row["clips_per_s"]
+                share = f"{100 * row['gflop_per_s'] / ceiling['fp32']:.0f} %" if ceiling else "-"
                 ratio = f"{row['speedup_vs_fp32']:.2f}" if baseline else "-"
                 print(f"{size:>6} {batch:>5} {variant:>13} {row['clips_per_s']:>8.2f} {row['median_s']:>8.3f} "
                       f"{ratio:>7} {row['max_abs_probability_delta']:>9.5f} {row['peak_rss_mb']:>11.0f} "
-                      f"{row['prepare_s']:>9.1f}", flush=True)
+                      f"{row['prepare_s']:>9.1f} {row['gflop_per_s']:>8.0f} {share:>14}", flush=True)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(json.dumps({"cpu_ceiling_gflop_per_s": ceiling, "rows": rows}, indent=2))
     return 0 if all("error" not in r for r in rows) else 1
 
 

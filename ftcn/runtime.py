@@ -170,9 +170,15 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftcn" / "onnx"
 
 
+EXPORT_REVISION = 2
+"""Part of the cache key: raised when the network's forward changes how it computes (2: the stem in steps of
+frames), so that graphs exported before are not reused."""
+
+
 def weights_digest(model: FTCN) -> str:
-    """Digest of the configuration and every weight: the exported graph's cache key."""
-    digest = hashlib.sha256(json.dumps(model.cfg.to_dict(), sort_keys=True).encode())
+    """Digest of the export revision, the configuration and every weight: the exported graph's cache key."""
+    digest = hashlib.sha256(f"revision {EXPORT_REVISION}\n".encode())
+    digest.update(json.dumps(model.cfg.to_dict(), sort_keys=True).encode())
     for name, tensor in model.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

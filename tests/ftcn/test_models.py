@@ -29,6 +29,27 @@ def test_small_configs_forward_logits(cfg: FTCNConfig) -> None:
         assert (model(clips) > 1.0).all()
 
 
+@pytest.mark.parametrize("frames", [8, 12, 16, 21])
+def test_stem_in_steps_of_frames_equals_the_stem_in_one_piece(frames: int) -> None:
+    """Outside training the stem runs a few frames at a time (memory); each step must see its temporal halo, and
+    a last, shorter step must be handled, so the output equals the one-piece stem's."""
+    from ftcn.models.ftcn_tt import Stem
+
+    torch.manual_seed(0)
+    stem = Stem(3, 16, temporal_kernel=5)
+    with torch.no_grad():  # BatchNorm statistics that are not the identity, so the halo and scaling both count
+        stem.bn[0].running_mean.uniform_(-0.5, 0.5)
+        stem.bn[0].running_var.uniform_(0.5, 2.0)
+        stem.bn[0].weight.uniform_(0.5, 1.5)
+    stem.eval()
+    clips = torch.randn(2, 3, frames, 32, 32)
+    with torch.inference_mode():
+        whole = stem.pool_layer(stem.relu(stem.bn(stem.conv(clips))))
+        stepped = stem(clips)
+    assert stepped.shape == whole.shape
+    torch.testing.assert_close(stepped, whole, rtol=1e-5, atol=1e-5)
+
+
 def test_full_config_is_the_official_network() -> None:
     cfg = full_config()
     assert (cfg.feature_dim, cfg.num_time_tokens, cfg.image_size // cfg.spatial_reduction) == (1024, 16, 14)

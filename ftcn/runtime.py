@@ -154,7 +154,7 @@ _arena_shared = False
 
 def _share_one_arena() -> None:
     """One CPU memory arena for every ONNX Runtime session of the process (a session per thread count would
-    otherwise hold its own: 2.1 GB instead of 1.2 GB for the full model's two sessions)."""
+    otherwise hold its own: 1.41 GB instead of 1.09 GB for the full model's two sessions, with the stepped stem)."""
     global _arena_shared
     if _arena_shared:
         return

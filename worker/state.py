@@ -44,6 +44,7 @@ class WorkerState:
     _backends: dict[str, Any] = field(default_factory=dict)
     _detectors: dict[str, tuple[dict[str, str], dict[str, Any]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _preparing: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def sessions(self) -> sessionmaker:
@@ -74,26 +75,53 @@ class WorkerState:
         return path
 
     def model(self, model_id: str, storage_key: str) -> tuple[Any, Any]:
-        """(network, checkpoint) of a registered model, downloaded and loaded once per process, on the device."""
-        if model_id not in self._models:
-            from ftcn.checkpoints import load_model
+        """(network, checkpoint) of a registered model, downloaded and loaded once per process, on the device. A
+        job that asks while the warm-up prepares models waits for it instead of preparing the same one twice."""
+        with self._preparing:
+            if model_id not in self._models:
+                from ftcn.checkpoints import load_model
 
-            self._models[model_id] = load_model(self._local_copy(storage_key, "ftcn-models"), self.device)
-        return self._models[model_id]
+                self._models[model_id] = load_model(self._local_copy(storage_key, "ftcn-models"), self.device)
+            return self._models[model_id]
+
+    def warm_up(self) -> str | None:
+        """Prepare the shared default model and the default face backend before any job asks, so that the first
+        job of a worker process does not pay for them (the full model's engine: 24-26 s the first time a machine
+        sees its weights, 3-5 s from the export cache). Returns the model's id, None when there is none."""
+        from jobs.auth import OPEN
+        from jobs.db import unit_of_work
+        from jobs.models import Model
+        from jobs.service import default_model
+
+        def shared_default(session) -> tuple[str, str] | None:
+            model_id = default_model(session, OPEN)
+            return (model_id, session.get(Model, model_id).storage_key) if model_id else None
+
+        from ftcn.runtime import engine_for
+
+        found = unit_of_work(self.sessions, shared_default)
+        with self._preparing:  # held throughout: a job's engine_for then finds the engine made here
+            self.backend("dlib")
+            if found is None:
+                return None
+            network, _ = self.model(*found)
+            engine_for(network, self.settings.runtime, self.settings.precision)
+        return found[0]
 
     def backend(self, name: str, detector_id: str | None = None) -> Any:
         """A face backend, built once per process, on the worker's device; RetinaFace from registered weights."""
         key = f"{name}:{detector_id}"
-        if key not in self._backends:
-            from ftcn.faces.backends import make_backend
+        with self._preparing:
+            if key not in self._backends:
+                from ftcn.faces.backends import make_backend
 
-            files, described = self._detector(detector_id) if detector_id else ({}, None)
-            backend = make_backend(name, device=self.device, retinaface_weights=files.get("retinaface"),
-                                   landmark_weights=files.get("landmarks"))
-            if described:
-                backend.weights = described
-            self._backends[key] = backend
-        return self._backends[key]
+                files, described = self._detector(detector_id) if detector_id else ({}, None)
+                backend = make_backend(name, device=self.device, retinaface_weights=files.get("retinaface"),
+                                       landmark_weights=files.get("landmarks"))
+                if described:
+                    backend.weights = described
+                self._backends[key] = backend
+            return self._backends[key]
 
     def detector_files(self, detector_id: str) -> dict[str, str]:
         """role -> local path of a registered detector's weight files."""
@@ -168,7 +196,21 @@ def _pool_child_gone(pid: int | None = None, **_: Any) -> None:
 
 @worker_process_init.connect
 def _forked(**_: Any) -> None:
-    worker_state().after_fork()
+    state = worker_state()
+    state.after_fork()
+    threading.Thread(target=_warm_up, args=(state,), name="ftcn-warm-up", daemon=True).start()
+
+
+def _warm_up(state: WorkerState) -> None:
+    """In each pool process, beside its first jobs (not before: the process is ready at once)."""
+    started = time.perf_counter()
+    try:
+        model_id = state.warm_up()
+    except Exception:  # noqa: BLE001 - a job prepares what it needs itself; the warm-up only saves it the wait
+        log.warning("warm-up failed; jobs will prepare their model themselves", exc_info=True)
+        return
+    log.info("warm-up: %s ready in %.1f s", f"model {model_id}" if model_id else "no default model; face backend",
+             time.perf_counter() - started)
 
 
 def _sweep_forever(state: WorkerState) -> None:

@@ -143,6 +143,17 @@ def trained_model(service: Service, dataset_zip: bytes) -> str:
     return model_id
 
 
+def test_the_worker_warms_up_when_it_starts(service: Service) -> None:
+    """Each pool process prepares the face backend and the shared default model as it starts, beside its first
+    jobs (``worker.state._warm_up``); this worker started before any model was registered."""
+    deadline = time.monotonic() + 60
+    while "warm-up: " not in (log := Path(service.worker_log).read_text()):
+        assert time.monotonic() < deadline, log[-3000:]
+        time.sleep(0.5)
+    first = next(line for line in log.splitlines() if "warm-up: " in line)
+    assert "warm-up: no default model; face backend ready in" in first, first
+
+
 def test_predict_with_the_trained_model(service: Service, trained_model: str, tmp_path: Path) -> None:
     answer = service.http.post(service.url("/jobs/predict"), data={"model_id": trained_model},
                            files={"video": ("talking.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)

@@ -57,6 +57,27 @@ def model_id(state: WorkerState, checkpoint: Path) -> str:
     return register_model(state.settings, checkpoint, "tiny", default=True)
 
 
+def test_warm_up_prepares_the_default_model_before_any_job(state: WorkerState, model_id: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool process prepares the shared default model at start (ONNX export on a CPU), so its first job
+    finds the engine ready and exports nothing."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    assert state.warm_up() == model_id
+    exported = sorted((cache / "ftcn" / "onnx").glob("*.onnx"))
+    assert len(exported) == 1
+    made = exported[0].stat().st_mtime_ns
+    video = put(state, "in/video.mp4", short_video(tmp_path / "ok.mp4").read_bytes())
+    job = run(state, JobKind.PREDICT, {"model_id": model_id, "input_key": video, "options": {"max_frames": 16}})
+    assert job.status == JobStatus.SUCCEEDED.value, job.error
+    assert sorted((cache / "ftcn" / "onnx").glob("*.onnx")) == exported
+    assert exported[0].stat().st_mtime_ns == made
+
+
+def test_warm_up_without_a_default_model_prepares_only_the_face_backend(state: WorkerState) -> None:
+    assert state.warm_up() is None
+
+
 def short_video(path: Path, frames: int = 24) -> Path:
     import av
 

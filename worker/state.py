@@ -88,6 +88,7 @@ class WorkerState:
         """Prepare the shared default model and the default face backend before any job asks, so that the first
         job of a worker process does not pay for them (the full model's engine: 24-26 s the first time a machine
         sees its weights, 3-5 s from the export cache). Returns the model's id, None when there is none."""
+        from ftcn.runtime import engine_for
         from jobs.auth import OPEN
         from jobs.db import unit_of_work
         from jobs.models import Model
@@ -96,8 +97,6 @@ class WorkerState:
         def shared_default(session) -> tuple[str, str] | None:
             model_id = default_model(session, OPEN)
             return (model_id, session.get(Model, model_id).storage_key) if model_id else None
-
-        from ftcn.runtime import engine_for
 
         found = unit_of_work(self.sessions, shared_default)
         with self._preparing:  # held throughout: a job's engine_for then finds the engine made here

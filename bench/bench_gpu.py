@@ -56,8 +56,8 @@ class Scale:
     seconds: float = 60.0
 
 
-def rehearsal(seconds: float = 1.0) -> Scale:
-    return Scale(device="cpu", model="tiny", batches=(1, 2), detector_batches=(1, 2), repeats=1, seconds=seconds)
+def rehearsal() -> Scale:
+    return Scale(device="cpu", model="tiny", batches=(1, 2), detector_batches=(1, 2), repeats=1, seconds=1.0)
 
 
 def no_gpu_reason() -> str | None:

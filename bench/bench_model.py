@@ -164,18 +164,19 @@ def _gemm_ceiling(threads: int, queue: mp.Queue, side: int = 4096, repeats: int 
     queue.put(rates)
 
 
-def _in_child(target: Callable[..., None], *args: Any) -> dict | None:
+def _in_child(target: Callable[..., None], *args: Any) -> dict:
+    """What ``target(*args, queue)`` put on the queue in a fresh process, or ``{"error": ...}`` if it died."""
     context = mp.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=target, args=(*args, queue))
     process.start()
     process.join()
-    return queue.get() if process.exitcode == 0 else None
+    return queue.get() if process.exitcode == 0 else {"error": f"exit code {process.exitcode}"}
 
 
 def run(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict:
-    row = _in_child(_measure, size, batch, variant, repeats, threads)
-    return row or {"size": size, "batch": batch, "variant": variant, "error": "the child process failed"}
+    return {"size": size, "batch": batch, "variant": variant, **_in_child(_measure, size, batch, variant, repeats,
+                                                                          threads)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"{device.upper()}, native bf16: {native_bf16(device)}; recipe weights (speed and numerics, no verdicts)")
     ceiling = _in_child(_gemm_ceiling, args.threads) if device == "cpu" else None
+    if ceiling and "error" in ceiling:
+        print(f"CPU ceiling not measured: {ceiling['error']}")
+        ceiling = None
     if ceiling:
         print(f"CPU ceiling, best 4096x4096 matrix multiply on {args.threads} threads: fp32 {ceiling['fp32']:.0f} "
               f"GFLOP/s, bf16 {ceiling['bf16']:.0f} GFLOP/s")

@@ -11,8 +11,8 @@
 Each run is a fresh child process (its peak RSS is its own) that prepares and warms the model's engine (one
 forward pass per thread count) before the clock starts, as a worker has it after its first job (``engine`` is that
 preparation). Seconds per stage come from the pipeline's StageTimer; stages overlap in the one-decode modes
-(decode, detect and align run beside the model), so they add up to more than the wall time; ``model_idle`` is the time the model waited for clips. ``annotate`` is the
-annotated video, with its share of the whole job.
+(decode, detect and align run beside the model), so they add up to more than the wall time; ``model_idle`` is the
+time the model waited for clips. ``annotate`` is the annotated video, with its share of the whole job.
 
 A long video (the sample looped and scaled to 720p) is then analysed at two lengths (default mode; ``--long-modes``
 adds others) to show that peak memory does not grow with the video's length, with the share of its frames in a
@@ -45,7 +45,7 @@ from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # noqa: E402
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
-from ftcn.runtime import engine_for  # noqa: E402
+from ftcn.runtime import engine_for, threads_beside  # noqa: E402
 from ftcn.video.decode import VideoLimits, iter_frames  # noqa: E402
 from ftcn.video.encode import VideoWriter  # noqa: E402
 
@@ -83,7 +83,7 @@ def _run(video: str, size: str, mode: str, annotate: bool, queue: mp.Queue) -> N
     engine = engine_for(model, options.runtime, options.precision)  # cached: predict_video finds it ready
     cfg = model.cfg
     warm = torch.zeros(1, 3, cfg.clip_len, cfg.image_size, cfg.image_size)
-    for threads in (None, 1):  # a worker's engine is warm after its first job
+    for threads in (None, threads_beside()):  # a worker's engine is warm after its first job
         engine(warm, threads)
     engine_s = time.perf_counter() - clock
     start = time.perf_counter()

@@ -64,6 +64,12 @@ class Engine:
         return {"runtime": self.runtime, "precision": self.precision}
 
 
+def threads_beside() -> int:
+    """The model's threads while face finding works beside it: one core left to it. The ONNX Runtime engine makes
+    a session for this count upfront."""
+    return max(1, torch.get_num_threads() - 1)
+
+
 def onnxruntime_available() -> bool:
     try:
         import onnxruntime  # noqa: F401
@@ -138,7 +144,7 @@ def _onnx_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
             sessions[threads] = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         return sessions[threads]
 
-    for threads in {cores, max(1, cores - 1)}:  # both made now: a worker makes them once, not inside a job
+    for threads in {cores, threads_beside()}:  # both made now: a worker makes them once, not inside a job
         session(threads)
 
     def run(clips: torch.Tensor, threads: int | None = None) -> torch.Tensor:

@@ -84,28 +84,32 @@ class WorkerState:
                 self._models[model_id] = load_model(self._local_copy(storage_key, "ftcn-models"), self.device)
             return self._models[model_id]
 
-    def warm_up(self) -> str | None:
-        """Prepare the shared default model and the default face backend before any job asks, so that the first
-        job of a worker process does not pay for them (the full model's engine: 24-26 s the first time a machine
-        sees its weights, 3-5 s from the export cache). Returns the model's id, None when there is none."""
+    def warm_up(self) -> dict[str, Any]:
+        """Prepare the shared default model and the face backend a job gets by default (``jobs.detectors``: the
+        registered RetinaFace weights, else dlib) before any job asks, so that the first job of a worker process
+        does not pay for them (the full model's engine: 24-26 s the first time a machine sees its weights, about
+        3 s from the export cache). Returns what it prepared: ``model_id`` (None: no default model), ``backend``
+        and ``detector_id``."""
         from ftcn.runtime import engine_for
         from jobs.auth import OPEN
         from jobs.db import unit_of_work
+        from jobs.detectors import resolve_backend
         from jobs.models import Model
         from jobs.service import default_model
 
-        def shared_default(session) -> tuple[str, str] | None:
+        def defaults(session) -> dict[str, Any]:
             model_id = default_model(session, OPEN)
-            return (model_id, session.get(Model, model_id).storage_key) if model_id else None
+            return {"model_id": model_id, "storage_key": session.get(Model, model_id).storage_key if model_id else None,
+                    **resolve_backend(session, None)}
 
-        found = unit_of_work(self.sessions, shared_default)
+        found = unit_of_work(self.sessions, defaults)
+        storage_key = found.pop("storage_key")
         with self._preparing:  # held throughout: a job's engine_for then finds the engine made here
-            self.backend("dlib")
-            if found is None:
-                return None
-            network, _ = self.model(*found)
-            engine_for(network, self.settings.runtime, self.settings.precision)
-        return found[0]
+            self.backend(found["backend"], found["detector_id"])
+            if found["model_id"]:
+                network, _ = self.model(found["model_id"], storage_key)
+                engine_for(network, self.settings.runtime, self.settings.precision)
+        return found
 
     def backend(self, name: str, detector_id: str | None = None) -> Any:
         """A face backend, built once per process, on the worker's device; RetinaFace from registered weights."""
@@ -204,12 +208,12 @@ def _warm_up(state: WorkerState) -> None:
     """In each pool process, beside its first jobs (not before: the process is ready at once)."""
     started = time.perf_counter()
     try:
-        model_id = state.warm_up()
+        prepared = state.warm_up()
     except Exception:  # noqa: BLE001 - a job prepares what it needs itself; the warm-up only saves it the wait
         log.warning("warm-up failed; jobs will prepare their model themselves", exc_info=True)
         return
-    log.info("warm-up: %s ready in %.1f s", f"model {model_id}" if model_id else "no default model; face backend",
-             time.perf_counter() - started)
+    model = f"model {prepared['model_id']}" if prepared["model_id"] else "no default model"
+    log.info("warm-up: %s; face backend %s ready in %.1f s", model, prepared["backend"], time.perf_counter() - started)
 
 
 def _sweep_forever(state: WorkerState) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ftcn.cards import card_from_checkpoint
 from ftcn.checkpoints import Checkpoint
@@ -29,7 +28,7 @@ from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason,
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
 from ftcn.predict.stream import StreamResult, stream_video
-from ftcn.runtime import Engine, Runtime, engine_for
+from ftcn.runtime import Engine, Runtime, engine_for, threads_beside
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
 
@@ -180,7 +179,8 @@ def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, optio
     the share of frames decoded; the clips are done a moment after the last frame."""
     cfg = model.cfg
     found = stream_video(
-        path, backend, lambda clips, beside: clip_probabilities(model, engine, clips, _threads_beside(beside)),
+        path, backend, lambda clips, beside: clip_probabilities(model, engine, clips,
+                                                         threads_beside() if beside else None),
         clip_len=cfg.clip_len,
         stride=options.stride, size=cfg.image_size, batch_size=options.batch_size, tracker=options.tracker_config,
         judging=options.judging, detect_every=options.detect_every, limits=options.limits,
@@ -188,11 +188,6 @@ def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, optio
     )
     report("clips", len(found.windows), len(found.windows))
     return found
-
-
-def _threads_beside(beside: bool) -> int | None:
-    """Threads for the model while face finding works beside it: one core left to it (None: every thread)."""
-    return max(1, torch.get_num_threads() - 1) if beside else None
 
 
 def _two_passes(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,

@@ -151,7 +151,7 @@ def test_the_worker_warms_up_when_it_starts(service: Service) -> None:
         assert time.monotonic() < deadline, log[-3000:]
         time.sleep(0.5)
     first = next(line for line in log.splitlines() if "warm-up: " in line)
-    assert "warm-up: no default model; face backend ready in" in first, first
+    assert "warm-up: no default model; face backend dlib ready in" in first, first
 
 
 def test_predict_with_the_trained_model(service: Service, trained_model: str, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ test-fast: system-packages install
 # driven over HTTP (synthetic set -> preprocess -> train -> predict). FTCN_TT_WEIGHTS=/path/ftcn_tt.pth registers
 # the official weights instead of training. `make demo-library` runs the same steps with the CLI only.
 demo: redis install
-	$(PY) demo/run_demo.py
+	$(PY) demo/run_demo.py $(DEMO_ARGS)
 
 DEMO_DIR ?= var/demo
 FTCN := $(VENV)/bin/ftcn

@@ -120,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  why: {result['no_face_reason']}")
             for name, link in job["links"].items():
                 print(f"  {name}: {client.absolute(link)}")
-        print(f"\ndemo finished in {time.monotonic() - started:.0f} s; the API is at {base}")
+        print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
         if unexpected:
             print("the demo model got these wrong:\n  " + "\n  ".join(unexpected), file=sys.stderr)
             return 1
-        if args.keep_running:
+        if not args.keep_running:
+            print(f"the service stops now, so these links stop working (the outputs stay under {args.home}); "
+                  "`make demo DEMO_ARGS=--keep-running` leaves it up to open them")
+        else:
             print("Ctrl-C stops everything.")
             try:
                 while api.poll() is None and worker.poll() is None:

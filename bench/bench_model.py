@@ -15,15 +15,18 @@ another's) and how far its clip probabilities move from eager fp32 on the same i
   reported apart);
 - ``onnxruntime``: the model exported to ONNX and run by ONNX Runtime's CPU provider, through ``ftcn.runtime``
   as the product runs it on a CPU (prepare time: the export and its check, or the cache);
-- ``openvino``: the model converted by OpenVINO and compiled for the CPU, which computes in bf16 by itself where
-  the CPU has it (``pip install openvino``).
+- ``openvino``: OpenVINO in fp32 reading the same exported graph, through ``ftcn.runtime`` as the product runs it
+  on a CPU (its default there);
+- ``openvino_bf16``: the model converted by OpenVINO and compiled in bf16 (OpenVINO's own default on CPUs with
+  bf16), for its speed: it fails the guard on trained models (``ftcn.runtime``).
 
 Each row also gives the arithmetic rate it reached (the model's GFLOP per clip, counted by torch's
 ``FlopCounterMode``, times clips/s) against this CPU's ceiling measured in the same run: the
 best of a few 4096x4096 matrix multiplies with the same threads, in fp32 and in bf16. A variant near the fp32
 ceiling leaves nothing for fp32 to gain; only a cheaper number format could go further.
 
-A runtime that is not installed (OpenVINO is not a dependency: ``pip install openvino``) is reported as skipped.
+A runtime that is not installed is reported as skipped. Each row runs in a new interpreter (``children.py`` says
+why not ``multiprocessing``).
 The full model gets the parity fixtures' recipe weights (``tests/parity_recipe.py``; random, so speed and numerics
 only, never a verdict); every model gets a random input.
 """
@@ -32,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import resource
@@ -41,15 +43,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import torch  # noqa: E402
+from children import in_child  # noqa: E402
 
 from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, native_bf16  # noqa: E402
 
-VARIANTS = ("fp32", "fp32_cl", "bf16_cl", "bf16_all_cl", "compile_fp32", "compile_bf16", "onnxruntime", "openvino")
-DEFAULT_VARIANTS = ("fp32", "fp32_cl", "bf16_all_cl", "bf16_cl", "compile_fp32", "onnxruntime", "openvino")
+VARIANTS = ("fp32", "fp32_cl", "bf16_cl", "bf16_all_cl", "compile_fp32", "compile_bf16", "onnxruntime", "openvino",
+            "openvino_bf16")
+DEFAULT_VARIANTS = ("fp32", "fp32_cl", "bf16_all_cl", "bf16_cl", "compile_fp32", "onnxruntime", "openvino",
+                    "openvino_bf16")
 
 
 class Skipped(Exception):
@@ -75,18 +80,21 @@ def _runner(variant: str, model: torch.nn.Module, clips: torch.Tensor) -> Callab
     device = clips.device
     if variant == "fp32":
         return lambda: model(clips)
-    if variant == "onnxruntime":
-        from ftcn.runtime import engine_for
+    if variant in ("onnxruntime", "openvino"):
+        from ftcn.runtime import available, engine_for
 
-        engine = engine_for(model, "onnxruntime", "fp32")  # the product's CPU path (export, check, cache)
+        if not available(variant):
+            raise Skipped(f"{variant} is not installed")
+        engine = engine_for(model, variant, "fp32")  # the product's CPU paths (export, check, cache)
         return lambda: engine(clips)
-    if variant == "openvino":
+    if variant == "openvino_bf16":
         try:
             import openvino
         except ImportError:
             raise Skipped("openvino is not installed") from None
         compiled = openvino.compile_model(openvino.convert_model(model, example_input=clips), "CPU",
-                                          {"INFERENCE_NUM_THREADS": torch.get_num_threads()})
+                                          {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                                           "INFERENCE_PRECISION_HINT": "bf16"})
         array = clips.cpu().numpy()
         return lambda: torch.from_numpy(compiled(array)[0])
     model = model.to(memory_format=torch.channels_last_3d)
@@ -103,7 +111,7 @@ def _runner(variant: str, model: torch.nn.Module, clips: torch.Tensor) -> Callab
     return run
 
 
-def _measure(size: str, batch: int, variant: str, repeats: int, threads: int, queue: mp.Queue) -> None:
+def _measure(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict[str, Any]:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -122,8 +130,7 @@ def _measure(size: str, batch: int, variant: str, repeats: int, threads: int, qu
                 torch.cuda.synchronize()
             prepare_s = time.perf_counter() - start
         except Skipped as reason:
-            queue.put({**row, "skipped": str(reason)})
-            return
+            return {**row, "skipped": str(reason)}
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -133,8 +140,8 @@ def _measure(size: str, batch: int, variant: str, repeats: int, threads: int, qu
             times.append(time.perf_counter() - start)
     median = sorted(times)[len(times) // 2]
     delta = float((torch.sigmoid(out.float().cpu()) - reference).abs().max())
-    queue.put({**row, "median_s": median, "clips_per_s": batch / median, "prepare_s": prepare_s,
-               "rss_after_build_mb": rss_model, "peak_rss_mb": _peak_rss_mb(), "max_abs_probability_delta": delta})
+    return {**row, "median_s": median, "clips_per_s": batch / median, "prepare_s": prepare_s,
+            "rss_after_build_mb": rss_model, "peak_rss_mb": _peak_rss_mb(), "max_abs_probability_delta": delta}
 
 
 def gflop_per_clip(size: str) -> float:
@@ -149,7 +156,7 @@ def gflop_per_clip(size: str) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def _gemm_ceiling(threads: int, queue: mp.Queue, side: int = 4096, repeats: int = 4) -> None:
+def _gemm_ceiling(threads: int, side: int = 4096, repeats: int = 4) -> dict[str, float]:
     torch.set_num_threads(threads)
     rates = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
@@ -161,21 +168,11 @@ def _gemm_ceiling(threads: int, queue: mp.Queue, side: int = 4096, repeats: int 
             torch.mm(a, b)
             best = min(best, time.perf_counter() - start)
         rates[name] = 2 * side**3 / best / 1e9
-    queue.put(rates)
-
-
-def _in_child(target: Callable[..., None], *args: Any) -> dict:
-    """What ``target(*args, queue)`` put on the queue in a fresh process, or ``{"error": ...}`` if it died."""
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    process.join()
-    return queue.get() if process.exitcode == 0 else {"error": f"exit code {process.exitcode}"}
+    return rates
 
 
 def run(size: str, batch: int, variant: str, repeats: int, threads: int) -> dict:
-    return {"size": size, "batch": batch, "variant": variant, **_in_child(_measure, size, batch, variant, repeats,
+    return {"size": size, "batch": batch, "variant": variant, **in_child(_measure, size, batch, variant, repeats,
                                                                           threads)}
 
 
@@ -195,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__} on {platform.processor() or platform.machine()}, {args.threads} threads, "
           f"{device.upper()}, native bf16: {native_bf16(device)}; recipe weights (speed and numerics, no verdicts)")
-    ceiling = _in_child(_gemm_ceiling, args.threads) if device == "cpu" else None
+    ceiling = in_child(_gemm_ceiling, args.threads) if device == "cpu" else None
     if ceiling and "error" in ceiling:
         print(f"CPU ceiling not measured: {ceiling['error']}")
         ceiling = None

@@ -27,18 +27,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing as mp
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from children import in_child  # noqa: E402
 
 from ftcn.checkpoints import Checkpoint, model_from_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
@@ -70,7 +70,7 @@ def options_for(mode: str, clip_len: int) -> PredictOptions:
     raise ValueError(mode)
 
 
-def _run(video: str, size: str, mode: str, annotate: bool, queue: mp.Queue) -> None:
+def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     network = build_model(config_for_size(size))
@@ -96,7 +96,7 @@ def _run(video: str, size: str, mode: str, annotate: bool, queue: mp.Queue) -> N
             timings["annotate"] = time.perf_counter() - clock
     wall = time.perf_counter() - start
     coverage = result["coverage"]
-    queue.put({
+    return {
         "mode": mode,
         "wall_s": wall,
         "engine_s": engine_s,
@@ -109,18 +109,14 @@ def _run(video: str, size: str, mode: str, annotate: bool, queue: mp.Queue) -> N
         "judged_share": coverage["share"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "options": result["options"],
-    })
+    }
 
 
 def run(video: Path, size: str, mode: str, annotate: bool = True) -> dict:
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_run, args=(str(video), size, mode, annotate, queue))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        raise SystemExit(f"{mode} run failed with exit code {process.exitcode}")
-    return queue.get()
+    row = in_child(_run, str(video), size, mode, annotate)
+    if "error" in row:
+        raise SystemExit(f"{mode} run failed with {row['error']}")
+    return row
 
 
 def make_long_video(path: Path, seconds: float, width: int = 1280, height: int = 720) -> Path:

@@ -1,15 +1,19 @@
-"""Where the model's forward pass runs, chosen in one place: torch, or ONNX Runtime on a CPU.
+"""Where the model's forward pass runs, chosen in one place: torch, ONNX Runtime or OpenVINO on a CPU.
 
 Measured side by side on the 2-core development CPU (``bench/bench_model.py``, full model, one 32x224x224 clip):
-torch fp32 3.8-4.4 s, torch fp32 channels-last 2.5-2.7 s, torch bf16 autocast 1.6-1.7 s (2.25-2.46 s with the
-early stages in fp32), ``torch.compile`` 1.4-1.5 s, OpenVINO 1.9-2.0 s, and ONNX Runtime fp32 1.05-1.16 s,
-with probabilities equal to torch fp32. So on a CPU the default is ONNX Runtime in fp32: fastest and exact. On a
-GPU the default is torch in fp32; bf16 autocast is an explicit choice (``ftcn.precision`` says why).
+torch fp32 2.9-4.4 s, torch fp32 channels-last 2.5-2.8 s, torch bf16 autocast 1.6-1.9 s, ``torch.compile``
+1.4-1.5 s, ONNX Runtime fp32 0.91-1.16 s and OpenVINO fp32 0.74-0.87 s, the last two with probabilities equal to
+torch fp32. So on a CPU the default is OpenVINO in fp32 (ONNX Runtime where OpenVINO is not installed): fastest
+and exact. OpenVINO's own default on a CPU with bf16 is bf16 (0.38-0.44 s), which moved trained models' clip
+probabilities by up to 0.028 (12 trained tiny and small models, ~3,000 clips; the guard is 0.005), so it is
+told to compute in fp32. On a GPU the default is torch in fp32; bf16 autocast is an explicit choice
+(``ftcn.precision`` says why).
 
-The ONNX graph is exported from the loaded network once (24 s for the full model, its check included) and kept in
-the user's cache folder under a digest of the weights and configuration; before a new export is used, its
-probabilities on a random batch are checked against torch fp32 (``MAX_PROBABILITY_DELTA``), and a graph that
-fails is not used.
+Both CPU runtimes read one ONNX graph, exported from the loaded network once (24 s for the full model, its check
+included) and kept in the user's cache folder under a digest of the weights and configuration; before a new
+export is used, its probabilities on a random batch are checked against torch fp32 (``MAX_PROBABILITY_DELTA``),
+and a graph that fails is not used. OpenVINO's compiled graph is checked the same way once per graph and OpenVINO
+version.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -41,6 +46,11 @@ class Runtime(str, Enum):
     AUTO = "auto"
     TORCH = "torch"
     ONNXRUNTIME = "onnxruntime"
+    OPENVINO = "openvino"
+
+    @property
+    def on_cpu_only(self) -> bool:
+        return self in (Runtime.ONNXRUNTIME, Runtime.OPENVINO)
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,25 @@ def onnxruntime_available() -> bool:
     return True
 
 
+def openvino_available() -> bool:
+    """OpenVINO runs the exported graph, so the exporter (and ONNX Runtime, which checks each export) is needed too."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return onnxruntime_available()
+
+
+_AVAILABLE = {Runtime.ONNXRUNTIME: (onnxruntime_available, "the onnxruntime and onnxscript packages"),
+              Runtime.OPENVINO: (openvino_available, "the openvino, onnxruntime and onnxscript packages")}
+
+
+def available(runtime: Runtime | str) -> bool:
+    """Whether this runtime's packages are installed (torch always is)."""
+    runtime = Runtime(runtime)
+    return runtime not in _AVAILABLE or _AVAILABLE[runtime][0]()
+
+
 _engines: "weakref.WeakKeyDictionary[FTCN, dict[tuple[str, str], Engine]]" = weakref.WeakKeyDictionary()
 
 
@@ -92,19 +121,21 @@ def engine_for(model: FTCN, runtime: Runtime | str = Runtime.AUTO, precision: st
     asked = runtime
     if runtime is Runtime.AUTO:
         cpu_fp32 = device.type == "cpu" and precision != "bf16"
-        runtime = Runtime.ONNXRUNTIME if cpu_fp32 and onnxruntime_available() else Runtime.TORCH
-    if runtime is Runtime.ONNXRUNTIME:
+        runtime = next((r for r in (Runtime.OPENVINO, Runtime.ONNXRUNTIME) if cpu_fp32 and available(r)),
+                       Runtime.TORCH)
+    if runtime.on_cpu_only:
         if device.type != "cpu":
-            raise BadOption("the onnxruntime runtime runs on the CPU; the model is on " + device.type)
+            raise BadOption(f"the {runtime.value} runtime runs on the CPU; the model is on {device.type}")
         if precision == "bf16":
-            raise BadOption("the onnxruntime runtime computes in fp32; use precision auto or fp32")
-        if not onnxruntime_available():
-            raise BadOption("the onnxruntime runtime needs the onnxruntime and onnxscript packages")
+            raise BadOption(f"the {runtime.value} runtime computes in fp32; use precision auto or fp32")
+        if not available(runtime):
+            raise BadOption(f"the {runtime.value} runtime needs {_AVAILABLE[runtime][1]}")
     key = (runtime.value, precision)
     cached = _engines.setdefault(model, {})
     if key not in cached:
-        cached[key] = _onnx_engine(model, fallback=asked is Runtime.AUTO, precision=precision) \
-            if runtime is Runtime.ONNXRUNTIME else _torch_engine(model, precision)
+        make = {Runtime.ONNXRUNTIME: _onnx_engine, Runtime.OPENVINO: _openvino_engine}.get(runtime)
+        cached[key] = make(model, fallback=asked is Runtime.AUTO, precision=precision) if make \
+            else _torch_engine(model, precision)
     return cached[key]
 
 
@@ -119,18 +150,25 @@ def _torch_engine(model: FTCN, precision: str) -> Engine:
     return Engine(Runtime.TORCH.value, dtype_name(dtype), run)
 
 
-def _onnx_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
-    """ONNX Runtime on the CPU; when it was only the default (``fallback``), an export that fails or does not pass
-    its check leaves the model to torch, with a warning in the log."""
-    import onnxruntime
-
+def _graph_or_fallback(model: FTCN, fallback: bool, precision: str) -> Path | Engine:
+    """The model's checked ONNX graph; when the CPU runtime was only the default (``fallback``), an export that
+    fails or does not pass its check leaves the model to torch, with a warning in the log."""
     try:
-        path = _exported(model)
+        return _exported(model)
     except Exception as error:  # the exporter raises many types; the fallback is the same for all of them
         if not fallback:
             raise
         log.warning("ONNX export of %s failed (%s); running it with torch", model.cfg.name, error)
         return _torch_engine(model, precision)
+
+
+def _onnx_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
+    """ONNX Runtime on the CPU (see :func:`_graph_or_fallback` for a failed export)."""
+    import onnxruntime
+
+    path = _graph_or_fallback(model, fallback, precision)
+    if isinstance(path, Engine):
+        return path
     _share_one_arena()
     cores = torch.get_num_threads()
     sessions: dict[int, onnxruntime.InferenceSession] = {}
@@ -153,6 +191,62 @@ def _onnx_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
         return torch.from_numpy(chosen.run(["logits"], {"clips": array})[0]).float()
 
     return Engine(Runtime.ONNXRUNTIME.value, "fp32", run)
+
+
+def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
+    """OpenVINO on the CPU, told to compute in fp32 (its bf16 fails the guard on trained models; module doc), one
+    compiled graph per thread count like ONNX Runtime's sessions. Threads are not pinned to cores: face finding
+    runs beside the model. A compiled graph runs one request at a time, hence a lock per graph.
+
+    Batches of one clip (the CPU default for the full model) get a graph compiled for that shape: OpenVINO plans
+    a static graph's memory, and for the full model one such graph held 390 MB after its first clip against
+    670 MB for the graph with a free batch dimension, which serves every other batch size."""
+    import threading
+
+    import openvino
+
+    path = _graph_or_fallback(model, fallback, precision)
+    if isinstance(path, Engine):
+        return path
+    core = openvino.Core()
+    cores = torch.get_num_threads()
+    compiled: dict[tuple[int, bool], tuple[Any, threading.Lock]] = {}
+    making = threading.Lock()
+
+    def compiled_for(threads: int, batch: int) -> tuple[Any, threading.Lock]:
+        key = (threads, batch == 1)
+        with making:
+            if key not in compiled:
+                graph = core.read_model(str(path))
+                if batch == 1:
+                    graph.reshape([1, *graph.inputs[0].get_partial_shape()[1:].to_shape()])
+                config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                          "ENABLE_CPU_PINNING": False, "PERFORMANCE_HINT": "LATENCY"}
+                compiled[key] = (core.compile_model(graph, "CPU", config), threading.Lock())
+            return compiled[key]
+
+    def run(clips: torch.Tensor, threads: int | None = None) -> torch.Tensor:
+        array = clips.detach().cpu().contiguous().numpy()
+        graph, lock = compiled_for(cores if threads is None else max(1, min(cores, threads)), len(array))
+        with lock:
+            logits = graph(array)[0]
+        return torch.from_numpy(logits.copy()).float()
+
+    for threads in {cores, threads_beside()}:  # made now: a worker makes them once, not inside a job
+        compiled_for(threads, 1)
+    version = hashlib.sha256(openvino.get_version().encode()).hexdigest()[:12]  # "2026.4.1-22982-.../2026/4"
+    marker = path.with_name(f"{path.name}.openvino-{version}.checked")
+    if not marker.is_file():
+        try:
+            _check_against_torch(model, run, batch=1)  # the graph jobs use (the free-batch one: tests)
+        except RuntimeError as error:
+            if not fallback:
+                raise
+            log.warning("OpenVINO's compiled %s failed its check (%s); running it with ONNX Runtime",
+                        model.cfg.name, error)
+            return _onnx_engine(model, fallback, precision)
+        marker.touch()
+    return Engine(Runtime.OPENVINO.value, "fp32", run)
 
 
 _arena_shared = False
@@ -218,12 +312,23 @@ def _check_export(model: FTCN, path: Path, example: torch.Tensor) -> None:
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _check_against_torch(model, lambda clips: torch.from_numpy(session.run(["logits"], {"clips": clips.numpy()})[0]),
+                         example)
+
+
+def _check_against_torch(model: FTCN, logits: Callable[[torch.Tensor], torch.Tensor],
+                         example: torch.Tensor | None = None, batch: int = 2) -> None:
+    """A runtime's probabilities on a random batch against torch fp32's: within the guard, or an error."""
+    if example is None:
+        cfg = model.cfg
+        example = torch.randn(batch, cfg.in_channels, cfg.clip_len, cfg.image_size, cfg.image_size,
+                              generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = torch.sigmoid(model(example))
-    got = torch.sigmoid(torch.from_numpy(session.run(["logits"], {"clips": example.numpy()})[0]))
+    got = torch.sigmoid(logits(example).float())
     delta = float((got - expected).abs().max())
     if delta > MAX_PROBABILITY_DELTA:
-        raise RuntimeError(f"the exported ONNX graph moves probabilities by {delta:.4f}; not used")
+        raise RuntimeError(f"the compiled graph moves probabilities by {delta:.4f}; not used")
 
 
 @contextlib.contextmanager

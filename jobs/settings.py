@@ -71,8 +71,8 @@ class Settings:
     max_attempts: int = 3
     #: Attempts per object-store call (exponential backoff between them) before a job fails on storage.
     storage_attempts: int = 5
-    #: How the workers run the model (ftcn.runtime, ftcn.precision): runtime auto (ONNX Runtime fp32 on a CPU,
-    #: torch on a GPU), torch or onnxruntime; precision auto = fp32 (the official-equivalent arithmetic), or bf16.
+    #: How the workers run the model (ftcn.runtime, ftcn.precision): runtime auto (OpenVINO fp32 on a CPU,
+    #: torch on a GPU), torch, onnxruntime or openvino; precision auto = fp32 (the official-equivalent arithmetic), or bf16.
     runtime: str = "auto"
     precision: str = "auto"
     #: Webhooks (jobs.webhooks): seconds before each retry (Standard Webhooks' schedule), for at most this many
@@ -135,8 +135,8 @@ class Settings:
             raise SettingsError(f"FTCN_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if self.train_processes < 0:
             raise SettingsError("FTCN_TRAIN_PROCESSES must be 0 (one per GPU) or more")
-        if self.runtime not in ("auto", "torch", "onnxruntime"):
-            raise SettingsError(f"FTCN_RUNTIME must be auto, torch or onnxruntime, got {self.runtime!r}")
+        if self.runtime not in ("auto", "torch", "onnxruntime", "openvino"):
+            raise SettingsError(f"FTCN_RUNTIME must be auto, torch, onnxruntime or openvino, got {self.runtime!r}")
 
     def time_limits(self) -> dict[str, int]:
         """Hard time limit in seconds per job kind (the kind's value)."""

@@ -1,4 +1,5 @@
-"""Where the model runs: ONNX Runtime on a CPU by default, exported once per weights and checked, torch otherwise."""
+"""Where the model runs: OpenVINO on a CPU by default (ONNX Runtime by choice), both reading one graph exported once
+per weights and checked, torch otherwise."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ftcn import runtime
 from ftcn.errors import BadOption
 from ftcn.models import build_model, config_for_size
 from ftcn.precision import MAX_PROBABILITY_DELTA
@@ -29,10 +31,12 @@ def _clips(model, batch: int) -> torch.Tensor:
     return torch.randn(batch, 3, cfg.clip_len, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(1))
 
 
-def test_the_cpu_default_is_onnxruntime_with_torch_fp32_probabilities() -> None:
+@pytest.mark.parametrize("choice,runtime_name", [("auto", "openvino"), ("openvino", "openvino"),
+                                                  ("onnxruntime", "onnxruntime")])
+def test_the_cpu_runtimes_give_torch_fp32_probabilities(choice: str, runtime_name: str) -> None:
     model = _tiny()
-    engine = engine_for(model)
-    assert engine.describe() == {"runtime": "onnxruntime", "precision": "fp32"}
+    engine = engine_for(model, choice)
+    assert engine.describe() == {"runtime": runtime_name, "precision": "fp32"}
     for batch in (1, 3):  # the exported graph's batch dimension is free
         clips = _clips(model, batch)
         with torch.inference_mode():
@@ -40,7 +44,27 @@ def test_the_cpu_default_is_onnxruntime_with_torch_fp32_probabilities() -> None:
         got = torch.sigmoid(engine(clips))
         assert got.shape == expected.shape
         assert (got - expected).abs().max().item() <= MAX_PROBABILITY_DELTA
-    assert engine_for(model) is engine  # built once per model in a process
+    assert engine_for(model, choice) is engine  # built once per model in a process
+
+
+def test_openvino_is_checked_once_per_graph_and_a_failed_check_leaves_the_default_to_onnxruntime(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine_for(_tiny(seed=3), "openvino")
+    assert len(list(cache_folder().glob("*.onnx.openvino-*.checked"))) == 1
+    checks = []
+    monkeypatch.setattr(runtime, "_check_against_torch", lambda *args, **kwargs: checks.append(args))
+    engine_for(_tiny(seed=3), "openvino")  # same weights, same OpenVINO: checked already
+    assert checks == []
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the compiled graph moves probabilities by 0.5000; not used")
+
+    for seed in (4, 5):  # their graphs exported (and checked for ONNX Runtime) before OpenVINO's check breaks
+        engine_for(_tiny(seed=seed), "onnxruntime")
+    monkeypatch.setattr(runtime, "_check_against_torch", failing)
+    assert engine_for(_tiny(seed=4)).runtime == "onnxruntime"
+    with pytest.raises(RuntimeError, match="moves probabilities"):
+        engine_for(_tiny(seed=5), "openvino")
 
 
 def test_fewer_threads_give_the_same_logits() -> None:
@@ -86,6 +110,7 @@ def test_a_failed_export_leaves_the_default_to_torch_and_fails_an_explicit_choic
 def test_choices_that_cannot_work_are_refused() -> None:
     with pytest.raises(BadOption, match="runtime must be one of"):
         engine_for(_tiny(), "tensorrt")
-    with pytest.raises(BadOption, match="computes in fp32"):
-        engine_for(_tiny(), "onnxruntime", "bf16")
+    for cpu_runtime in ("onnxruntime", "openvino"):
+        with pytest.raises(BadOption, match="computes in fp32"):
+            engine_for(_tiny(), cpu_runtime, "bf16")
     assert engine_for(_tiny(), "torch", "fp32").describe() == {"runtime": "torch", "precision": "fp32"}

@@ -145,9 +145,9 @@ def test_synthetic_set_end_to_end(tmp_path: Path, capsys) -> None:
                          "--out", str(out), "--no-video", *flags]) == 0
             results[way] = json.loads((out / "result.json").read_text())
         verdicts[label] = results["default"]["verdict"]
-        # the accuracy guard on a trained model: the default runtime (ONNX Runtime on a CPU) moves no clip, frame
-        # or face score by more than the guard from torch fp32, the official-equivalent arithmetic
-        assert results["default"]["options"]["runtime"] == "onnxruntime"
+        # the accuracy guard on a trained model: the default runtime (OpenVINO in fp32 on a CPU) moves no clip,
+        # frame or face score by more than the guard from torch fp32, the official-equivalent arithmetic
+        assert results["default"]["options"]["runtime"] == "openvino"
         assert results["default"]["options"]["precision"] == "fp32"
         fast, exact = results["default"]["tracks"], results["torch-fp32"]["tracks"]
         assert [t["frames"] for t in fast] == [t["frames"] for t in exact] and fast

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             delta = float((_batched(run, clips) - reference).abs().max())
             worst[way] = max(worst[way], delta)
             cells.append(f"{delta:>13.5f}{'' if delta <= MAX_PROBABILITY_DELTA else '!'}")
-        name = str(checkpoint.relative_to(checkpoint.parents[2]))
+        name = str(checkpoint.relative_to(checkpoint.parents[3]))  # <folder>/train-*/model-*/best.pt
         print(f"{name:<44} {len(clips):>5} " + " ".join(cells), flush=True)
     print(f"{'worst':<44} {'':>5} " + " ".join(f"{worst[w]:>14.5f}" for w in WAYS))
     print("within the guard: " + ", ".join(w for w in WAYS if worst[w] <= MAX_PROBABILITY_DELTA) + "; ! marks a "

@@ -4,13 +4,14 @@ bf16 halves the bytes every convolution moves and runs on the matrix units of re
 AMX); where a device has no native bf16 it is emulated and slower than fp32. The accuracy guard for making it a
 default: every clip probability within :data:`MAX_PROBABILITY_DELTA` of fp32.
 
-Measured on this project's 2-core CPU: with bf16 in every layer a tiny model trained on the synthetic set moved by
-up to 0.014; with the stem, the first two stages and the temporal pool between them kept in fp32 under autocast
-(``ResNetTemporal.fp32_steps``) by 0.0016 on one training run and 0.0065 on another of the same recipe, and by
-0.0004 on the parity recipe weights. It does not hold the guard reliably, so ``auto`` is fp32 on every device;
-``bf16`` is an explicit choice (refused on a device without native bf16, where it would only be slower), and
+Measured on this project's 2-core CPU (``bench/bench_guard.py``: 12 trained tiny and small models, every clip of
+their datasets): with bf16 in every layer clip probabilities moved by up to 0.051 (8 models over the guard); with
+the stem, the first two stages and the temporal pool between them kept in fp32 under autocast
+(``ResNetTemporal.fp32_steps``) by up to 0.011 (2 models over), and by 0.0004 on the parity recipe weights;
+OpenVINO's own bf16 by up to 0.028. It does not hold the guard, so ``auto`` is fp32 on every device; ``bf16`` is an
+explicit choice (refused on a device without native bf16, where it would only be slower), and
 ``bench/bench_model.py`` / ``bench/bench_gpu.py`` print its speed and its probability change side by side. On a CPU
-the fast path is ONNX Runtime in fp32 anyway (``ftcn.runtime``): 3.8x torch fp32, exact.
+the fast path is OpenVINO in fp32 anyway (``ftcn.runtime``): 4.3-4.5x torch fp32, exact.
 """
 
 from __future__ import annotations

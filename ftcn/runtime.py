@@ -60,8 +60,8 @@ class Engine:
     ``threads`` asks for fewer CPU threads than the engine's own (None: all of them) while another part of the
     pipeline works beside it: on the 2-core development CPU a 2-thread forward pass that shares its cores with
     face finding took 1.98 s per clip and left face finding 67 % of a core, a 1-thread pass 2.02 s and left it
-    93 % (``ftcn.predict.stream`` asks for this). ONNX Runtime keeps a session per thread count, sharing one
-    memory arena; torch ignores it."""
+    93 % (``ftcn.predict.stream`` asks for this). OpenVINO keeps a compiled graph per thread count, ONNX Runtime
+    a session per thread count sharing one memory arena; torch ignores it."""
 
     runtime: str
     precision: str

@@ -61,11 +61,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="clips per forward pass (default: suits the device)")
     parser.add_argument("--max-frames", type=int, help="only analyse the first N frames")
     parser.add_argument("--runtime", choices=[r.value for r in Runtime], default=Runtime.AUTO.value,
-                        help="where the model runs: auto = ONNX Runtime on a CPU (fastest there, same numbers as "
-                             "torch fp32), torch on a GPU")
+                        help="where the model runs: auto = OpenVINO in fp32 on a CPU (fastest there, same numbers as "
+                             "torch fp32; ONNX Runtime where OpenVINO is missing), torch on a GPU")
     parser.add_argument("--precision", choices=[p.value for p in Precision], default=Precision.AUTO.value,
                         help="number format: auto = fp32, the official-equivalent arithmetic; bf16 = autocast on a "
-                             "device that computes it natively (faster on GPUs; moves probabilities by up to ~0.007)")
+                             "device that computes it natively (faster on GPUs; moved trained models' probabilities by up to 0.011)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
 

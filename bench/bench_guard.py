@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 import torch  # noqa: E402
+from bench_model import openvino_bf16  # noqa: E402
 
 from ftcn.checkpoints import load_model  # noqa: E402
 from ftcn.datasets.split import load_split_rows  # noqa: E402
@@ -66,17 +66,6 @@ def _torch_bf16(model: FTCN, early_fp32: bool) -> Callable[[torch.Tensor], torch
     return run
 
 
-def _openvino_bf16(model: FTCN, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    import openvino
-
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        graph = openvino.convert_model(model, example_input=example)
-    compiled = openvino.compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "bf16",
-                                                     "INFERENCE_NUM_THREADS": torch.get_num_threads()})
-    return lambda clips: torch.from_numpy(compiled(clips.numpy())[0].copy())
-
-
 def ways_for(model: FTCN, example: torch.Tensor) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     ways: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for runtime in ("onnxruntime", "openvino"):
@@ -84,7 +73,7 @@ def ways_for(model: FTCN, example: torch.Tensor) -> dict[str, Callable[[torch.Te
             engine = engine_for(model, runtime, "fp32")
             ways[runtime] = lambda clips, engine=engine: engine(clips)
     if available("openvino"):
-        ways["openvino_bf16"] = _openvino_bf16(model, example)
+        ways["openvino_bf16"] = openvino_bf16(model, example)
     ways["torch_bf16_all"] = _torch_bf16(model, early_fp32=False)
     ways["torch_bf16"] = _torch_bf16(model, early_fp32=True)
     return ways

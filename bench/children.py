@@ -1,9 +1,10 @@
 """Each measured run in a fresh Python process, so one run's memory, threads and caches never touch another's.
 
-Not ``multiprocessing``'s spawn: a spawned child first re-runs the parent's main script (as ``__mp_main__``), and a
-child that imported torch that way ran OpenVINO 2.4-4.5x slower than the same code in a plain process (measured:
-full model, 1.8-2.6 s a clip instead of 0.4-0.8 s, with the process idle 60-70 % of the time; importing torch
-anywhere else, or forking, did not do it). That is how an earlier bench_model run put OpenVINO at 2.18 s a clip.
+Not ``multiprocessing``'s spawn: a spawned child first re-runs the parent's main script (as ``__mp_main__``), and in
+a child that imported torch that way OpenVINO ran 3.6-6x slower than the same code in a plain process (measured:
+full model, 2 threads, 1.5-2.4 s a clip instead of 0.38-0.64 s, the process using 0.4 of a core; 1 thread, 2.4-2.6
+s instead of 0.72-0.81 s, 0.3 of a core). Forking, and importing torch anywhere but the main script, did not do
+it; the cause was not found. That is how an earlier bench_model run put OpenVINO at 2.18 s a clip.
 Here the child is a new interpreter that imports the target's module by name, as a worker or the CLI would.
 """
 

@@ -2,9 +2,9 @@
 
 Measured side by side on the 2-core development CPU (``bench/bench_model.py``, full model, one 32x224x224 clip):
 torch fp32 2.9-4.4 s, torch fp32 channels-last 2.5-2.8 s, torch bf16 autocast 1.6-1.9 s, ``torch.compile``
-1.4-1.5 s, ONNX Runtime fp32 0.91-1.16 s and OpenVINO fp32 0.74-0.87 s, the last two with probabilities equal to
+1.4-1.5 s, ONNX Runtime fp32 0.91-1.16 s and OpenVINO fp32 0.74-0.91 s, the last two with probabilities equal to
 torch fp32. So on a CPU the default is OpenVINO in fp32 (ONNX Runtime where OpenVINO is not installed): fastest
-and exact. OpenVINO's own default on a CPU with bf16 is bf16 (0.38-0.44 s), which moved trained models' clip
+and exact. OpenVINO's own default on a CPU with bf16 is bf16 (0.37-0.46 s), which moved trained models' clip
 probabilities by up to 0.028 (12 trained tiny and small models, ~3,000 clips; the guard is 0.005), so it is
 told to compute in fp32. On a GPU the default is torch in fp32; bf16 autocast is an explicit choice
 (``ftcn.precision`` says why).
@@ -75,8 +75,8 @@ class Engine:
 
 
 def threads_beside() -> int:
-    """The model's threads while face finding works beside it: one core left to it. The ONNX Runtime engine makes
-    a session for this count upfront."""
+    """The model's threads while face finding works beside it: one core left to it. The CPU engines prepare a
+    session or compiled graph for this count upfront."""
     return max(1, torch.get_num_threads() - 1)
 
 
@@ -238,7 +238,8 @@ def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
     marker = path.with_name(f"{path.name}.openvino-{version}.checked")
     if not marker.is_file():
         try:
-            _check_against_torch(model, run, batch=1)  # the graph jobs use (the free-batch one: tests)
+            # on the batch-1 graph that jobs use; the free-batch graph is covered by tests/ftcn/test_runtime.py
+            _check_against_torch(model, run, _example(model, 1))
         except RuntimeError as error:
             if not fallback:
                 raise
@@ -291,9 +292,7 @@ def _exported(model: FTCN) -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    cfg = model.cfg
-    example = torch.randn(2, cfg.in_channels, cfg.clip_len, cfg.image_size, cfg.image_size,
-                          generator=torch.Generator().manual_seed(0))
+    example = _example(model, 2)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".onnx.part")
     os.close(handle)
     try:
@@ -308,6 +307,13 @@ def _exported(model: FTCN) -> Path:
     return path
 
 
+def _example(model: FTCN, batch: int) -> torch.Tensor:
+    """The fixed random batch exports are traced with and runtimes are checked on."""
+    cfg = model.cfg
+    return torch.randn(batch, cfg.in_channels, cfg.clip_len, cfg.image_size, cfg.image_size,
+                       generator=torch.Generator().manual_seed(0))
+
+
 def _check_export(model: FTCN, path: Path, example: torch.Tensor) -> None:
     import onnxruntime
 
@@ -317,12 +323,8 @@ def _check_export(model: FTCN, path: Path, example: torch.Tensor) -> None:
 
 
 def _check_against_torch(model: FTCN, logits: Callable[[torch.Tensor], torch.Tensor],
-                         example: torch.Tensor | None = None, batch: int = 2) -> None:
+                         example: torch.Tensor) -> None:
     """A runtime's probabilities on a random batch against torch fp32's: within the guard, or an error."""
-    if example is None:
-        cfg = model.cfg
-        example = torch.randn(batch, cfg.in_channels, cfg.clip_len, cfg.image_size, cfg.image_size,
-                              generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = torch.sigmoid(model(example))
     got = torch.sigmoid(logits(example).float())

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ftcn.training.recipes import RECIPES
 from ftcn.training.train import TrainConfig
 from jobs.errors import ErrorCode
 from jobs.settings import Settings
@@ -42,7 +43,15 @@ def train_argv(dataset: str, out: Path, cfg: TrainConfig, processes: int) -> lis
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
             "-m", "ftcn", "train", dataset, "--out", str(out), "--epochs", str(cfg.epochs),
             "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--model-size", cfg.model_size,
-            "--seed", str(cfg.seed), "--device", cfg.device]
+            "--seed", str(cfg.seed), "--device", cfg.device, "--optimizer", cfg.optimizer,
+            "--weight-decay", repr(cfg.weight_decay), "--lr-step", str(cfg.lr_step), "--lr-gamma", repr(cfg.lr_gamma),
+            "--erase-prob", repr(cfg.erase_prob)]
+    if cfg.max_steps is not None:
+        argv += ["--max-steps", str(cfg.max_steps)]
+    if cfg.recipe in RECIPES:  # recorded in the summary; every value it sets is also given explicitly above
+        argv += ["--recipe", cfg.recipe]
+    if cfg.class_weighting:
+        argv.append("--class-weighting")
     if cfg.freeze:
         argv.append("--freeze")
     if cfg.init:

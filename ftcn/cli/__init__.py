@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_parser(commands)
     data.add_parsers(commands)
     training.add_parsers(commands)
+    training.add_protocol_parser(commands)
     return parser
 
 

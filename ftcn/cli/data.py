@@ -6,7 +6,11 @@ import argparse
 from pathlib import Path
 
 from ftcn.cli.progress import StageBars
+from ftcn.cli.standard import (add_dataset_arguments, add_recipe_arguments, chosen_recipe, dataset_options,
+                               print_recipe, resolve)
 from ftcn.errors import BadOption
+
+PREPROCESS_DEFAULTS = {"clip_len": 8, "size": 64, "max_clips": 8, "max_frames": 300}
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -21,19 +25,24 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     synth.set_defaults(run=run_synth)
 
     pre = commands.add_parser("preprocess", help="videos -> aligned uint8 face clips and a manifest")
-    pre.add_argument("source", help="folder with real/ and fake/, or a CSV manifest path,label[,split]")
+    pre.add_argument("source", help="folder with real/ and fake/, a CSV manifest path,label[,split], or with "
+                                    "--dataset a standard dataset's folder as downloaded")
     pre.add_argument("out", help="output folder or s3://bucket/prefix")
     pre.add_argument("--backend", choices=["dlib", "retinaface"], default="dlib")
     pre.add_argument("--retinaface-weights", help="mobilenet0.25_Final.pth (retinaface backend)")
     pre.add_argument("--landmark-weights", help="MobileNet_GDConv .pth.tar (retinaface backend)")
-    pre.add_argument("--max-clips", type=int, default=8, help="clips kept per video")
-    pre.add_argument("--max-frames", type=int, default=300, help="frames read per video")
+    pre.add_argument("--max-clips", type=int, help="clips kept per video (default 8)")
+    pre.add_argument("--max-frames", type=int, help="frames read per video (default 300)")
     pre.add_argument("--face-thres", type=float, default=0.5, help="minimum detector score of a face")
     pre.add_argument("--bbox-thres", "--min-face-size", dest="bbox_thres", type=int, default=40,
                      help="minimum face box side in pixels")
     pre.add_argument("--workers", type=int, default=1, help="worker processes")
-    pre.add_argument("--clip-len", type=int, default=8, help="frames per clip (32 for the full model)")
-    pre.add_argument("--size", type=int, default=64, help="aligned face size (224 for the full model)")
+    pre.add_argument("--clip-len", type=int, help="frames per clip (default 8; 32 for the full model)")
+    pre.add_argument("--size", type=int, help="aligned face size (default 64; 224 for the full model)")
+    pre.add_argument("--val", type=float, default=0.1, help="with --dataset: share of training videos made "
+                     "validation where the official split has none (Celeb-DF, DFDC)")
+    add_dataset_arguments(pre)
+    add_recipe_arguments(pre)
     pre.set_defaults(run=run_preprocess)
 
     split = commands.add_parser("split", help="train/val/test split by video, stratified by label")
@@ -57,22 +66,59 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_preprocess(args: argparse.Namespace) -> int:
     from ftcn.datasets.preprocess import PreprocessConfig, preprocess
     from ftcn.datasets.sources import load_source
+    from ftcn.datasets.standard import describe, origin, read_dataset
 
-    cfg = PreprocessConfig(clip_len=args.clip_len, size=args.size, max_clips=args.max_clips,
-                           max_frames=args.max_frames, face_thres=args.face_thres, bbox_thres=args.bbox_thres,
+    chosen = chosen_recipe(args)
+    sizes = resolve(args, PREPROCESS_DEFAULTS, "preprocess", chosen)
+    if min(sizes.values()) < 1:
+        raise BadOption("--clip-len, --size, --max-clips and --max-frames must be >= 1")
+    cfg = PreprocessConfig(**sizes, face_thres=args.face_thres, bbox_thres=args.bbox_thres,
                            backend=args.backend, retinaface_weights=args.retinaface_weights,
                            landmark_weights=args.landmark_weights)
+    print_recipe(chosen)
+    described = None
+    if args.kind:
+        options = dataset_options(args, chosen)
+        entries = read_dataset(args.kind, args.source, options)
+        counts = describe(entries)
+        print(f"{args.kind}: " + "; ".join(f"{split or 'no split'} {c['real']} real, {c['fake']} fake"
+                                           for split, c in sorted(counts.items())))
+        described = origin(args.kind, options, entries)
+    elif args.methods or args.compression or args.ffpp_root:
+        raise BadOption("--methods, --compression and --ffpp-root choose from a standard dataset: give --dataset")
+    else:
+        entries = load_source(args.source)
     bars = StageBars()
     try:
-        summary = preprocess(load_source(args.source), args.out, cfg, workers=args.workers,
-                             on_video=lambda done, total: bars("videos", done, total))
+        summary = preprocess(entries, args.out, cfg, workers=args.workers,
+                             on_video=lambda done, total: bars("videos", done, total), origin=described)
     finally:
         bars.close()
     print(f"{summary.videos} videos: {summary.processed} processed, {summary.skipped} already done, "
           f"{summary.failed} failed; {summary.clips} clips in {args.out}")
     for video, reason in sorted(summary.failures.items()):
         print(f"  failed: {video}: {reason}")
+    if args.kind and summary.clips:
+        _keep_official_split(args, options, entries)
     return 0
+
+
+def _keep_official_split(args: argparse.Namespace, options, entries) -> None:
+    """split.csv from the dataset's official split, and dataset.json saying which dataset this is."""
+    import json
+
+    from ftcn.datasets.split import keep_official_split
+    from ftcn.datasets.standard import description
+    from ftcn.datasets.storage import open_store
+
+    store = open_store(args.out)
+    split = keep_official_split(store, args.val)
+    store.put("dataset.json", json.dumps({**description(args.kind, options, entries), "split": split},
+                                         indent=2).encode())
+    carved = f" (validation: {args.val:.0%} of the training videos, the official split has none)" \
+        if split["val_from_train"] else ""
+    print("official split kept in split.csv: " + ", ".join(f"{k} {v}" for k, v in split["videos"].items())
+          + " videos" + carved)
 
 
 def run_split(args: argparse.Namespace) -> int:

@@ -46,6 +46,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="FTCN checkpoint: ours or the official ftcn_tt.pth (required: random weights never "
                              "give verdicts)")
     parser.add_argument("--out", type=Path, default=Path("ftcn-out"), help="output folder (default ftcn-out)")
+    pipeline_arguments(parser)
+    parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
+
+
+def pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """How videos are analysed: the options every command that scores videos shares."""
     parser.add_argument("--backend", choices=["dlib", "retinaface"], default="dlib")
     parser.add_argument("--retinaface-weights", type=Path, help="mobilenet0.25_Final.pth (retinaface backend)")
     parser.add_argument("--landmark-weights", type=Path, help="MobileNet_GDConv .pth.tar (retinaface backend)")
@@ -67,7 +73,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
                         help="number format: auto = fp32, the official-equivalent arithmetic; bf16 = autocast on a "
                              "device that computes it natively (faster on GPUs; moved trained models' probabilities by up to 0.011)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,9 +130,15 @@ def _run_one(args: argparse.Namespace, video: Path) -> int:
 
 def score_videos(args: argparse.Namespace, sources: list[Path], out: Path, show: bool) -> dict | None:
     """Score many videos with one loaded model (resumable, failures recorded); the labelled report or None."""
-    from ftcn.predict.batch import items_from, run_batch, video_report
+    from ftcn.predict.batch import items_from
 
-    items = items_from(sources)
+    return report_rows(score_items(args, items_from(sources), out, show), out, show)
+
+
+def score_items(args: argparse.Namespace, items: list, out: Path, show: bool) -> list[dict]:
+    """Every item's summary row; results in ``out/<item>/``, videos already scored there are not scored again."""
+    from ftcn.predict.batch import run_batch
+
     options = _options(args)
     model, checkpoint, backend = _loaded(args)
     bars = StageBars()
@@ -149,17 +160,26 @@ def score_videos(args: argparse.Namespace, sources: list[Path], out: Path, show:
     failed = sum(bool(row["error"]) for row in rows)
     print(f"{len(rows)} videos: {scored} scored now, {len(rows) - scored} already done, {failed} failed; "
           f"summary in {out / 'summary.csv'}")
+    return rows
+
+
+def report_rows(rows: list[dict], out: Path, show: bool) -> dict | None:
+    """report.json (video AUC, EER, AP, accuracy, false positives; per method) of labelled rows, printed."""
+    from ftcn.predict.batch import video_report
+
     report = video_report(rows)
     if report is not None:
         (out / "report.json").write_text(json.dumps(report, indent=2))
         overall = report["overall"]
-        print(f"video AUC {_show(overall['auc'])}, accuracy {_show(overall['accuracy'])}, false positives on real "
-              f"videos {_show(overall['false_positive_rate'])} (threshold {checkpoint.threshold:.4f})")
+        threshold = next((r["threshold"] for r in rows if r.get("threshold") not in (None, "")), None)
+        print(f"video AUC {_show(overall['auc'])}, EER {_show(overall['eer'])}, AP {_show(overall['ap'])}, "
+              f"accuracy {_show(overall['accuracy'])}, false positives on real videos "
+              f"{_show(overall['false_positive_rate'])} (threshold {_show(threshold, 4)})")
     return report
 
 
-def _show(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _show(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{float(value):.{digits}f}"
 
 
 def one_line(result: dict) -> str:

@@ -8,7 +8,14 @@ import os
 from pathlib import Path
 
 from ftcn.cli.progress import StageBars
-from ftcn.errors import BadOption
+from ftcn.cli.standard import (add_dataset_arguments, add_recipe_arguments, chosen_recipe, dataset_options,
+                               print_recipe, resolve)
+from ftcn.datasets.standard import dataset_kinds
+from ftcn.errors import BadOption, DatasetError
+
+TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 8, "lr": 1e-3, "optimizer": "adamw", "lr_step": 0, "max_steps": None,
+                  "erase_prob": 0.0, "model_size": "tiny", "freeze": False, "class_weighting": False,
+                  "weight_decay": 0.01, "lr_gamma": 0.1}
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -16,19 +23,31 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("dataset", help="preprocessed dataset folder or s3:// prefix")
     train.add_argument("--out", type=Path, required=True)
     train.add_argument("--init", help="start from a checkpoint (ours or the official ftcn_tt.pth)")
-    train.add_argument("--freeze", action="store_true", help="train only the temporal transformer head")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--model-size", choices=["tiny", "small", "full"], default="tiny")
+    train.add_argument("--freeze", action="store_true", default=None,
+                       help="train only the temporal transformer head")
+    train.add_argument("--epochs", type=int, help="default 10")
+    train.add_argument("--batch-size", type=int, help="default 8")
+    train.add_argument("--lr", type=float, help="default 1e-3")
+    train.add_argument("--optimizer", choices=["adamw", "adam", "sgd"], help="default adamw")
+    train.add_argument("--weight-decay", type=float, help="default 0.01")
+    train.add_argument("--lr-step", type=int, help="multiply the learning rate by --lr-gamma every N steps")
+    train.add_argument("--lr-gamma", type=float, help="default 0.1")
+    train.add_argument("--max-steps", type=int, help="stop after N optimizer steps")
+    train.add_argument("--erase-prob", type=float, help="chance of erasing a black rectangle from a clip")
+    train.add_argument("--model-size", choices=["tiny", "small", "full"], help="default tiny")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--accumulate", type=int, default=1, help="gradient accumulation steps")
-    train.add_argument("--class-weighting", action="store_true", help="weight the loss by inverse class frequency")
+    train.add_argument("--class-weighting", action="store_true", default=None,
+                       help="weight the loss by inverse class frequency")
     train.add_argument("--workers", type=int, default=0, help="data loader processes")
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--split", dest="split_file", help="a video,split CSV (train/val/test per video) to use "
                        "instead of the dataset's split.csv")
+    train.add_argument("--dataset", dest="kind", choices=dataset_kinds(),
+                       help="require the dataset to be this standard dataset, preprocessed with --dataset (its "
+                            "official split is then what trains and validates)")
+    add_recipe_arguments(train)
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="metrics of a checkpoint on a dataset split, or on raw videos "
@@ -39,18 +58,25 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", choices=["train", "val", "test"], default="test")
     evaluate.add_argument("--out", type=Path, help="folder for evaluation.json and roc.png")
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    add_dataset_arguments(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from ftcn.training.train import TrainConfig, train
 
-    if min(args.epochs, args.batch_size, args.accumulate) < 1 or args.lr <= 0:
+    chosen = chosen_recipe(args)
+    values = resolve(args, TRAIN_DEFAULTS, "train", chosen)
+    if min(values["epochs"], values["batch_size"], args.accumulate) < 1 or values["lr"] <= 0:
         raise BadOption("--epochs, --batch-size and --accumulate must be >= 1 and --lr > 0")
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, model_size=args.model_size,
-                      init=args.init, freeze=args.freeze, seed=args.seed, accumulate=args.accumulate,
-                      class_weighting=args.class_weighting, workers=args.workers, device=args.device,
-                      resume=args.resume, split_file=args.split_file)
+    if not 0 <= values["erase_prob"] <= 1 or (values["max_steps"] is not None and values["max_steps"] < 1):
+        raise BadOption("--erase-prob must be within 0-1 and --max-steps >= 1")
+    if args.kind:
+        _require_kind(args.dataset, args.kind)
+    print_recipe(chosen)
+    cfg = TrainConfig(**values, init=args.init, seed=args.seed, accumulate=args.accumulate, workers=args.workers,
+                      device=args.device, resume=args.resume, split_file=args.split_file,
+                      recipe=chosen.name if chosen is not None else None)
     bars = StageBars()
     try:
         summary = train(args.dataset, args.out, cfg, progress=bars)
@@ -65,9 +91,38 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_standard(args: argparse.Namespace) -> int:
+    """A standard dataset's videos of one split, scored as raw videos with the predict pipeline's defaults."""
+    from ftcn.cli.predict import build_parser_defaults, report_rows, score_items
+    from ftcn.datasets.standard import read_dataset
+    from ftcn.predict.batch import items_of
+
+    entries = [e for e in read_dataset(args.kind, args.dataset, dataset_options(args)) if e.split == args.split]
+    if not entries:
+        raise DatasetError(f"{args.kind}: no videos in the {args.split!r} split")
+    options = build_parser_defaults(weights=args.checkpoint, device=args.device, no_video=True)
+    out = args.out or Path("ftcn-evaluate")
+    report = report_rows(score_items(options, items_of(entries), out, show=False), out, show=False)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _require_kind(dataset: str, kind: str) -> None:
+    """The dataset must be the named standard dataset, preprocessed with its official split."""
+    from ftcn.datasets.storage import open_store
+
+    store = open_store(dataset)
+    described = json.loads(store.get("dataset.json")) if store.exists("dataset.json") else {}
+    if described.get("kind") != kind:
+        found = f"was preprocessed from {described['kind']}" if described else "was not preprocessed with --dataset"
+        raise DatasetError(f"{dataset} {found}; preprocess {kind} with `ftcn preprocess --dataset {kind} ROOT OUT`")
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from ftcn.training.evaluate import evaluate
 
+    if args.kind:
+        return _evaluate_standard(args)
     source = Path(args.dataset)
     if source.suffix.lower() == ".csv" or ((source / "real").is_dir() and (source / "fake").is_dir()):
         return _evaluate_videos(args, source)
@@ -83,4 +138,46 @@ def _evaluate_videos(args: argparse.Namespace, source: Path) -> int:
     options = build_parser_defaults(weights=args.checkpoint, device=args.device, no_video=True)
     report = score_videos(options, [source], args.out or Path("ftcn-evaluate"), show=False)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def add_protocol_parser(commands: argparse._SubParsersAction) -> None:
+    from ftcn.cli.predict import pipeline_arguments
+
+    protocol = commands.add_parser(
+        "protocol", help="the paper's cross-dataset table: video-level AUC (and EER, AP) on the test videos of "
+                         "Celeb-DF, DFDC, FaceShifter and DeeperForensics, beside the paper's figures")
+    protocol.add_argument("model", type=Path, help="the checkpoint: ours or the official ftcn_tt.pth")
+    pipeline_arguments(protocol)  # how videos are analysed (backend, stride, runtime, ...), as ftcn predict
+    protocol.add_argument("--ffpp", type=Path, help="FaceForensics++'s folder (the FaceShifter column)")
+    protocol.add_argument("--celebdf", type=Path, help="Celeb-DF v2's folder")
+    protocol.add_argument("--dfdc", type=Path, help="DFDC's folder (its test set)")
+    protocol.add_argument("--dfo", type=Path, help="DeeperForensics-1.0's folder (its reals come from --ffpp)")
+    protocol.add_argument("--compression", choices=["raw", "c23", "c40"], default="c23")
+    protocol.add_argument("--variant", default="end_to_end", help="DeeperForensics: manipulated_videos/<variant>")
+    protocol.add_argument("--out", type=Path, default=Path("ftcn-protocol"),
+                          help="per-video results, protocol.json and protocol.md (a rerun resumes)")
+    protocol.set_defaults(run=run_protocol, no_video=True)
+
+
+def run_protocol(args: argparse.Namespace) -> int:
+    from ftcn.cli.predict import score_items
+    from ftcn.datasets.standard import DatasetOptions
+    from ftcn.predict.protocol import format_table, plan, table
+
+    roots = {kind: path for kind, path in (("ffpp", args.ffpp), ("celebdf", args.celebdf), ("dfdc", args.dfdc),
+                                           ("dfo", args.dfo)) if path is not None}
+    if not roots:
+        raise BadOption("give at least one dataset: --ffpp, --celebdf, --dfdc or --dfo")
+    options = DatasetOptions(compression=args.compression, ffpp_root=args.ffpp, variant=args.variant)
+    items, members = plan(roots, options)
+    args.weights, args.no_video = args.model, True
+    rows = score_items(args, items, args.out / "videos", show=False)
+    lines = table(rows, members)
+    text = format_table(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "protocol.json").write_text(json.dumps({"model": str(args.model), "benchmarks": lines}, indent=2))
+    (args.out / "protocol.md").write_text(text + "\n")
+    print(f"model {args.model.name}: video-level figures in percent (trained on FaceForensics++ c23 in the paper)")
+    print(text)
     return 0

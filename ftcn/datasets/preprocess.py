@@ -38,7 +38,8 @@ from ftcn.video.decode import InvalidVideo, VideoLimits
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FIELDS = ["video_id", "label", "split", "track", "clip_start", "path", "index", "checksum", "status", "reason"]
+MANIFEST_FIELDS = ["video_id", "label", "split", "track", "clip_start", "path", "index", "checksum", "status", "reason",
+                   "method"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def _record(entry: VideoEntry, checksum: str, arrays: dict[str, np.ndarray] | No
         "video_id": entry.video_id,
         "label": entry.label,
         "split": entry.split,
+        "method": entry.method,
         "checksum": checksum,
         "status": "ok" if arrays is not None else "failed",
         "reason": reason,
@@ -152,9 +154,10 @@ class PreprocessSummary:
 
 def preprocess(
     entries: list[VideoEntry], out: str | Path, cfg: PreprocessConfig | None = None, workers: int = 1,
-    on_video: Callable[[int, int], None] | None = None,
+    on_video: Callable[[int, int], None] | None = None, origin: dict[str, Any] | None = None,
 ) -> PreprocessSummary:
-    """Preprocess every entry into ``out`` (folder or s3://), resumably; returns what happened."""
+    """Preprocess every entry into ``out`` (folder or s3://), resumably; returns what happened. ``origin`` says
+    what the videos are, for the model card (by default: ``ftcn synth``'s videos are recognised, others unnamed)."""
     cfg = cfg or PreprocessConfig()
     if not entries:
         raise InvalidSource("no videos to preprocess")
@@ -188,7 +191,7 @@ def preprocess(
                     on_video(done, len(entries))
         summary.processed = len(jobs)
     rows = write_manifest(store, entries)
-    store.put("origin.json", json.dumps(origin_of(entries)).encode())
+    store.put("origin.json", json.dumps(origin or origin_of(entries)).encode())
     summary.clips = sum(1 for r in rows if r["status"] == "ok")
     failed = {r["video_id"]: r["reason"] for r in rows if r["status"] == "failed"}
     summary.failed, summary.failures = len(failed), failed
@@ -218,6 +221,7 @@ def write_manifest(store: DatasetStore, entries: list[VideoEntry]) -> list[dict[
     for entry in entries:
         record = json.loads(store.get(f"records/{video_key(entry.video_id)}.json"))
         base = {k: record[k] for k in ("video_id", "label", "split", "checksum", "status", "reason")}
+        base["method"] = record.get("method", "")
         if record["status"] != "ok":
             rows.append({**base, "track": "", "clip_start": "", "path": "", "index": ""})
             continue

@@ -20,6 +20,8 @@ class VideoEntry:
     path: Path
     label: str  # "real" | "fake"
     split: str = ""  # "", "train", "val" or "test"
+    method: str = ""  # the forgery method of a fake, as its dataset names it (FaceSwap, Celeb-synthesis, ...)
+    compression: str = ""  # the dataset's compression level (FaceForensics++: raw, c23, c40)
 
 
 def video_key(video_id: str) -> str:

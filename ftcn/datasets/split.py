@@ -95,3 +95,33 @@ def load_split_rows(store: DatasetStore) -> list[dict[str, Any]]:
     if rows and all(r["split"] in SPLITS for r in rows):
         return rows
     raise DatasetError(f"{store.location} has no split yet: run `ftcn split {store.location}` first")
+
+
+def keep_official_split(store: DatasetStore, val: float = 0.1, seed: int = 0) -> dict[str, Any]:
+    """``split.csv`` from the splits a standard dataset's own files gave (preprocess stored them in the manifest).
+
+    The official split is kept as published. Where it has no validation videos (Celeb-DF and DFDC publish train and
+    test only) a share ``val`` of the training videos becomes validation, by video and stratified by label, since
+    the threshold is chosen on validation videos; videos the dataset puts in no split (FaceForensics++'s
+    DeepFakeDetection) are split the same way. Returns the counts per split and what was carved."""
+    rows = [r for r in read_manifest(store) if r["status"] == "ok"]
+    if not rows:
+        raise DatasetError(f"{store.location}: the manifest has no usable clips")
+    official = {r["video_id"]: r["split"] for r in rows}
+    labels = {r["video_id"]: r["label"] for r in rows}
+    unsplit = {v: labels[v] for v, s in official.items() if s not in SPLITS}
+    assignment = {v: s for v, s in official.items() if s in SPLITS}
+    if unsplit:
+        assignment.update(assign_splits(unsplit, val, 0.1, seed))
+    carved = "val" not in assignment.values()
+    if carved:
+        training = {v: labels[v] for v, s in assignment.items() if s == "train"}
+        assignment.update(assign_splits(training, val, 0.0, seed))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "split": assignment[row["video_id"]]})
+    store.put("split.csv", buffer.getvalue().encode())
+    counts = {name: sum(1 for v in assignment.values() if v == name) for name in SPLITS}
+    return {"videos": counts, "val_from_train": carved, "unsplit_videos": len(unsplit)}

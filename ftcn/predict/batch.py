@@ -21,7 +21,7 @@ from typing import Any
 
 from ftcn.datasets.sources import VIDEO_SUFFIXES, parse_label
 from ftcn.errors import FtcnError, InvalidSource
-from ftcn.training.metrics import roc_auc
+from ftcn.training.metrics import average_precision, equal_error_rate, roc_auc
 
 SUMMARY_FIELDS = ["video", "label", "method", "verdict", "score", "threshold", "faces", "coverage", "error"]
 
@@ -56,6 +56,11 @@ def items_from(sources: list[Path]) -> list[Item]:
     if not items:
         raise InvalidSource("no videos to score")
     return items
+
+
+def items_of(entries: list[Any], prefix: str = "") -> list[Item]:
+    """Items of a standard dataset's entries (``ftcn.datasets.standard``), named ``prefix`` + their video id."""
+    return [Item(prefix + e.video_id, e.path, e.label, e.method) for e in entries]
 
 
 def _from_folder(root: Path) -> list[Item]:
@@ -148,14 +153,23 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """AUC over the videos that got a score; accuracy and false-positive rate over all labelled videos (a video
     without a verdict of FAKE counts as called real: NO_FACE and failures are not detections)."""
     scored = [r for r in rows if r.get("score") not in (None, "")]
-    auc = roc_auc([1.0 if r["label"] == "fake" else 0.0 for r in scored], [float(r["score"]) for r in scored]) \
-        if scored else None
+    labels = [1.0 if r["label"] == "fake" else 0.0 for r in scored]
+    scores = [float(r["score"]) for r in scored]
     called_fake = [r.get("verdict") == "FAKE" for r in rows]
     correct = [fake == (r["label"] == "fake") for r, fake in zip(rows, called_fake)]
     reals = [fake for r, fake in zip(rows, called_fake) if r["label"] == "real"]
-    return {"videos": len(rows), "scored": len(scored), "auc": auc,
+    return {"videos": len(rows), "real": sum(r["label"] == "real" for r in rows),
+            "fake": sum(r["label"] == "fake" for r in rows), "scored": len(scored),
+            "auc": roc_auc(labels, scores) if scored else None,
+            "eer": equal_error_rate(labels, scores) if scored else None,
+            "ap": average_precision(labels, scores) if scored else None,
             "accuracy": sum(correct) / len(rows) if rows else None,
             "false_positive_rate": sum(reals) / len(reals) if reals else None}
+
+
+def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Video-level AUC, EER, average precision, accuracy and false-positive rate of labelled rows."""
+    return _figures([r for r in rows if r.get("label") in ("real", "fake")])
 
 
 def video_report(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

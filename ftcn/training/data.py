@@ -43,8 +43,21 @@ def read_clip(store: DatasetStore, ref: ClipRef) -> np.ndarray:
     return load_arrays(store.get(ref.path))["clips"][ref.index]
 
 
-def augment_clip(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """[T, H, W, 3] uint8 -> same shape; one flip, crop and colour change for the whole clip."""
+def erase_rectangle(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The official setting's ``strong_black`` erasing: one black rectangle (a tenth to a third of each side) at
+    one place in every frame, so it hides part of the face without adding any change over time."""
+    _, height, width, _ = clip.shape
+    h = int(rng.integers(max(1, height // 10), max(2, height // 3) + 1))
+    w = int(rng.integers(max(1, width // 10), max(2, width // 3) + 1))
+    top, left = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+    erased = clip.copy()
+    erased[:, top : top + h, left : left + w] = 0
+    return erased
+
+
+def augment_clip(clip: np.ndarray, rng: np.random.Generator, erase_prob: float = 0.0) -> np.ndarray:
+    """[T, H, W, 3] uint8 -> same shape; one flip, crop and colour change (and maybe one erased rectangle) for the
+    whole clip."""
     frames, height, width, _ = clip.shape
     if rng.random() < 0.5:
         clip = clip[:, :, ::-1]
@@ -55,15 +68,19 @@ def augment_clip(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     resized = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in cropped])
     gain = rng.uniform(0.85, 1.15)
     bias = rng.uniform(-12, 12)
-    return np.clip(resized.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    augmented = np.clip(resized.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+    if erase_prob > 0 and rng.random() < erase_prob:  # drawn last: without erasing, the draws above are unchanged
+        augmented = erase_rectangle(augmented, rng)
+    return augmented
 
 
 class ClipDataset(Dataset):
     """Clips of one split; videos' .npz files are loaded on demand and a few are kept in memory."""
 
     def __init__(self, store: DatasetStore, refs: list[ClipRef], cfg: FTCNConfig, augment: bool = False,
-                 seed: int = 0, cache_videos: int = 64) -> None:
+                 seed: int = 0, cache_videos: int = 64, erase_prob: float = 0.0) -> None:
         self.store, self.refs, self.cfg, self.augment = store, refs, cfg, augment
+        self.erase_prob = erase_prob
         self.seed = seed
         self.epoch = 0
         self.cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -96,6 +113,6 @@ class ClipDataset(Dataset):
         ref = self.refs[index]
         clip = self._clips(ref.path)[ref.index]
         if self.augment:
-            clip = augment_clip(clip, np.random.default_rng((self.seed, self.epoch, index)))
+            clip = augment_clip(clip, np.random.default_rng((self.seed, self.epoch, index)), self.erase_prob)
         tensor = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).float()
         return (tensor - self.mean) / self.std, torch.tensor(ref.label)

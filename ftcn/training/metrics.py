@@ -41,6 +41,21 @@ def equal_error_rate(labels: Sequence[float], scores: Sequence[float]) -> float 
     return float((fpr[i] + fnr[i]) / 2)
 
 
+def average_precision(labels: Sequence[float], scores: Sequence[float]) -> float | None:
+    """Area under the precision-recall curve as a step function (precision at each distinct threshold, weighted
+    by the recall gained there): what scikit-learn's average_precision_score computes. None without fakes."""
+    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if labels_arr.sum() == 0 or labels_arr.size == 0:
+        return None
+    order = np.argsort(-scores_arr, kind="stable")
+    scores_arr, labels_arr = scores_arr[order], labels_arr[order]
+    distinct = np.r_[np.flatnonzero(np.diff(scores_arr)), len(scores_arr) - 1]
+    tps = np.cumsum(labels_arr)[distinct]
+    precision = tps / (distinct + 1)
+    recall = tps / labels_arr.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def confusion(labels: Sequence[float], scores: Sequence[float], threshold: float) -> dict[str, int]:
     labels_arr = np.asarray(labels) > 0.5
     predicted = np.asarray(scores) >= threshold

@@ -54,6 +54,24 @@ class TrainConfig:
     resume: bool = False
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs)
     split_file: str | None = None  # an external video,split CSV instead of the dataset's own split
+    optimizer: str = "adamw"  # adamw, adam or sgd (momentum 0.9)
+    lr_step: int = 0  # multiply the learning rate by lr_gamma every lr_step optimizer steps (0: constant)
+    lr_gamma: float = 0.1
+    erase_prob: float = 0.0  # chance of erasing a black rectangle from every frame of a training clip alike
+    recipe: str | None = None  # the named recipe (or setting file) these values came from
+
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+
+
+def _optimizer(cfg: TrainConfig, parameters: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    raise BadOption(f"unknown optimizer {cfg.optimizer!r}; one of {', '.join(OPTIMIZERS)}")
 
 
 def _device(name: str) -> torch.device:
@@ -127,7 +145,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
                                 f"{', '.join(missing[:3])} (preprocess again)")
     origin = json.loads(store.get("origin.json")) if store.exists("origin.json") else {}  # for the model card
     model = _build(cfg, read_clip(store, train_refs[0]).shape)
-    train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed)
+    train_set = ClipDataset(store, train_refs, model.cfg, augment=True, seed=cfg.seed, erase_prob=cfg.erase_prob)
     val_set = ClipDataset(store, val_refs, model.cfg)
     train_set.check_shape()
 
@@ -142,12 +160,16 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
         model.freeze_backbone()
     model.to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _optimizer(cfg, trainable)
+    # stepped per optimizer step, as the official setting counts its lr_step in steps
+    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step or 10**12, gamma=cfg.lr_gamma)
     start_epoch, history, best_rank = 0, [], (-1.0, -1.0, -float("inf"))
     if cfg.resume and (out / "last.pt").exists():
         checkpoint, state = load_training_state(out / "last.pt")
         load_strict(model, {k: v.to(device) for k, v in checkpoint.state_dict.items()}, "resume checkpoint")
         optimizer.load_state_dict(state["optimizer"])
+        if "schedule" in state:
+            schedule.load_state_dict(state["schedule"])
         start_epoch, history = int(state["epoch"]) + 1, json.loads(state["history"])
         best_rank = tuple(json.loads(state["best_rank"]))
     runner: nn.Module = model
@@ -181,6 +203,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             (loss / cfg.accumulate).backward()
             if (batch_index + 1) % cfg.accumulate == 0 or batch_index + 1 == len(loader):
                 optimizer.step()
+                schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 steps += 1
             epoch_loss += loss.item() * len(labels)
@@ -213,7 +236,7 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             best_rank = rank
             save_checkpoint(out / "best.pt", model, epoch_threshold, {**summary, "best_epoch": epoch})
         save_checkpoint(out / "last.pt", model, epoch_threshold, summary, training_state={
-            "optimizer": optimizer.state_dict(), "epoch": epoch, "history": json.dumps(history),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch, "history": json.dumps(history),
             "best_rank": json.dumps(list(best_rank)),
         })
         write_training_plots(history, out)
@@ -272,6 +295,11 @@ def _summary(cfg: TrainConfig, dataset: str, model: FTCN, history: list[dict], n
         "freeze": cfg.freeze,
         "init": cfg.init,
         "lr": cfg.lr,
+        "optimizer": cfg.optimizer,
+        "lr_step": cfg.lr_step,
+        "lr_gamma": cfg.lr_gamma,
+        "erase_prob": cfg.erase_prob,
+        "recipe": cfg.recipe,
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "threshold_rule": "Youden's J on validation video scores (mean clip probability per video)",

@@ -54,7 +54,19 @@ class ReferencePredictRequest(BaseModel):
     max_frames: int | None = Field(default=None, ge=1)
 
 
+#: The standard datasets a preprocess job reads as they come on disk (``ftcn.datasets.standard``, which the API does
+#: not import: it runs without the ML library) and FaceForensics++'s method names.
+DatasetKindName = Literal["ffpp", "celebdf", "dfdc", "dfo"]
+FfppMethod = Literal["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection"]
+
+
 class PreprocessOptions(Strict):
+    #: the archive or prefix holds this standard dataset as downloaded; its official split is kept (``val`` is then
+    #: the share of training videos made validation where the dataset has no validation split)
+    dataset: DatasetKindName | None = None
+    compression: Literal["raw", "c23", "c40"] | None = None
+    methods: list[FfppMethod] | None = Field(default=None, min_length=1, max_length=6)
+    variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")  # DeeperForensics' folder
     backend: Literal["dlib", "retinaface"] | None = None
     detector_id: str | None = Field(default=None, max_length=36)
     max_clips: int = Field(default=8, ge=1, le=64)
@@ -85,6 +97,10 @@ class TrainRequest(Notified):
     make_default: bool = False
     #: video id (or file name) -> split, instead of the dataset's own split (the reference script's split file)
     split: dict[str, Literal["train", "val", "test"]] | None = Field(default=None, max_length=100_000)
+    #: the dataset must have been preprocessed from this standard dataset (its official split then trains)
+    dataset: DatasetKindName | None = None
+    #: the paper's recipe (ftcn train --recipe paper); fields given here still win over it
+    recipe: Literal["paper"] | None = None
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}

@@ -311,10 +311,17 @@ def submit_train() -> Response:
     state = app_state()
     body = _json_body(TrainRequest)
     with session_scope(state.sessions) as session:
-        service.get(session, Dataset, body.dataset_id, "dataset", principal())
+        dataset = service.get(session, Dataset, body.dataset_id, "dataset", principal())
+        kind = (dataset.counts or {}).get("kind")
         if body.init_model_id:
             service.get(session, Model, body.init_model_id, "model", principal())
-    return _accept(JobKind.TRAIN, body.model_dump(exclude={"webhook_url"}), webhook_url=body.webhook_url)
+    if body.dataset and kind != body.dataset:
+        found = f"was preprocessed from {kind}" if kind else "was not preprocessed as a standard dataset"
+        raise Problem(422, "wrong-dataset", "Wrong dataset", f"dataset {body.dataset_id} {found}, not {body.dataset}")
+    params = body.model_dump(exclude={"webhook_url"})
+    if body.recipe:  # the worker applies the recipe to the fields the request did not set
+        params["given"] = sorted(body.model_fields_set - {"recipe", "webhook_url"})
+    return _accept(JobKind.TRAIN, params, webhook_url=body.webhook_url)
 
 
 @bp.get("/jobs/<job_id>")

@@ -94,11 +94,13 @@ DFO_SPLITS = {"train": ["000_M101.mp4", "002_W102.mp4"], "val": ["004_M103.mp4"]
                                                                                         "007_M105.mp4"]}
 
 
-def dfo_tree(root: Path, source: VideoSource, variant: str = "end_to_end") -> dict[str, list[str]]:
+def dfo_tree(root: Path, source: VideoSource, variant: str = "end_to_end",
+             splits: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """Fakes only, named after the FaceForensics++ target they were swapped into (its reals come from there)."""
+    splits = splits or DFO_SPLITS
     (root / "lists" / "splits").mkdir(parents=True, exist_ok=True)
-    for split, names in DFO_SPLITS.items():
+    for split, names in splits.items():
         (root / "lists" / "splits" / f"{split}.txt").write_text("\n".join(names) + "\n")
         for name in names:
             _put(source, "fake", root / "manipulated_videos" / variant / name)
-    return DFO_SPLITS
+    return splits

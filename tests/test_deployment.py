@@ -155,3 +155,37 @@ def test_workers_autoscale_on_their_redis_queues(manifests: list[dict]) -> None:
             assert trigger["type"] == "redis"
             assert trigger["metadata"]["listName"] in served & set(QUEUES), (name, trigger)
             assert trigger["authenticationRef"]["name"] in auth
+
+
+def test_api_image_listens_on_server_port(tmp_path: Path) -> None:
+    """The image's CMD, run as its shell would run it (no Docker engine here), serves on SERVER_PORT: the port
+    the FTCN reference server's container is started with."""
+    import json
+    import os
+    import sys
+    import time
+    import urllib.request
+
+    from tests.servers import free_port
+
+    command = next(line for line in _instructions("Dockerfile.api") if line.startswith("CMD"))
+    argv = json.loads(command[len("CMD"):])
+    assert argv[:2] == ["sh", "-c"] and "${SERVER_PORT}" in argv[2]
+    port = free_port()
+    env = {**os.environ, "SERVER_PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "FTCN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "FTCN_HOME": str(tmp_path),
+           "FTCN_STORAGE_URL": (tmp_path / "storage").as_uri(), "FTCN_AUTH": "open"}
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as response:
+                    answer = json.loads(response.read())
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+        assert answer == {"healthy": True, "status": "ok"} or answer.get("healthy") is True, answer
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

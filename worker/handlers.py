@@ -139,12 +139,18 @@ def predict(ctx: JobContext) -> dict[str, Any]:
 def preprocess(ctx: JobContext) -> dict[str, Any]:
     from ftcn.datasets.preprocess import PreprocessConfig
     from ftcn.datasets.preprocess import preprocess as run_preprocess
+    from ftcn.datasets import standard
     from ftcn.datasets.sources import load_source
-    from ftcn.datasets.split import split_dataset
+    from ftcn.datasets.split import keep_official_split, split_dataset
     from ftcn.datasets.storage import open_store
 
     options = dict(ctx.params.get("options") or {})
     split_options = {k: options.pop(k) for k in ("val", "test", "seed") if k in options}
+    kind = options.pop("dataset", None)
+    chosen = {k: options.pop(k) for k in ("compression", "methods", "variant") if k in options}
+    selection = standard.DatasetOptions(compression=chosen.get("compression") or "c23",
+                                        methods=tuple(chosen.get("methods") or ()),
+                                        variant=chosen.get("variant") or "end_to_end")
     options["backend"] = options.get("backend") or "dlib"
     if detector_id := options.pop("detector_id", None):
         files = ctx.state.detector_files(detector_id)
@@ -161,16 +167,30 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
         else:
             copy_s3_prefix(ctx.params["s3_prefix"], work / "source", endpoint_url=ctx.settings.s3_endpoint_url,
                            max_files=MAX_ARCHIVE_FILES, max_bytes=ctx.settings.max_upload_mb * 4 * 1024 * 1024)
-        entries = load_source(_dataset_root(work / "source"))
-        summary = run_preprocess(entries, location, PreprocessConfig(**options),
+        if kind:  # a standard dataset as downloaded: its own layout, labels and official split
+            entries = standard.read_dataset(kind, standard.find_root(kind, work / "source"), selection)
+            origin = standard.origin(kind, selection, entries)
+        else:
+            entries, origin = load_source(_dataset_root(work / "source")), None
+        summary = run_preprocess(entries, location, PreprocessConfig(**options), origin=origin,
                                  on_video=lambda done, total: ctx.progress("preprocess", 95 * done / max(1, total)))
     if summary.clips == 0:
         raise JobFailed(ErrorCode.NO_CLIPS, f"no usable face clips in {summary.videos} videos")
-    counts = split_dataset(open_store(location), split_options.get("val", 0.25), split_options.get("test", 0.0),
-                           split_options.get("seed", 0))
+    store = open_store(location)
+    described: dict[str, Any] = {}
+    if kind:
+        split = keep_official_split(store, split_options.get("val", 0.1), split_options.get("seed", 0))
+        counts = split["videos"]
+        described = {"kind": kind, "val_from_train": split["val_from_train"]}
+        store.put("dataset.json", json.dumps({**standard.description(kind, selection, entries),
+                                               "split": split}).encode())
+    else:
+        counts = split_dataset(store, split_options.get("val", 0.25), split_options.get("test", 0.0),
+                               split_options.get("seed", 0))
     ctx.db(lambda session: session.merge(Dataset(
         id=dataset_id, source_job_id=ctx.job_id, storage_prefix=f"datasets/{dataset_id}", owner=ctx.owner,
-        counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips, "split_videos": counts})))
+        counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips, "split_videos": counts,
+                **described})))
     return {"dataset_id": dataset_id, "videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
             "failures": summary.failures}
 
@@ -220,9 +240,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
             split_file = work / "split.csv"
             with open(split_file, "w", newline="") as handle:
                 csv.writer(handle).writerows([("video", "split"), *params["split"].items()])
-        cfg = TrainConfig(epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
-                          model_size=params["model_size"], freeze=params["freeze"],
-                          init=str(init_path) if init_path else None,
+        cfg = TrainConfig(**_train_values(params), init=str(init_path) if init_path else None,
                           split_file=str(split_file) if split_file else None)
 
         def epochs(done: int, total: int) -> None:
@@ -258,6 +276,18 @@ def train(ctx: JobContext) -> dict[str, Any]:
     ctx.db(register)
     return {"model_id": model_id, "metrics": summary["best_val"], "threshold": checkpoint.threshold,
             "epochs": summary["epochs_run"], "processes": processes, "artifacts": artifacts}
+
+
+def _train_values(params: dict[str, Any]) -> dict[str, Any]:
+    """TrainConfig values of a train job: its recipe's, with the fields the request set put over them."""
+    from ftcn.training.recipes import recipe
+
+    fields = ("epochs", "batch_size", "lr", "model_size", "freeze")
+    if not params.get("recipe"):
+        return {name: params[name] for name in fields}
+    chosen = recipe(params["recipe"])
+    return {**chosen.train, **{name: params[name] for name in fields if name in params.get("given", ())},
+            "recipe": chosen.name}
 
 
 HANDLERS: dict[JobKind, Callable[[JobContext], dict[str, Any]]] = {

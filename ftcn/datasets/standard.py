@@ -148,7 +148,7 @@ def check_present(root: Path, entries: list[VideoEntry], title: str, listed_by: 
     """Every entry's file must exist: a test set read in part gives figures nobody can compare."""
     missing = [entry for entry in entries if not entry.path.is_file()]
     if missing:
-        shown = ", ".join(relative(root, e.path) for e in missing[:3])
+        shown = ", ".join(e.video_id for e in missing[:3])
         raise InvalidSource(f"{title}: {len(missing)} videos listed by {listed_by} are not on disk, e.g. {shown}")
     return entries
 

@@ -201,3 +201,26 @@ def test_open_mode_needs_no_token(stack: dict, tmp_path: Path) -> None:
                                   "FTCN_DATABASE_URL": f"sqlite:///{tmp_path / 'open.sqlite3'}"})
     client = create_app(settings).test_client()
     assert client.get("/me").get_json()["admin"] is True
+
+
+def test_train_jobs_name_the_standard_dataset_and_recipe_they_expect(stack: dict) -> None:
+    from jobs.db import session_scope
+    from jobs.models import Dataset
+
+    with session_scope(stack["app"].extensions["ftcn"].sessions) as session:
+        session.add(Dataset(id="ffpp-clips", storage_prefix="datasets/ffpp-clips", owner="carol",
+                            counts={"kind": "ffpp", "videos": 4}))
+        session.add(Dataset(id="own-clips", storage_prefix="datasets/own-clips", owner="carol", counts={"videos": 4}))
+    client, headers = stack["client"], auth(stack, "trainer")
+    body = assert_problem(client.post("/jobs/train", json={"dataset_id": "own-clips", "dataset": "ffpp"},
+                                      headers=headers), 422, "wrong-dataset")
+    assert body["detail"] == "dataset own-clips was not preprocessed as a standard dataset, not ffpp"
+    assert_problem(client.post("/jobs/train", json={"dataset_id": "ffpp-clips", "dataset": "celebdf"},
+                               headers=headers), 422, "wrong-dataset")
+    assert_problem(client.post("/jobs/train", json={"dataset_id": "ffpp-clips", "recipe": "imagenet"},
+                               headers=headers), 422, "invalid-request")
+    answer = client.post("/jobs/train", json={"dataset_id": "ffpp-clips", "dataset": "ffpp", "recipe": "paper",
+                                              "epochs": 2}, headers=headers)
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    params = client.get(answer.headers["Location"], headers=headers).get_json()["params"]
+    assert params["recipe"] == "paper" and params["given"] == ["dataset", "dataset_id", "epochs"]

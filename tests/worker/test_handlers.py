@@ -251,3 +251,45 @@ def test_state_after_fork_makes_new_connections(state: WorkerState) -> None:
     assert state.sessions is sessions  # built once
     state.after_fork()
     assert state.sessions is not sessions and state.storage is not storage
+
+
+def test_preprocess_reads_a_standard_dataset_and_train_takes_the_paper_recipe(state: WorkerState,
+                                                                              tmp_path: Path) -> None:
+    from ftcn.checkpoints import load_checkpoint
+    from ftcn.training.recipes import PAPER
+    from tests.standard_trees import celebdf_tree
+
+    media = {"real": short_video(tmp_path / "real.mp4", frames=16), "fake": short_video(tmp_path / "fake.mp4",
+                                                                                         frames=16)}
+    tree = tmp_path / "upload" / "Celeb-DF-v2"
+    test, train = celebdf_tree(tree, media.__getitem__)
+    archive = zipped({path.relative_to(tree.parent).as_posix(): path.read_bytes()
+                      for path in tree.rglob("*") if path.is_file()})
+    key = put(state, "in/celebdf.zip", archive)
+    options = {"dataset": "celebdf", "clip_len": 8, "size": 64, "max_clips": 1, "max_frames": 16, "val": 0.5}
+    job = run(state, JobKind.PREPROCESS, {"input_key": key, "options": options})
+    assert job.status == JobStatus.SUCCEEDED.value, job.error_message
+    with session_scope(state.sessions) as session:
+        dataset = session.get(Dataset, job.result["dataset_id"])
+        counts = dict(dataset.counts)
+    assert counts["kind"] == "celebdf" and counts["val_from_train"]
+    assert counts["split_videos"]["test"] == len(test)  # the official test list, as published
+    assert counts["split_videos"]["train"] + counts["split_videos"]["val"] == len(train)
+    described = json.loads(state.storage.get_bytes(f"datasets/{dataset.id}/dataset.json"))
+    assert described["kind"] == "celebdf" and described["methods"] == ["Celeb-synthesis"]
+
+    wrong = run(state, JobKind.PREPROCESS, {"input_key": key, "options": {**options, "dataset": "ffpp"}})
+    assert (wrong.status, wrong.error_code) == ("failed", ErrorCode.BAD_DATASET.value)
+    assert wrong.error_message == "FaceForensics++: no original_sequences found at the top of the dataset (up to " \
+                                  "two folders deep)"
+
+    trained = run(state, JobKind.TRAIN, {**TRAIN, "freeze": False, "dataset_id": dataset.id, "recipe": "paper",
+                                         "given": ["epochs", "batch_size", "model_size"]})
+    assert trained.status == JobStatus.SUCCEEDED.value, trained.error_message
+    with session_scope(state.sessions) as session:
+        model = session.get(Model, trained.result["model_id"])
+        state.storage.download(model.storage_key, tmp_path / "trained.pt")
+    summary = load_checkpoint(tmp_path / "trained.pt").metadata
+    assert (summary["recipe"], summary["optimizer"], summary["lr"]) == ("paper", PAPER.train["optimizer"],
+                                                                        PAPER.train["lr"])
+    assert (summary["batch_size"], summary["model"]) == (TRAIN["batch_size"], "ftcn_tt_tiny")  # given: they win

@@ -178,6 +178,7 @@ def run_protocol(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "protocol.json").write_text(json.dumps({"model": str(args.model), "benchmarks": lines}, indent=2))
     (args.out / "protocol.md").write_text(text + "\n")
-    print(f"model {args.model.name}: video-level figures in percent (trained on FaceForensics++ c23 in the paper)")
+    print(f"model {args.model.name}: video-level figures in percent; the paper's column is FTCN+TT trained on "
+          "FaceForensics++ c23")
     print(text)
     return 0

@@ -34,19 +34,23 @@ def _label(value: object, root: Path, path: Path, video: str) -> str:
     return label
 
 
-def training_parts(root: Path, metadata: Path) -> list[VideoEntry]:
-    described = load_json(root, metadata, TITLE, METADATA_FORMAT)
+def _described(root: Path, path: Path, expected: str, split_key: str) -> list[tuple[str, str, str]]:
+    """(video name, label, split) of a JSON file mapping video names to their facts (metadata.json, dataset.json)."""
+    described = load_json(root, path, TITLE, expected)
     if not isinstance(described, dict):
-        raise InvalidSource(f"{TITLE}: {relative(root, metadata)} is not {METADATA_FORMAT}")
-    entries = []
+        raise InvalidSource(f"{TITLE}: {relative(root, path)} is not {expected}")
+    videos = []
     for name, facts in sorted(described.items()):
         if not isinstance(facts, dict) or "label" not in facts:
-            raise InvalidSource(f"{TITLE}: {relative(root, metadata)}, video {name}: expected {METADATA_FORMAT}")
-        label = _label(facts["label"], root, metadata, name)
-        split = str(facts.get("split", "train")).lower()
-        entries.append(entry(root, metadata.parent / name, label, split if split in SPLITS else "train",
-                             "dfdc" if label == "fake" else ""))
-    return entries
+            raise InvalidSource(f"{TITLE}: {relative(root, path)}, video {name}: expected {expected}")
+        split = str(facts.get(split_key, "train")).lower()
+        videos.append((name, _label(facts["label"], root, path, name), split if split in SPLITS else "train"))
+    return videos
+
+
+def training_parts(root: Path, metadata: Path) -> list[VideoEntry]:
+    return [entry(root, metadata.parent / name, label, split, "dfdc" if label == "fake" else "")
+            for name, label, split in _described(root, metadata, METADATA_FORMAT, "split")]
 
 
 def test_set(root: Path, labels: Path) -> list[VideoEntry]:
@@ -66,17 +70,9 @@ def test_set(root: Path, labels: Path) -> list[VideoEntry]:
 
 
 def preview_set(root: Path, described_at: Path) -> list[VideoEntry]:
-    described = load_json(root, described_at, TITLE, PREVIEW_FORMAT)
-    if not isinstance(described, dict):
-        raise InvalidSource(f"{TITLE}: {relative(root, described_at)} is not {PREVIEW_FORMAT}")
-    entries = []
-    for name, facts in sorted(described.items()):
-        if not isinstance(facts, dict) or "label" not in facts or facts.get("set") not in ("train", "test"):
-            raise InvalidSource(f"{TITLE}: {relative(root, described_at)}, video {name}: expected {PREVIEW_FORMAT}")
-        label = _label(facts["label"], root, described_at, name)
-        entries.append(entry(root, described_at.parent / name, label, facts["set"],
-                             name.split("/")[0] if label == "fake" else ""))
-    return entries
+    """The preview set names each fake's method by its first folder (method_A, method_B)."""
+    return [entry(root, described_at.parent / name, label, split, name.split("/")[0] if label == "fake" else "")
+            for name, label, split in _described(root, described_at, PREVIEW_FORMAT, "set")]
 
 
 def read(root: Path, options: DatasetOptions) -> list[VideoEntry]:

@@ -50,7 +50,11 @@ def split_dataset(store: DatasetStore, val: float = 0.2, test: float = 0.1, seed
     if not rows:
         raise DatasetError(f"{store.location}: the manifest has no usable clips")
     videos = {r["video_id"]: r["label"] for r in rows}
-    assignment = assign_splits(videos, val, test, seed)
+    return write_split(store, rows, assign_splits(videos, val, test, seed))
+
+
+def write_split(store: DatasetStore, rows: list[dict[str, Any]], assignment: dict[str, str]) -> dict[str, int]:
+    """``split.csv``: the rows, each with its video's split; videos per split."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
     writer.writeheader()
@@ -117,11 +121,5 @@ def keep_official_split(store: DatasetStore, val: float = 0.1, seed: int = 0) ->
     if carved:
         training = {v: labels[v] for v, s in assignment.items() if s == "train"}
         assignment.update(assign_splits(training, val, 0.0, seed))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0].keys()))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({**row, "split": assignment[row["video_id"]]})
-    store.put("split.csv", buffer.getvalue().encode())
-    counts = {name: sum(1 for v in assignment.values() if v == name) for name in SPLITS}
+    counts = write_split(store, rows, assignment)
     return {"videos": counts, "val_from_train": carved, "unsplit_videos": len(unsplit)}

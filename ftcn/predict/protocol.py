@@ -83,7 +83,8 @@ def _percent(value: float | None) -> str:
 
 def format_table(lines: list[dict[str, Any]]) -> str:
     """The table as Markdown: measured AUC, EER and AP in percent beside the paper's AUC."""
-    out = ["| benchmark | videos (real / fake) | scored | AUC | EER | AP | paper AUC |", "|---|---|---|---|---|---|---|"]
+    out = ["| benchmark | videos (real / fake) | scored | AUC | EER | AP | paper AUC |",
+           "|---|---|---|---|---|---|---|"]
     for line in lines:
         measured = line["measured"]
         if measured is None:

@@ -236,7 +236,8 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
             best_rank = rank
             save_checkpoint(out / "best.pt", model, epoch_threshold, {**summary, "best_epoch": epoch})
         save_checkpoint(out / "last.pt", model, epoch_threshold, summary, training_state={
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch, "history": json.dumps(history),
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch,
+            "history": json.dumps(history),
             "best_rank": json.dumps(list(best_rank)),
         })
         write_training_plots(history, out)

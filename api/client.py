@@ -136,11 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--webhook-url", help="called (signed, Standard Webhooks) when the job ends")
     pre = commands.add_parser("preprocess")
     pre.add_argument("archive", type=Path)
+    pre.add_argument("--kind", choices=["ffpp", "celebdf", "dfdc", "dfo"],
+                     help="the archive holds this standard dataset as downloaded (its official split is kept)")
+    pre.add_argument("--clip-len", type=int, help="frames per clip (32 for the full model)")
+    pre.add_argument("--size", type=int, help="aligned face size (224 for the full model)")
     pre.add_argument("--wait", action="store_true")
     train = commands.add_parser("train")
     train.add_argument("--dataset", required=True)
     train.add_argument("--freeze", action="store_true")
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--epochs", type=int, help="default 10 (or the recipe's)")
+    train.add_argument("--recipe", choices=["paper"], help="the paper's training recipe")
     train.add_argument("--default", action="store_true", help="make the trained model the default")
     train.add_argument("--wait", action="store_true")
     status = commands.add_parser("status")
@@ -161,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             job = client.predict(args.source, args.model_id, webhook_url=args.webhook_url)
         elif args.command == "preprocess":
-            job = client.preprocess(args.archive)
+            options = {"dataset": args.kind, "clip_len": args.clip_len, "size": args.size}
+            job = client.preprocess(args.archive, {k: v for k, v in options.items() if v is not None})
         else:
-            job = client.train(dataset_id=args.dataset, freeze=args.freeze, epochs=args.epochs,
-                               make_default=args.default)
+            given = {"epochs": args.epochs, "recipe": args.recipe}
+            job = client.train(dataset_id=args.dataset, freeze=args.freeze, make_default=args.default,
+                               **{k: v for k, v in given.items() if v is not None})
         if args.wait:
             job = client.wait(job["id"], progress_line)
         print(json.dumps(job, indent=2))

@@ -178,7 +178,10 @@ def run_protocol(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "protocol.json").write_text(json.dumps({"model": str(args.model), "benchmarks": lines}, indent=2))
     (args.out / "protocol.md").write_text(text + "\n")
-    print(f"model {args.model.name}: video-level figures in percent; the paper's column is FTCN+TT trained on "
-          "FaceForensics++ c23")
+    from ftcn.cards import card_from_checkpoint, card_line
+    from ftcn.checkpoints import load_checkpoint
+
+    print(card_line(args.model.name, card_from_checkpoint(load_checkpoint(args.model))))
+    print("video-level figures in percent; the paper's column is FTCN+TT trained on FaceForensics++ c23")
     print(text)
     return 0

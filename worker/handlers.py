@@ -169,7 +169,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
                            max_files=MAX_ARCHIVE_FILES, max_bytes=ctx.settings.max_upload_mb * 4 * 1024 * 1024)
         if kind:  # a standard dataset as downloaded: its own layout, labels and official split
             entries = standard.read_dataset(kind, standard.find_root(kind, work / "source"), selection)
-            origin = standard.origin(kind, selection, entries)
+            origin = standard.origin(kind, entries)
         else:
             entries, origin = load_source(_dataset_root(work / "source")), None
         summary = run_preprocess(entries, location, PreprocessConfig(**options), origin=origin,

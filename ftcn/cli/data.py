@@ -83,7 +83,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
         counts = describe(entries)
         print(f"{args.kind}: " + "; ".join(f"{split or 'no split'} {c['real']} real, {c['fake']} fake"
                                            for split, c in sorted(counts.items())))
-        described = origin(args.kind, options, entries)
+        described = origin(args.kind, entries)
     elif args.methods or args.compression or args.ffpp_root:
         raise BadOption("--methods, --compression and --ffpp-root choose from a standard dataset: give --dataset")
     else:

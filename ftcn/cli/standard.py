@@ -7,7 +7,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ftcn.errors import BadOption
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, kind_required: bool = False) -> None:
@@ -77,7 +76,3 @@ def print_recipe(chosen: Any) -> None:
     for key in chosen.unused:
         print(f"  not used: {key} (the official training code that reads it was not released)")
 
-
-def positive(value: int | float | None, name: str) -> None:
-    if value is not None and value <= 0:
-        raise BadOption(f"{name} must be positive")

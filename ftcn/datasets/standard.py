@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ class DatasetOptions:
     ffpp_root: Path | None = None  # DeeperForensics: where FaceForensics++ is (its reals); default: the root
     variant: str = "end_to_end"  # DeeperForensics: the manipulated_videos/<variant> folder
     splits_dir: Path | None = None  # FaceForensics++: the folder of train/val/test.json; default ROOT/splits
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def find_root(kind: str, folder: Path) -> Path:
     raise InvalidSource(f"{_kind(kind).title}: no {marker} found at the top of the dataset (up to two folders deep)")
 
 
-def origin(kind: str, options: DatasetOptions, entries: list[VideoEntry]) -> dict[str, Any]:
+def origin(kind: str, entries: list[VideoEntry]) -> dict[str, Any]:
     """What a model trained on these videos was trained on, for its card."""
     title = _kind(kind).title
     methods = sorted({e.method for e in entries if e.label == "fake" and e.method})

@@ -20,6 +20,7 @@ from api.problems import register_error_handlers
 from jobs.db import make_engine, upgrade
 from jobs.logs import CURRENT_JOB, configure
 from jobs.models import Job
+from jobs.dispatch import dispatch
 from jobs.queue import QUEUES, Publisher, make_celery
 from jobs.settings import Settings
 from jobs.storage import Storage, open_storage
@@ -100,12 +101,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.request_class = DigestingRequest  # uploads are digested as they arrive (api.bodies)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
     celery = make_celery(settings)
+    sessions = sessionmaker(make_engine(settings.database_url), expire_on_commit=False)
     app.extensions["ftcn"] = AppState(
         settings=settings,
-        sessions=sessionmaker(make_engine(settings.database_url), expire_on_commit=False),
+        sessions=sessions,
         storage=open_storage(settings),
         celery=celery,
-        publisher=Publisher(celery, settings),
+        publisher=Publisher(celery, settings, dispatcher=lambda: dispatch(settings, sessions, celery)),
         rate_limits=make_rate_limits(settings),
     )
     register_error_handlers(app)

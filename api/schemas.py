@@ -35,12 +35,39 @@ class PredictRequest(Notified):
     upload_id: str | None = Field(default=None, max_length=36)
     model_id: str | None = None
     options: PredictOptions = PredictOptions()
+    #: false: run the model even when a finished job already answered the same content (jobs.reuse)
+    reuse: bool = True
 
     @model_validator(mode="after")
     def one_source(self) -> "PredictRequest":
         if (self.video_url is None) == (self.upload_id is None):
             raise ValueError("send exactly one of video_url and upload_id")
         return self
+
+
+class BatchItem(Strict):
+    """One video of a batch: by URL or by direct upload, with its label when known."""
+
+    video_url: str | None = Field(default=None, max_length=2048)
+    upload_id: str | None = Field(default=None, max_length=36)
+    label: Literal["real", "fake"] | None = None
+    name: str | None = Field(default=None, max_length=255)  # shown in the batch's listing (default: the URL)
+
+    @model_validator(mode="after")
+    def one_source(self) -> "BatchItem":
+        if (self.video_url is None) == (self.upload_id is None):
+            raise ValueError("send exactly one of video_url and upload_id")
+        return self
+
+
+class BatchRequest(Notified):
+    """Many predict jobs in one request; ``webhook_url`` is called once, when the last of them ends."""
+
+    items: list[BatchItem] = Field(min_length=1)
+    name: str | None = Field(default=None, max_length=200)
+    model_id: str | None = None
+    options: PredictOptions = PredictOptions()
+    reuse: bool = True
 
 
 class UploadRequest(Strict):
@@ -126,7 +153,10 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                            "attempts": {"type": "integer", "minimum": 0}, "owner": NULLABLE_STRING,
                            "created_at": TIMESTAMP, "started_at": NULLABLE_TIMESTAMP,
                            "finished_at": NULLABLE_TIMESTAMP, "erased_at": NULLABLE_TIMESTAMP,
-                           "erased_reason": {"enum": ["owner", "admin", "retention", None]},
+                           "erased_reason": {"enum": ["owner", "admin", "retention", "source-erased", None]},
+                           "reused_from": {"type": ["string", "null"], "description": "the finished job whose "
+                                           "result answered this one (same content, model weights and options)"},
+                           "batch_id": NULLABLE_STRING,
                            "input_erased_at": NULLABLE_TIMESTAMP,
                            "links": {"type": "object", "additionalProperties": {"type": "string"}},
                            "webhook": {"type": "object", "description": "GET /jobs/{id} only: the deliveries of "
@@ -136,13 +166,31 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
     "Delivery": {"type": "object", "required": ["id", "event", "status", "attempts"],
                  "properties": {"id": {"type": "string", "description": "the webhook-id header, the same on every "
                                                                         "retry"},
-                                "event": {"enum": ["job.succeeded", "job.failed", "job.canceled"]},
+                                "event": {"enum": ["job.succeeded", "job.failed", "job.canceled",
+                                                   "batch.finished"]},
                                 "status": {"enum": ["pending", "delivered", "failed"]},
                                 "attempts": {"type": "array", "items": {"type": "object", "properties": {
                                     "at": TIMESTAMP, "status_code": {"type": ["integer", "null"]},
                                     "error": NULLABLE_STRING, "duration_ms": {"type": ["number", "null"]}}}},
                                 "next_attempt_at": NULLABLE_TIMESTAMP, "created_at": TIMESTAMP,
                                 "finished_at": NULLABLE_TIMESTAMP}},
+    "Batch": {"type": "object",
+              "required": ["id", "status", "total", "counts", "jobs", "report", "created_at"],
+              "properties": {"id": {"type": "string"}, "name": NULLABLE_STRING, "owner": NULLABLE_STRING,
+                             "status": {"enum": ["running", "finished"]}, "total": {"type": "integer"},
+                             "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                             "model_id": NULLABLE_STRING, "created_at": TIMESTAMP,
+                             "finished_at": NULLABLE_TIMESTAMP,
+                             "report": {"type": ["object", "null"], "description": "with labels: video-level "
+                                        "AUC, EER, AP, accuracy and false-positive rate (as ftcn predict)"},
+                             "jobs": {"type": "array", "items": {"type": "object", "required": ["id", "status"],
+                                                                 "properties": {
+                                 "id": {"type": "string"}, "item": {"type": "string"},
+                                 "label": {"enum": ["real", "fake", None]}, "status": {"enum": JOB_STATUSES},
+                                 "verdict": {"type": ["string", "null"]}, "score": {"type": ["number", "null"]},
+                                 "reused_from": NULLABLE_STRING, "error": {"type": ["object", "null"]}}}}}},
+    "BatchList": {"type": "object", "required": ["items"],
+                  "properties": {"items": {"type": "array", "items": {"type": "object"}}}},
     "WebhookSecret": {"type": "object", "required": ["webhook_secret"],
                       "properties": {"webhook_secret": {"type": "string", "pattern": "^whsec_"}}},
     "JobList": {"type": "object", "required": ["items", "total", "limit", "offset"],
@@ -188,7 +236,8 @@ def openapi_document() -> dict[str, Any]:
     and every response the API can give (including each problem status) is described, so a fuzzer can check
     responses against it."""
     schemas = {cls.__name__: cls.model_json_schema(ref_template="#/components/schemas/{model}")
-               for cls in (PredictRequest, PreprocessRequest, TrainRequest, ReferencePredictRequest, UploadRequest)}
+               for cls in (PredictRequest, PreprocessRequest, TrainRequest, ReferencePredictRequest, UploadRequest,
+                           BatchRequest)}
     components: dict[str, Any] = {}
     for name, schema in schemas.items():
         components.update(schema.pop("$defs", {}))
@@ -242,10 +291,20 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/UploadRequest"}}}},
                 "responses": {"201": body("UploadTarget", "where to PUT the file"), **problems}}},
             "/jobs/predict": post("PredictRequest", {"video": binary, "model_id": {"type": "string"},
-                                                     "options": {"type": "string"}, "webhook_url": {"type": "string"}}),
+                                                     "options": {"type": "string"}, "webhook_url": {"type": "string"},
+                                                     "reuse": {"enum": ["true", "false"]}}),
             "/jobs/preprocess": post("PreprocessRequest", {"archive": binary, "options": {"type": "string"},
                                                            "webhook_url": {"type": "string"}}),
             "/jobs/train": post("TrainRequest"),
+            "/batches": {"post": {
+                "description": "many predict jobs at once (URLs or upload ids, optional labels); the webhook is "
+                               "called when the last ends",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
+                "responses": {"202": body("Batch", "the batch, its jobs queued"), **problems}},
+                **get("BatchList", "this owner's batches, newest first")},
+            "/batches/{id}": get("Batch", "a batch: counts by status, its jobs, and with labels the report",
+                                 job_id),
             "/jobs": get("JobList", "jobs, newest first", listing),
             "/jobs/{id}": {**get("Job", "a job", job_id), "delete": {"parameters": job_id, "responses": {
                 "204": {"description": "the job's input and every artifact erased (the job stays listed, marked "

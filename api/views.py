@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,7 @@ from api.access import authenticate_request, limit_request, principal, require_t
 from api.bodies import parse_json, read_json_body
 from api.problems import Problem
 from api.schemas import (
+    BatchRequest,
     PredictOptions,
     PredictRequest,
     PreprocessOptions,
@@ -25,14 +27,15 @@ from api.schemas import (
     UploadRequest,
     openapi_document,
 )
-from jobs import erasure, service, uploads, webhooks
+from jobs import batches, erasure, reuse, service, uploads, webhooks
 from jobs.db import session_scope
 from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
 from jobs.metrics import CONTENT_TYPE, JOBS_SUBMITTED, exposition
-from jobs.models import Dataset, Job, Model
+from jobs.auth import visible
+from jobs.models import Batch, Dataset, Job, Model, rfc3339
 from jobs.states import JobKind, JobStatus
 from jobs.storage import LocalStorage, check_key
-from jobs.urls import check_url
+from jobs.urls import UnsafeURL, check_url
 
 bp = Blueprint("api", __name__)
 bp.before_request(authenticate_request)
@@ -136,6 +139,10 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
                 existing = service.find_idempotent(session, key, kind.value, values)
                 if existing is not None:
                     return service.job_view(existing, state.storage, state.settings.link_ttl_s), False
+                if (answered := _answered_now(session, kind, values, key)) is not None:
+                    view = service.job_view(answered, state.storage, state.settings.link_ttl_s)
+                    JOBS_SUBMITTED.labels(kind=kind.value).inc()
+                    return view, True
                 if upload_id is not None:
                     job = service.create_job_from_upload(session, state.storage, kind, values,
                                                          _usable_upload(session, upload_id), key,
@@ -157,6 +164,20 @@ def _submit(kind: JobKind, params: dict[str, Any] | Callable[[Session], dict[str
     state.publisher.publish(kind, view["id"])
     JOBS_SUBMITTED.labels(kind=kind.value).inc()
     return view, True
+
+
+def _answered_now(session: Session, kind: JobKind, values: dict[str, Any], key: str | None) -> Any:
+    """A predict job whose upload was digested on arrival, answered from a finished job with the same content,
+    model weights and options (``jobs.reuse``): created succeeded, its input not stored. None: it must run."""
+    if kind is not JobKind.PREDICT or "sha256" not in values or not reuse.wanted(values):
+        return None
+    settings = app_state().settings
+    reuse_key = reuse.key_for(session, values, values["sha256"])
+    source = reuse.find_source(session, reuse_key, principal().owner, settings)
+    if source is None:
+        return None
+    job = service.create_job(session, kind, values, key, owner=principal().owner)
+    return reuse.answer_from(session, job.id, source, reuse_key)
 
 
 def _refused_as_problem(check: Callable[[], Any]) -> Any:
@@ -215,7 +236,7 @@ def submit_predict() -> Response:
         upload, name, digest = _upload("video", VIDEO_SUFFIXES, refuse_still_images=True)
         model_id = request.form.get("model_id") or None
         webhook_url = request.form.get("webhook_url") or None
-        extra: dict[str, Any] = {"filename": name, "sha256": digest}
+        extra: dict[str, Any] = {"filename": name, "sha256": digest, **_reuse_param(request.form.get("reuse"))}
         stored, upload_id = (upload, f"video{PurePosixPath(name).suffix}"), None
     else:
         body = _json_body(PredictRequest)
@@ -226,6 +247,7 @@ def submit_predict() -> Response:
         else:
             check_url(body.video_url, app_state().settings.url_allowlist)  # early answer; the worker checks again
             extra = {"video_url": body.video_url}
+        extra.update(_reuse_param("false" if not body.reuse else None))
 
     def params(session: Session) -> dict[str, Any]:
         if upload_id is not None:  # someone else's upload is refused before anything else is looked at
@@ -234,6 +256,15 @@ def submit_predict() -> Response:
                 "options": _with_backend(session, options.model_dump()), **extra}
 
     return _accept(JobKind.PREDICT, params, stored, upload_id, webhook_url)
+
+
+def _reuse_param(given: str | None) -> dict[str, Any]:
+    """``{"reuse": False}`` when the client asked for a fresh run (jobs.reuse); nothing otherwise."""
+    if given is None or given.lower() in ("", "true", "1"):
+        return {}
+    if given.lower() in ("false", "0"):
+        return {"reuse": False}
+    raise Problem(400, "bad-field", "Bad field", "reuse must be true or false")
 
 
 @bp.post("/uploads")
@@ -375,6 +406,7 @@ def cancel_job(job_id: str) -> Response:
         job = service.cancel(session, job_id, principal())
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
     state.celery.control.revoke(job_id, terminate=False)
+    state.publisher.publish(JobKind(view["kind"]), job_id)  # its place is free for the next job in turn
     return jsonify(view)
 
 
@@ -390,6 +422,78 @@ def erase_job(job_id: str) -> Response:
     if was_running:
         state.celery.control.revoke(job_id, terminate=False)
     return Response(status=204)
+
+
+@bp.post("/batches")
+def submit_batch() -> Response:
+    """Many predict jobs in one request, all or none: every item is checked (URL rules, the caller's usable
+    uploads, the model) before anything is created. Each item becomes a predict job; the batch reports on them."""
+    state = app_state()
+    body = _json_body(BatchRequest)
+    if len(body.items) > state.settings.max_batch_jobs:
+        raise Problem(413, "too-many-items", "Too many items",
+                      f"a batch holds at most {state.settings.max_batch_jobs} videos; send several batches")
+    for index, item in enumerate(body.items):
+        if item.video_url is not None:
+            try:
+                check_url(item.video_url, state.settings.url_allowlist)
+            except UnsafeURL as exc:
+                raise Problem(422, "unsafe-url", "Unsafe URL", f"item {index}: {exc}") from None
+    common = {**_reuse_param(None if body.reuse else "false")}
+    with session_scope(state.sessions) as session:
+        values = _notified(lambda s: {"model_id": service.resolve_model(s, body.model_id, principal()),
+                                      "options": _with_backend(s, body.options.model_dump())},
+                           body.webhook_url)(session)
+        held = {item.upload_id: _usable_upload(session, item.upload_id) for item in body.items if item.upload_id}
+        if len(held) != sum(item.upload_id is not None for item in body.items):
+            raise Problem(422, "upload-repeated", "Upload repeated", "each upload can be used by one item only")
+        batch = Batch(owner=principal().owner, name=body.name, total=len(body.items), params=values)
+        session.add(batch)
+        session.flush()
+        job_values = {"model_id": values["model_id"], "options": values["options"], **common}
+        for item in body.items:
+            described = {**job_values, "item": item.name or item.video_url or f"upload {item.upload_id}",
+                         **({"label": item.label} if item.label else {})}
+            if item.upload_id is not None:
+                service.create_job_from_upload(session, state.storage, JobKind.PREDICT, described,
+                                               held[item.upload_id], owner=principal().owner, batch_id=batch.id)
+            else:
+                service.create_job(session, JobKind.PREDICT, {**described, "video_url": item.video_url},
+                                   owner=principal().owner, batch_id=batch.id)
+        view = batches.batch_view(session, batch)
+    state.publisher.publish(JobKind.PREDICT, batch.id)  # wakes the dispatcher (jobs.dispatch)
+    JOBS_SUBMITTED.labels(kind=JobKind.PREDICT.value).inc(len(body.items))
+    response = jsonify(view)
+    response.status_code = 202
+    response.headers["Location"] = f"/batches/{batch.id}"
+    return response
+
+
+@bp.get("/batches")
+def index_batches() -> Response:
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        rows = session.scalars(visible(select(Batch), Batch, principal()).order_by(Batch.created_at.desc())
+                               .limit(100)).all()
+        return jsonify({"items": [{"id": b.id, "name": b.name, "total": b.total, "owner": b.owner,
+                                   "status": "finished" if b.finished_at else "running",
+                                   "created_at": rfc3339(b.created_at), "finished_at": rfc3339(b.finished_at)}
+                                  for b in rows]})
+
+
+@bp.get("/batches/<batch_id>")
+def show_batch(batch_id: str) -> Response:
+    """The batch: counts by status, each job's verdict, with labels the detection report, and the deliveries
+    of its webhook."""
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        batch = service.get(session, Batch, batch_id, "batch", principal())
+        view = batches.batch_view(session, batch)
+        hook = (batch.params or {}).get("webhook")
+        if hook:
+            view["webhook"] = {"url": hook["url"], "deliveries": [
+                webhooks.delivery_view(d) for d in webhooks.deliveries_of(session, batch_id=batch_id)]}
+        return jsonify(view)
 
 
 @bp.get("/models")

@@ -35,6 +35,7 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
     checkpoint implies, completed by ``card`` (training_data, validation, intended_use, demonstration)."""
     from ftcn.cards import card_from_checkpoint, complete
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
+    from ftcn.digests import file_sha256
 
     checkpoint = load_checkpoint(checkpoint_path)
     model_from_checkpoint(checkpoint)  # strict load: refuse weights that do not fit before registering them
@@ -46,7 +47,7 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
             clear_default(session, owner)
         session.add(Model(id=model_id, name=name, threshold=checkpoint.threshold, storage_key=key,
                           config=checkpoint.config.to_dict(), metrics=checkpoint.metadata.get("best_val"),
-                          is_default=default, owner=owner,
+                          is_default=default, owner=owner, sha256=file_sha256(checkpoint_path),
                           card=complete(card_from_checkpoint(checkpoint), **card)))
     return model_id
 

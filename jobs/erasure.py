@@ -8,7 +8,8 @@ operator removes them.
 
 Retention (``FTCN_INPUT_RETENTION_DAYS``, ``FTCN_ARTIFACT_RETENTION_DAYS``; 0 keeps forever) is enforced by the
 workers' periodic sweep (:func:`sweep`), which also erases again what a worker still wrote after an erasure, and
-deletes direct uploads nobody used before they expired.
+deletes direct uploads nobody used before they expired. Erasing a job also erases the jobs answered from its
+result (``jobs.reuse``): they only linked to its files.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
 from jobs.models import Job, Upload, utcnow
+from jobs.reuse import dependents
 from jobs.settings import Settings
 from jobs.states import JobStatus
 from jobs.storage import Storage, job_prefix
 from jobs.uploads import sweep_unused
 
 #: Params that identify the input (and so, often, a person); removed on erasure.
-IDENTIFYING_PARAMS = ("filename", "video_url", "sha256", "input_key", "s3_prefix")
+IDENTIFYING_PARAMS = ("filename", "video_url", "sha256", "input_key", "s3_prefix", "item")
 #: Result entries kept on an erased job: the verdict summary.
 SUMMARY_RESULT = ("verdict", "score", "threshold", "faces", "faces_seen", "coverage", "no_face_reason", "backend",
                   "model_id", "dataset_id")
@@ -39,6 +41,7 @@ class Reason:
     OWNER = "owner"
     ADMIN = "admin"
     RETENTION = "retention"
+    SOURCE = "source-erased"  # the job whose result it reused was erased (jobs.reuse)
 
 
 def erase_job(session: Session, storage: Storage, job: Job, reason: str) -> Job:
@@ -56,6 +59,9 @@ def erase_job(session: Session, storage: Storage, job: Job, reason: str) -> Job:
     if job.result:
         job.result = {k: v for k, v in job.result.items() if k in SUMMARY_RESULT}
     session.flush()
+    for dependent in dependents(session, job.id):  # their links point at the files just removed
+        if dependent.erased_at is None:
+            erase_job(session, storage, dependent, Reason.SOURCE)
     return job
 
 

@@ -64,6 +64,14 @@ class Job(Base):
     #: The worker holding the job and its last sign of life; a stale heartbeat means that worker is gone.
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: Fair sharing (jobs.dispatch): when the job was handed to the broker; None while it waits its owner's turn.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    #: Reuse (jobs.reuse): digest of input content, model weights and options; the job whose result this one
+    #: answers with, when it was answered from a finished one.
+    reuse_key: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    reused_from: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    #: The batch the job belongs to (jobs.batches), if any.
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
     def move_to(self, new: JobStatus | str) -> None:
         """The only way a job changes status: validated by the state machine, timestamps kept in step."""
@@ -77,6 +85,10 @@ class Job(Base):
         if status.finished:
             self.finished_at = utcnow()
             self._record_webhook_event(status)
+            if self.batch_id:
+                from jobs.batches import job_finished
+
+                job_finished(object_session(self), self)
 
     def _record_webhook_event(self, status: JobStatus) -> None:
         """A job submitted with a webhook gets its event in the same transaction that finishes it (the outbox,
@@ -87,6 +99,22 @@ class Job(Base):
             return
         session.add(WebhookDelivery(job_id=self.id, event=f"job.{status.value}", url=hook["url"],
                                     token_id=hook.get("token_id"), next_attempt_at=utcnow()))
+
+
+class Batch(Base):
+    """Many predict jobs submitted together (``POST /batches``), with their labels when the submitter knows them;
+    finished when its last job is, which records its ``batch.finished`` webhook event (``jobs.batches``)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: model_id, options and the webhook, as the jobs got them.
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 def new_message_id() -> str:
@@ -100,8 +128,9 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=new_message_id)  # the webhook-id
-    job_id: Mapped[str] = mapped_column(String(36), index=True)
-    event: Mapped[str] = mapped_column(String(32))  # job.succeeded, job.failed, job.canceled
+    job_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)  # batch.finished events
+    event: Mapped[str] = mapped_column(String(32))  # job.succeeded, job.failed, job.canceled, batch.finished
     url: Mapped[str] = mapped_column(String(2048))
     token_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # whose secret signs it
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
@@ -129,6 +158,8 @@ class Model(Base):
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)  # None: shared with all
     #: Its model card (ftcn.cards): training data, validation figures, intended use, demonstration or not.
     card: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: SHA-256 of the checkpoint file: results are reused across models with the same weights (jobs.reuse).
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

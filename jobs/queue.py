@@ -10,6 +10,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from celery import Celery
 
@@ -72,7 +73,8 @@ def enqueue_webhooks(app: Celery, delivery_ids: list[str]) -> None:
 
 class Publisher:
     """Publishes job messages from a background thread, so a submission answers as soon as its row is committed;
-    whatever queued up meanwhile goes out in one batch.
+    whatever queued up meanwhile goes out in one batch. With a ``dispatcher`` (the API's: ``jobs.dispatch``), a
+    submission only wakes the thread, and one dispatch round decides which waiting jobs go.
 
     Nothing is lost if the process dies first: the job is ``queued`` in the database, and the workers' reconciler
     enqueues jobs the broker does not hold. Publishing failures (Redis down) are logged and left to it too.
@@ -85,8 +87,8 @@ class Publisher:
     #: nobody notices next to seconds of inference.
     LINGER_S = 0.05
 
-    def __init__(self, app: Celery, settings: Settings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: Celery, settings: Settings, dispatcher: Callable[[], int] | None = None) -> None:
+        self.app, self.settings, self.dispatcher = app, settings, dispatcher
         self.pending: queue.Queue[tuple[JobKind, str]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -110,7 +112,10 @@ class Publisher:
                 except queue.Empty:
                     break
             try:
-                enqueue_many(self.app, batch, self.settings)
+                if self.dispatcher is not None:
+                    self.dispatcher()
+                else:
+                    enqueue_many(self.app, batch, self.settings)
             except Exception:  # noqa: BLE001 - the reconciler enqueues them once the broker is back
                 log.warning("could not publish job(s) %s; the reconciler will", ", ".join(j for _, j in batch),
                             exc_info=True)

@@ -1,7 +1,9 @@
 """The reconciler: the database is the truth about jobs, the broker only a delivery mechanism that can lose them.
 
 A sweep compares the two. Jobs ``queued`` in SQL (for longer than a sweep interval) but absent from the broker
-(Redis restarted empty, or the API could not publish) are enqueued again. Jobs ``running`` whose worker stopped
+(Redis restarted empty, or the API could not publish) are enqueued again; jobs still waiting for their owner's
+turn (``jobs.dispatch``) are not lost, and the sweep ends with a dispatch round and closes batches whose last
+jobs ended in concurrent transactions (``jobs.batches``). Jobs ``running`` whose worker stopped
 beating are enqueued again if the broker lost their message too, or failed with a reason when they ran past
 their hard time limit or used up their attempts. Duplicates this may create are dropped by the lease
 (``jobs.lifecycle.claim``). Workers run a sweep at start-up and then every ``reconcile_interval_s``; one Redis
@@ -63,7 +65,8 @@ def plan(jobs: list[Job], waiting: set[str], delivered: set[str], settings: Sett
         if job.id in waiting:
             continue
         if job.status == JobStatus.QUEUED.value:
-            if job.id not in delivered and now - aware(job.created_at) > grace:
+            handed = aware(job.dispatched_at)  # None: waiting for its owner's turn (jobs.dispatch), not lost
+            if handed is not None and job.id not in delivered and now - handed > grace:
                 requeue.append(job)
             continue
         if not is_stale(job, settings, now):
@@ -94,4 +97,10 @@ def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celer
         enqueue_many(celery, targets, settings)
     if targets or abandon:
         log.warning("reconciler: %d job(s) enqueued again, %d failed as abandoned", len(targets), len(abandon))
-    return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs)}
+    from jobs.batches import close_finished
+    from jobs.dispatch import dispatch
+
+    with session_scope(sessions) as session:
+        closed = close_finished(session)
+    return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs),
+            "dispatched": dispatch(settings, sessions, celery), "batches_closed": closed}

@@ -72,12 +72,14 @@ _OWN_OR_SHARED_DEFAULT = (select(Model.id)
 
 
 def create_job(session: Session, kind: JobKind, params: dict[str, Any], idempotency_key: str | None = None,
-               owner: str | None = None) -> Job:
+               owner: str | None = None, batch_id: str | None = None) -> Job:
     """Insert a queued job (one Core INSERT in the session's transaction) and return it as a detached ``Job``
-    for presentation; load it with ``session.get`` to change it."""
+    for presentation; load it with ``session.get`` to change it. It waits for its owner's turn
+    (``jobs.dispatch``) until a dispatcher hands it to the broker."""
     row = {"id": new_id(), "kind": kind.value, "status": JobStatus.QUEUED.value, "params": params,
            "progress": 0.0, "attempts": 0, "idempotency_key": idempotency_key,
-           "request_hash": fingerprint(kind.value, params), "owner": owner, "created_at": utcnow()}
+           "request_hash": fingerprint(kind.value, params), "owner": owner, "created_at": utcnow(),
+           "batch_id": batch_id}
     session.connection().execute(_INSERT_JOB, row)
     return Job(**row)
 
@@ -94,10 +96,11 @@ def create_job_with_input(session: Session, storage: Storage, kind: JobKind, par
 
 
 def create_job_from_upload(session: Session, storage: Storage, kind: JobKind, params: dict[str, Any], upload: Upload,
-                           idempotency_key: str | None = None, owner: str | None = None) -> Job:
+                           idempotency_key: str | None = None, owner: str | None = None,
+                           batch_id: str | None = None) -> Job:
     """A queued job whose input is a checked direct upload (``jobs.uploads.usable_upload``), moved under the
     job's input key in the same transaction."""
-    job = create_job(session, kind, {**params, "filename": upload.filename}, idempotency_key, owner)
+    job = create_job(session, kind, {**params, "filename": upload.filename}, idempotency_key, owner, batch_id)
     return _with_input(session, job.id, hand_to_job(session, storage, upload, job.id))
 
 
@@ -191,6 +194,8 @@ def job_view(job: Job, storage: Storage, ttl_s: int) -> dict[str, Any]:
         "erased_at": rfc3339(job.erased_at),
         "erased_reason": job.erased_reason,
         "input_erased_at": rfc3339(job.input_erased_at),
+        "reused_from": job.reused_from,
+        "batch_id": job.batch_id,
         "links": {name: storage.link(key, ttl_s) for name, key in sorted(artifacts.items())},
     }
 

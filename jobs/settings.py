@@ -86,6 +86,15 @@ class Settings:
     worker_metrics_port: int = 9808
     #: Logs: "text" or "json" (one object a line, with the job's id on every line of a job).
     log_format: str = "text"
+    #: Fair sharing (jobs.dispatch): an owner's jobs in the broker or on a worker at once, per queue (0: no cap,
+    #: first come first served). At most the number of workers, so that another owner's job never queues behind
+    #: more than one round of anyone's.
+    max_running_per_owner: int = 2
+    #: Reuse (jobs.reuse): a finished result answers the same content, model and options again; "owner" reuses
+    #: only the submitter's own results, "all" anyone's (it tells a user that someone sent the file before).
+    reuse_scope: str = "owner"
+    #: Most jobs in one POST /batches.
+    max_batch_jobs: int = 1000
     #: A train job's processes (torch.distributed, one per GPU): 0 = one per visible GPU (one on a CPU).
     train_processes: int = 0
 
@@ -133,6 +142,10 @@ class Settings:
             raise SettingsError("FTCN_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_ + base64)")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"FTCN_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.max_running_per_owner < 0 or self.max_batch_jobs < 1:
+            raise SettingsError("FTCN_MAX_RUNNING_PER_OWNER must be 0 (no cap) or more; FTCN_MAX_BATCH_JOBS positive")
+        if self.reuse_scope not in ("owner", "all"):
+            raise SettingsError(f"FTCN_REUSE_SCOPE must be owner or all, got {self.reuse_scope!r}")
         if self.train_processes < 0:
             raise SettingsError("FTCN_TRAIN_PROCESSES must be 0 (one per GPU) or more")
         if self.runtime not in ("auto", "torch", "onnxruntime", "openvino"):

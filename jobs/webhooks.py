@@ -202,6 +202,7 @@ def delivery_view(delivery: WebhookDelivery) -> dict[str, Any]:
             "created_at": rfc3339(delivery.created_at), "finished_at": rfc3339(delivery.finished_at)}
 
 
-def deliveries_of(session: Session, job_id: str) -> list[WebhookDelivery]:
-    return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.job_id == job_id)
-                                .order_by(WebhookDelivery.created_at)))
+def deliveries_of(session: Session, job_id: str | None = None, batch_id: str | None = None) -> list[WebhookDelivery]:
+    """The deliveries of one job's events, or of one batch's."""
+    which = WebhookDelivery.job_id == job_id if batch_id is None else WebhookDelivery.batch_id == batch_id
+    return list(session.scalars(select(WebhookDelivery).where(which).order_by(WebhookDelivery.created_at)))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jobs import reuse
 from jobs.archives import extract_archive
 from jobs.db import unit_of_work
 from jobs.errors import ErrorCode
@@ -72,6 +73,7 @@ def derived_id(job_id: str, what: str) -> str:
 
 def predict(ctx: JobContext) -> dict[str, Any]:
     from ftcn.cards import card_line
+    from ftcn.digests import file_sha256
     from ftcn.predict.pipeline import PredictOptions, predict_video
     from ftcn.render.annotate import write_annotated_video
     from ftcn.render.thumbnails import FaceThumbnails
@@ -86,7 +88,6 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         return model_row.storage_key, model_row.name, model_row.card
 
     storage_key, model_name, card = ctx.db(model_row)
-    network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
     options = ctx.params.get("options") or {}
     limits = VideoLimits(max_duration_s=ctx.settings.max_video_s)
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
@@ -97,7 +98,12 @@ def predict(ctx: JobContext) -> dict[str, Any]:
         else:
             fetch_url(ctx.params["video_url"], video, max_bytes=ctx.settings.max_upload_mb * 1024 * 1024,
                       allowlist=ctx.settings.url_allowlist)
+        digest = file_sha256(video)
+        reused = ctx.db(lambda session: reuse.on_worker(session, ctx.job_id, digest, ctx.settings))
+        if reused is not None:  # a finished job already answered this content with this model and options
+            return reused
         ctx.progress("faces", 1.0)
+        network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
 
         def report(stage: str, done: int, total: int | None) -> None:
             share = {"faces": (0, 85), "clips": (85, 90)}[stage]  # the stream classifies clips as it decodes
@@ -209,6 +215,7 @@ def _dataset_root(folder: Path) -> Path:
 def train(ctx: JobContext) -> dict[str, Any]:
     from ftcn.cards import card_from_checkpoint
     from ftcn.checkpoints import load_checkpoint
+    from ftcn.digests import file_sha256
     from ftcn.training.train import TrainConfig
     from ftcn.training.train import train as run_train
     from worker.distributed import processes_for, run_distributed, train_argv
@@ -256,6 +263,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
                                 progress=lambda stage, done, total: epochs(done, total or 1) if stage == "epoch"
                                 else None)
         checkpoint = load_checkpoint(work / "run" / "best.pt")
+        weights_digest = file_sha256(work / "run" / "best.pt")
         prefix = f"models/{model_id}"
         artifacts = {"checkpoint": f"{prefix}/model.pt", "loss_plot": f"{prefix}/loss.png",
                      "auc_plot": f"{prefix}/auc.png", "metrics": f"{prefix}/metrics.jsonl"}
@@ -270,7 +278,7 @@ def train(ctx: JobContext) -> dict[str, Any]:
         session.merge(Model(id=model_id, name=params.get("name") or f"trained-{model_id[:8]}", source_job_id=ctx.job_id,
                             owner=ctx.owner, metrics=summary["best_val"], threshold=checkpoint.threshold,
                             storage_key=artifacts["checkpoint"], config=checkpoint.config.to_dict(),
-                            card=card_from_checkpoint(checkpoint),
+                            card=card_from_checkpoint(checkpoint), sha256=weights_digest,
                             is_default=bool(params.get("make_default"))))
 
     ctx.db(register)

@@ -61,6 +61,15 @@ class _Heartbeat:
         self.thread.join(timeout=10)
 
 
+def _dispatch(state: Any) -> None:
+    from jobs.dispatch import dispatch
+
+    try:
+        dispatch(state.settings, state.sessions, state.celery)
+    except Exception:  # noqa: BLE001 - the reconciler's sweep dispatches what this round could not
+        log.warning("dispatch after the job failed; the next sweep will", exc_info=True)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -120,6 +129,7 @@ def _execute(job_id: str, state: Any) -> JobStatus | None:
                 log.exception("job %s failed", job_id)
             status, fields = JobStatus.FAILED, {"error_code": failure.code.value, "error_message": failure.message}
     unit_of_work(sessions, lambda session: finish(session, job_id, status, **fields))
+    _dispatch(state)  # the place this job held is free: the next job in turn goes (jobs.dispatch)
     JOBS_FINISHED.labels(kind=kind.value, status=status.value).inc()
     JOB_SECONDS.labels(kind=kind.value, status=status.value).observe(time.monotonic() - started)
     log.info("job %s (%s) %s in %.1f s", job_id, kind.value, status.value, time.monotonic() - started)

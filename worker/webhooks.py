@@ -14,10 +14,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from jobs import service, webhooks
+from jobs import batches, service, webhooks
 from jobs.db import unit_of_work
 from jobs.logs import job_context
-from jobs.models import Job, WebhookDelivery
+from jobs.models import Batch, Job, WebhookDelivery
 from jobs.queue import enqueue_webhooks
 from jobs.settings import Settings
 from jobs.urls import FetchFailed, Unresolvable, UnsafeURL, post_json
@@ -65,10 +65,14 @@ def deliver(state: WorkerState, delivery_id: str) -> str | None:
         delivery = webhooks.take_for_attempt(session, delivery_id)
         if delivery is None:
             return None
-        job = session.get(Job, delivery.job_id)
-        view = service.job_view(job, state.storage, settings.link_ttl_s) if job is not None else None
+        if delivery.batch_id is not None:
+            batch = session.get(Batch, delivery.batch_id)
+            view = batches.batch_view(session, batch) if batch is not None else None
+        else:
+            job = session.get(Job, delivery.job_id)
+            view = service.job_view(job, state.storage, settings.link_ttl_s) if job is not None else None
         return (delivery.url, delivery.event, webhooks.signing_secret(session, delivery.token_id, settings),
-                view, delivery.job_id)
+                view, delivery.job_id or delivery.batch_id)
 
     taken = unit_of_work(state.sessions, take)
     if taken is None:

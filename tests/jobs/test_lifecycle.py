@@ -70,11 +70,14 @@ def test_a_job_that_keeps_killing_workers_fails_with_a_reason(sessions: sessionm
 
 def test_reconciler_decisions(sessions: sessionmaker) -> None:
     now = utcnow()
-    ids = {name: new_job(sessions) for name in ("lost", "fresh", "waiting", "alive", "dead", "ancient")}
+    ids = {name: new_job(sessions) for name in ("lost", "fresh", "waiting", "held", "alive", "dead", "ancient")}
     with session_scope(sessions) as session:
         jobs = {name: session.get(Job, job_id) for name, job_id in ids.items()}
-        for name in ("lost", "waiting"):
+        for name in ("lost", "waiting", "held"):
             jobs[name].created_at = now - timedelta(minutes=5)
+        for name in ("lost", "waiting"):  # handed to the broker 5 minutes ago; "held" waits its owner's turn
+            jobs[name].dispatched_at = now - timedelta(minutes=5)
+        jobs["fresh"].dispatched_at = now
         for name, beat_age, started_age in (("alive", 2, 60), ("dead", 120, 600), ("ancient", 7200, 7200)):
             jobs[name].status, jobs[name].attempts = "running", 1
             jobs[name].heartbeat_at = now - timedelta(seconds=beat_age)

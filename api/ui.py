@@ -60,6 +60,11 @@ def job(job_id: str) -> Response:
     return _page("job.html", page="job", job_id=job_id)
 
 
+@ui.get("/ui/batches/<batch_id>")
+def batch(batch_id: str) -> Response:
+    return _page("batch.html", page="history", batch_id=batch_id)
+
+
 @ui.get("/ui/models")
 def models() -> Response:
     return _page("models.html", page="models")

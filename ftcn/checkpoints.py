@@ -37,6 +37,10 @@ class Checkpoint:
     threshold: float = DEFAULT_THRESHOLD
     metadata: dict[str, Any] = field(default_factory=dict)
     source_format: str = CHECKPOINT_FORMAT  # or "official"
+    #: Scores from ``low`` to ``high`` are too near the threshold to call (``ftcn.predict.confidence``), set on
+    #: validation videos by training (``ftcn.training.metrics.choose_band``); None: the file has none (the
+    #: official one, ours from before bands).
+    band: tuple[float, float] | None = None
 
 
 def _torch_load(path: str | Path, what: str) -> Any:
@@ -117,7 +121,15 @@ def _parse_ours(obj: dict[str, Any], path: str | Path) -> Checkpoint:
     metadata = obj.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise CheckpointError(f"checkpoint {path} has metadata of type {type(metadata).__name__}, not a mapping")
-    return Checkpoint(config, state_dict, float(threshold), metadata, CHECKPOINT_FORMAT)
+    band = obj.get("inconclusive_band")
+    if band is not None:
+        if (not isinstance(band, (list, tuple)) or len(band) != 2
+                or not all(isinstance(v, (int, float)) and 0.0 < float(v) < 1.0 for v in band)
+                or not float(band[0]) <= float(threshold) <= float(band[1])):
+            raise CheckpointError(f"checkpoint {path} has an invalid inconclusive band {band!r} (two scores in (0, 1) "
+                                  f"around the threshold {threshold})")
+        band = (float(band[0]), float(band[1]))
+    return Checkpoint(config, state_dict, float(threshold), metadata, CHECKPOINT_FORMAT, band)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -161,12 +173,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[FT
 
 def save_checkpoint(
     path: str | Path, model: FTCN, threshold: float = DEFAULT_THRESHOLD, metadata: dict[str, Any] | None = None,
-    training_state: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None, band: tuple[float, float] | None = None,
 ) -> Path:
     """Write our format atomically (temporary file + rename), so a crash never leaves a half checkpoint.
 
     ``training_state`` (optimizer state, epoch, history) makes the file resumable; readers that only predict
-    ignore it.
+    ignore it. ``band``: the inconclusive band around the threshold (``Checkpoint.band``).
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -180,6 +192,10 @@ def save_checkpoint(
         "threshold": float(threshold),
         "metadata": dict(metadata or {}),
     }
+    if band is not None:
+        if not 0.0 < band[0] <= threshold <= band[1] < 1.0:
+            raise ValueError(f"the inconclusive band {band} must lie in (0, 1) around the threshold {threshold}")
+        payload["inconclusive_band"] = [float(band[0]), float(band[1])]
     if training_state is not None:
         payload["training_state"] = training_state
     partial = path.with_name(path.name + ".partial")

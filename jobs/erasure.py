@@ -32,7 +32,7 @@ from jobs.uploads import sweep_unused
 IDENTIFYING_PARAMS = ("filename", "video_url", "sha256", "input_key", "s3_prefix", "item")
 #: Result entries kept on an erased job: the verdict summary.
 SUMMARY_RESULT = ("verdict", "score", "threshold", "faces", "faces_seen", "coverage", "no_face_reason", "backend",
-                  "model_id", "dataset_id")
+                  "model_id", "dataset_id", "inconclusive_reasons")
 #: How long after an erasure the sweep still looks for files a running worker wrote late.
 LATE_WRITES = timedelta(days=1)
 

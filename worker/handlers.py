@@ -136,7 +136,8 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
             "faces": sum(track["score"] is not None for track in result["tracks"]),
             "faces_seen": len(result["tracks"]), "coverage": result["coverage"],
-            "no_face_reason": result["no_face_reason"], "backend": result["faces"]["backend"],
+            "no_face_reason": result["no_face_reason"], "inconclusive_reasons": result["inconclusive_reasons"],
+            "band": result["band"], "backend": result["faces"]["backend"],
             "model_id": ctx.params["model_id"], "model_name": model_name, "model_card": result["model"]["card"],
             "model_card_line": card_line(model_name, result["model"]["card"]),
             "artifacts": artifacts}

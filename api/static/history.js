@@ -1,4 +1,4 @@
-// History page: recent jobs with status and, for finished checks only, their verdict.
+// History page: batches (when there are any) and recent jobs with status and, for finished checks only, their verdict.
 "use strict";
 
 (() => {
@@ -18,5 +18,20 @@
     return row;
   }
 
-  onReady(() => fillTable("history", "history-empty", "/jobs?limit=50", rowOf));
+  function batchRow(batch) {
+    const row = document.createElement("tr");
+    const link = text("a", when(batch.created_at));
+    link.href = `/ui/batches/${encodeURIComponent(batch.id)}`;
+    const first = document.createElement("td");
+    first.append(link);
+    row.append(first, text("td", batch.name || ""), text("td", batch.total), text("td", batch.status));
+    return row;
+  }
+
+  onReady(async () => {
+    await fillTable("history", "history-empty", "/jobs?limit=50", rowOf);
+    await fillTable("batches", "batches-empty", "/batches", batchRow);
+    FTCN.show(document.getElementById("batches-section"),
+              document.querySelector("#batches tbody").children.length > 0);
+  });
 })();

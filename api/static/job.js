@@ -19,8 +19,16 @@
       return `Running: ${stage} (${Math.round(job.progress)}%)`;
     }
     if (job.erased_at) {
+      if (job.erased_reason === "source-erased") {
+        return `Deleted ${when(job.erased_at)}: this answer came from an earlier check of the same video, ` +
+               "which was deleted with every file made from it.";
+      }
       const by = job.erased_reason === "retention" ? "by the retention policy" : "on request";
       return `Deleted ${by} ${when(job.erased_at)}: the video and every file made from it were erased.`;
+    }
+    if (job.status === "succeeded" && job.reused_from) {
+      return `Answered at once ${when(job.finished_at)}: the same video was checked before with the same ` +
+             "model and options, and this is that check's result.";
     }
     if (job.status === "succeeded") return `Finished ${when(job.finished_at)}.`;
     if (job.status === "failed") return `Failed ${when(job.finished_at)}.`;
@@ -61,6 +69,11 @@
     const covered = share === null || share === undefined ? "" :
       ` Faces were judged in ${Math.round(share * 100)} % of the video's frames` +
       (share < 0.5 ? ": much of it was not seen, so the verdict speaks only for those parts." : ".");
+    if (result.verdict === "INCONCLUSIVE") {
+      const reasons = (result.inconclusive_reasons || []).join("; ");
+      return `The model cannot tell whether this video is forged (score ${number(result.score)}, threshold ` +
+             `${threshold}): ${reasons}. Look at it yourself, or find a better copy.` + covered;
+    }
     if (result.verdict === "FAKE") {
       return `The model judges this video FORGED: its most suspicious face scored ${number(result.score)}, above ` +
              `the threshold of ${threshold}. A verdict is the model's estimate, not proof.` + covered;

@@ -189,5 +189,7 @@ def one_line(result: dict) -> str:
     if result["verdict"] == "NO_FACE":
         return f"{name}: NO_FACE ({result['no_face_reason']})" + card
     judged = sum(track["score"] is not None for track in result["tracks"])
+    if result["verdict"] == "INCONCLUSIVE":
+        card = "\n  " + "\n  ".join(result["inconclusive_reasons"]) + card
     return (f"{name}: {result['verdict']} score={result['score']:.3f} threshold={result['threshold']:.3f} "
             f"faces={judged} coverage={result['coverage']['share']:.0%} model={result['model']['name']}" + card)

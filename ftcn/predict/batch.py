@@ -23,7 +23,7 @@ from ftcn.datasets.sources import VIDEO_SUFFIXES, parse_label
 from ftcn.errors import FtcnError, InvalidSource
 from ftcn.training.metrics import average_precision, equal_error_rate, roc_auc
 
-SUMMARY_FIELDS = ["video", "label", "method", "verdict", "score", "threshold", "faces", "coverage", "error"]
+SUMMARY_FIELDS = ["video", "label", "method", "verdict", "score", "threshold", "faces", "coverage", "reasons", "error"]
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def summary_row(item: Item, result: dict[str, Any] | None, error: str | None) ->
     if result is not None:
         row.update(verdict=result["verdict"], score=result["score"], threshold=result["threshold"],
                    faces=sum(t["score"] is not None for t in result["tracks"]),
-                   coverage=(result.get("coverage") or {}).get("share"))
+                   coverage=(result.get("coverage") or {}).get("share"),
+                   reasons="; ".join(result.get("inconclusive_reasons") or []))
     return row
 
 
@@ -151,7 +152,7 @@ def write_summary(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """AUC over the videos that got a score; accuracy and false-positive rate over all labelled videos (a video
-    without a verdict of FAKE counts as called real: NO_FACE and failures are not detections)."""
+    without a verdict of FAKE counts as called real: NO_FACE, INCONCLUSIVE and failures are not detections)."""
     scored = [r for r in rows if r.get("score") not in (None, "")]
     labels = [1.0 if r["label"] == "fake" else 0.0 for r in scored]
     scores = [float(r["score"]) for r in scored]
@@ -160,6 +161,7 @@ def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     reals = [fake for r, fake in zip(rows, called_fake) if r["label"] == "real"]
     return {"videos": len(rows), "real": sum(r["label"] == "real" for r in rows),
             "fake": sum(r["label"] == "fake" for r in rows), "scored": len(scored),
+            "inconclusive": sum(r.get("verdict") == "INCONCLUSIVE" for r in rows),
             "auc": roc_auc(labels, scores) if scored else None,
             "eer": equal_error_rate(labels, scores) if scored else None,
             "ap": average_precision(labels, scores) if scored else None,

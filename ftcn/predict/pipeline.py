@@ -22,12 +22,13 @@ from ftcn.faces.tracking import TrackerConfig, link_faces, link_official
 from ftcn.models import FTCN
 from ftcn.precision import Precision
 from ftcn.predict.clip_pass import classify_clips, clip_probabilities, iter_aligned_clips, plan_clips
+from ftcn.predict.confidence import QualityRules, assess_tracks, video_verdict
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
 from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
-from ftcn.predict.stream import StreamResult, stream_video
+from ftcn.predict.stream import StreamResult, mean_brightness, stream_video
 from ftcn.runtime import Engine, Runtime, engine_for, threads_beside
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits
@@ -63,6 +64,8 @@ class PredictOptions:
     max_frames: int | None = None
     limits: VideoLimits = field(default_factory=VideoLimits)
     judging: JudgingRules = field(default_factory=JudgingRules)
+    #: When a judged face is seen too badly for its verdict to count (ftcn.predict.confidence).
+    quality: QualityRules = field(default_factory=QualityRules)
     #: Before answering NO_FACE, a second detector looks at a few frames (ftcn.predict.second_look).
     second_look: bool = True
     #: auto, fp32 or bf16 (ftcn.precision), and where the model runs: auto, torch or onnxruntime (ftcn.runtime).
@@ -131,6 +134,8 @@ def predict_video(
     cfg = model.cfg
     tracks, windows, probabilities = found.tracks, found.windows, found.probabilities
     tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, found.unjudged)
+    assess_tracks(tracks_out, windows, found.brightness, found.info.fps, checkpoint.threshold, checkpoint.band,
+                  options.quality)
     score = video_score(tracks_out)
     second = None
     if score is None and options.second_look:
@@ -138,6 +143,7 @@ def predict_video(
             looked = second_look(path, backend, found.frames_read, options.limits)
         second = looked.describe() if looked else None
     info = found.info
+    verdict, reasons = video_verdict(tracks_out, verdict_for(score, checkpoint.threshold).value)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "input": {
@@ -164,10 +170,12 @@ def predict_video(
                   "second_look": second},
         "coverage": coverage(tracks_out, found.frames_read),
         "no_face_reason": no_face_reason(tracks_out, found.frames_read, found.smallest_face_px, second),
-        "verdict": verdict_for(score, checkpoint.threshold).value,
+        "verdict": verdict,
+        "inconclusive_reasons": reasons,
         "score": score,
         "mean_clip_score": mean_score(list(probabilities)) if len(windows) else None,
         "threshold": checkpoint.threshold,
+        "band": list(checkpoint.band) if checkpoint.band else None,
         "timings_s": timer.rounded(),
         "tracks": tracks_out,
     }
@@ -209,7 +217,15 @@ def _two_passes(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, o
             unjudged = unjudged_reasons(tracks, frame_size, cfg.clip_len, options.judging)
         judged = [track for track, reason in zip(tracks, unjudged) if reason is None]
         plans, crops = plan_clips(judged, frame_size, cfg.clip_len, options.stride, cfg.image_size)
-    clips = iter_aligned_clips(path, plans, crops, judged, cfg.image_size, options.limits, timer=timer)
+    aligned = iter_aligned_clips(path, plans, crops, judged, cfg.image_size, options.limits, timer=timer)
+    brightness = np.zeros(len(plans))
+
+    def lit(items):  # each clip's brightness, noted on its way to the model
+        for index, clip in items:
+            brightness[index] = mean_brightness(clip)
+            yield index, clip
+
+    clips = lit(aligned)
     done = 0
 
     def on_batch(count: int) -> None:
@@ -223,7 +239,8 @@ def _two_passes(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, o
     )
     return StreamResult(info=scan.info, frames_read=scan.frames_read, detect_every=scan.detect_every,
                         smallest_face_px=scan.smallest_face_px, tracks=tracks, unjudged=unjudged,
-                        windows=[plan.window for plan in plans], probabilities=probabilities)
+                        windows=[plan.window for plan in plans], probabilities=probabilities,
+                        brightness=brightness)
 
 
 def _rounded_px(value: float | None) -> float | None:

@@ -13,13 +13,14 @@ from ftcn.faces.clips import ClipWindow
 from ftcn.faces.types import Track
 from ftcn.predict.scoring import frame_scores, mean_score
 
-RESULT_SCHEMA_VERSION = "1.1"
+RESULT_SCHEMA_VERSION = "1.2"
 
 
 class Verdict(str, Enum):
     FAKE = "FAKE"
     REAL = "REAL"
     NO_FACE = "NO_FACE"
+    INCONCLUSIVE = "INCONCLUSIVE"  # too near the threshold, or faces seen too badly (ftcn.predict.confidence)
 
 
 #: The verdict of a track that was seen but not scored (ftcn.predict.judging says why).
@@ -27,6 +28,7 @@ UNJUDGED = "UNJUDGED"
 
 
 def verdict_for(score: float | None, threshold: float) -> Verdict:
+    """The verdict from a score alone (``ftcn.predict.confidence`` may make it INCONCLUSIVE)."""
     if score is None:
         return Verdict.NO_FACE
     return Verdict.FAKE if score >= threshold else Verdict.REAL

@@ -63,6 +63,14 @@ class StreamResult:
     unjudged: list[str | None]
     windows: list[ClipWindow]
     probabilities: np.ndarray
+    #: Per window, the mean pixel value (0-255) of its aligned faces: how well lit the face is
+    #: (``ftcn.predict.confidence``).
+    brightness: np.ndarray | None = None
+
+
+def mean_brightness(clip: np.ndarray) -> float:
+    """Mean pixel value of an aligned uint8 clip (0-255)."""
+    return float(clip.mean())
 
 
 @dataclass
@@ -218,6 +226,7 @@ def stream_video(
     thread = threading.Thread(target=producer.run, name="ftcn-faces", daemon=True)
     total = frames_expected(info, max_frames)
     probabilities: dict[Key, float] = {}
+    brightness: dict[Key, float] = {}
     pending: list[tuple[Key, np.ndarray]] = []
 
     def flush() -> None:
@@ -226,6 +235,7 @@ def stream_video(
         with timer.measure("model"):
             found = classify([clip for _, clip in pending], beside)
         probabilities.update(zip((key for key, _ in pending), (float(p) for p in found)))
+        brightness.update((key, mean_brightness(clip)) for key, clip in pending)
         pending.clear()
 
     thread.start()
@@ -260,13 +270,15 @@ def stream_video(
     kept = sorted(done.kept, key=lambda entry: track_order(entry[1]))
     windows: list[ClipWindow] = []
     used: list[float] = []
+    lit: list[float] = []
     for judged, (serial, track, _) in enumerate(entry for entry in kept if entry[2] is None):
         for number, window in enumerate(clip_windows(track, judged, clip_len, stride)):
             windows.append(window)
             used.append(probabilities[(serial, number)])
+            lit.append(brightness[(serial, number)])
     return StreamResult(
         info=info, frames_read=done.frames_read, detect_every=detect_every,
         smallest_face_px=backend.smallest_face_px(info.width, info.height),
         tracks=[track for _, track, _ in kept], unjudged=[reason for _, _, reason in kept], windows=windows,
-        probabilities=np.asarray(used, dtype=np.float64),
+        probabilities=np.asarray(used, dtype=np.float64), brightness=np.asarray(lit, dtype=np.float64),
     )

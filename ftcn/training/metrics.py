@@ -82,6 +82,50 @@ def choose_threshold(labels: Sequence[float], scores: Sequence[float]) -> float:
     return float(np.clip(threshold, 1e-4, 1 - 1e-4))
 
 
+#: The inconclusive band (:func:`choose_band`): the accuracy a verdict outside it should reach on validation
+#: videos, and the largest share of them it may leave undecided to get there.
+BAND_TARGET_ACCURACY = 0.95
+BAND_MAX_SHARE = 0.2
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def choose_band(labels: Sequence[float], scores: Sequence[float], threshold: float,
+                target_accuracy: float = BAND_TARGET_ACCURACY, max_share: float = BAND_MAX_SHARE) -> dict[str, Any]:
+    """The scores around ``threshold`` where a verdict is a coin toss, from validation videos.
+
+    Videos are taken in order of their distance to the threshold (in log-odds, so the band is symmetric in the
+    model's own units); the band is the narrowest that holds the nearest k videos such that the verdicts on the
+    others reach ``target_accuracy``, with k at most ``max_share`` of the videos. If no such k exists, the k up to
+    that share with the best accuracy outside (fewest on ties). Its edges lie half-way between the last video in
+    it and the first outside. Returns ``low``/``high`` (equal to the threshold: no band) and what it achieved.
+    """
+    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64) > 0.5, np.asarray(scores, dtype=np.float64)
+    count = len(scores_arr)
+    described = {"target_accuracy": target_accuracy, "max_share": max_share, "videos": count}
+    if count == 0:
+        return {"low": threshold, "high": threshold, **described, "share_inside": 0.0, "accuracy_outside": None}
+    distance = np.abs(_logit(scores_arr) - _logit(threshold))
+    order = np.argsort(distance, kind="stable")
+    correct = ((scores_arr >= threshold) == labels_arr)[order]
+    limit = int(np.floor(max_share * count))
+    accuracies = [float(correct[k:].mean()) if k < count else 1.0 for k in range(limit + 1)]
+    reaching = [k for k, accuracy in enumerate(accuracies) if accuracy >= target_accuracy]
+    k = reaching[0] if reaching else int(np.argmax(accuracies))
+    if k == 0:
+        width = 0.0
+    else:
+        inside, outside = distance[order[k - 1]], distance[order[k]] if k < count else distance[order[k - 1]]
+        width = float((inside + outside) / 2)
+    centre = float(_logit(threshold))
+    low, high = (float(1 / (1 + np.exp(-(centre + sign * width)))) for sign in (-1, 1))
+    return {"low": min(low, threshold), "high": max(high, threshold), **described, "share_inside": k / count,
+            "accuracy_outside": accuracies[k]}
+
+
 def by_video(video_ids: Sequence[str], labels: Sequence[float], scores: Sequence[float]) -> tuple[list, list, list]:
     """Video-level labels and scores: a video's score is the mean over its clips (as prediction does per track)."""
     grouped: dict[str, list[float]] = defaultdict(list)

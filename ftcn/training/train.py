@@ -31,7 +31,7 @@ from ftcn.datasets.storage import open_store
 from ftcn.errors import BadOption, DatasetError
 from ftcn.models import FTCN, build_model, config_for_size
 from ftcn.training.data import ClipDataset, clip_refs, read_clip
-from ftcn.training.metrics import by_video, choose_threshold, summarise
+from ftcn.training.metrics import by_video, choose_band, choose_threshold, summarise
 from ftcn.training.plots import write_training_plots
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,11 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
         val_ids, val_labels = [r.video_id for r in val_refs], [r.label for r in val_refs]
         _, video_labels, video_scores = by_video(val_ids, val_labels, probabilities)
         epoch_threshold = choose_threshold(video_labels, video_scores)
+        band = choose_band(video_labels, video_scores, epoch_threshold)
         metrics = summarise(val_ids, val_labels, probabilities, epoch_threshold)
         entry = {"epoch": epoch, "train_loss": epoch_loss / max(1, seen), "val_loss": val_loss,
-                 "threshold": epoch_threshold, "val": metrics, "seconds": time.perf_counter() - started}
+                 "threshold": epoch_threshold, "band": band, "val": metrics,
+                 "seconds": time.perf_counter() - started}
         history.append(entry)
         with open(out / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(entry) + "\n")
@@ -234,8 +236,10 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
         rank = _rank(metrics, val_loss)
         if rank > best_rank:
             best_rank = rank
-            save_checkpoint(out / "best.pt", model, epoch_threshold, {**summary, "best_epoch": epoch})
-        save_checkpoint(out / "last.pt", model, epoch_threshold, summary, training_state={
+            save_checkpoint(out / "best.pt", model, epoch_threshold, {**summary, "best_epoch": epoch},
+                            band=(band["low"], band["high"]))
+        save_checkpoint(out / "last.pt", model, epoch_threshold, summary, band=(band["low"], band["high"]),
+                        training_state={
             "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch,
             "history": json.dumps(history),
             "best_rank": json.dumps(list(best_rank)),
@@ -304,6 +308,9 @@ def _summary(cfg: TrainConfig, dataset: str, model: FTCN, history: list[dict], n
         "batch_size": cfg.batch_size,
         "seed": cfg.seed,
         "threshold_rule": "Youden's J on validation video scores (mean clip probability per video)",
+        "band_rule": "the narrowest band around the threshold outside which validation videos are called with "
+                     "95 % accuracy, holding at most 20 % of them (ftcn.training.metrics.choose_band)",
+        "best_band": best.get("band") if best else None,
         "best_epoch": best["epoch"] if best else None,
         "best_val": best["val"] if best else None,
     }

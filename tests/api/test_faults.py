@@ -67,7 +67,8 @@ class Stack:
 
     def submit(self, options: str = '{"max_frames": 16}', clip: bytes | None = None,
                timeout: float = 30) -> requests.Response:
-        return self.http.post(f"{self.base}/jobs/predict", data={"options": options},
+        # reuse off: every job must really run (the same clip is sent hundreds of times)
+        return self.http.post(f"{self.base}/jobs/predict", data={"options": options, "reuse": "false"},
                               files={"video": ("clip.mp4", clip or self.clip, "video/mp4")}, timeout=timeout)
 
     def jobs(self) -> dict[str, dict]:

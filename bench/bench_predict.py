@@ -47,7 +47,7 @@ from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # 
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
 from ftcn.runtime import engine_for, threads_beside  # noqa: E402
 from ftcn.video.decode import VideoLimits, iter_frames  # noqa: E402
-from ftcn.video.encode import VideoWriter  # noqa: E402
+from ftcn.synth.generate import looped_sample  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "ftcn" / "synth" / "media" / "carphone_pristine.mp4"
 STAGES = ("decode", "detect", "landmarks", "track", "align", "model", "model_idle", "annotate")
@@ -121,18 +121,7 @@ def run(video: Path, size: str, mode: str, annotate: bool = True) -> dict:
 
 def make_long_video(path: Path, seconds: float, width: int = 1280, height: int = 720) -> Path:
     """Loop the sample forwards and backwards (no jump cuts) and scale it into a 720p frame."""
-    frames = [f.rgb for f in iter_frames(SAMPLE)]
-    loop = frames + frames[-2:0:-1]
-    scale = height / frames[0].shape[0]
-    scaled_w = int(round(frames[0].shape[1] * scale))
-    left = (width - scaled_w) // 2
-    total = int(round(seconds * 29.97))
-    with VideoWriter(path, width, height, 29.97, preset="ultrafast") as writer:
-        for i in range(total):
-            canvas = np.zeros((height, width, 3), dtype=np.uint8)
-            canvas[:, left : left + scaled_w] = cv2.resize(loop[i % len(loop)], (scaled_w, height))
-            writer.write(canvas)
-    return path
+    return looped_sample(path, seconds, width, height)
 
 
 def _row(r: dict) -> str:

@@ -144,6 +144,26 @@ class WebhookDelivery(Base):
     __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
 
+class Segment(Base):
+    """One time segment of a long video's predict job (``jobs.segments``): run by any worker, its result stored
+    under the job's files; the job is merged when every segment is done."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)  # "<job id>:<index>"
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ftcn.predict.segments.SegmentPlan
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    result_key: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 class Model(Base):
     __tablename__ = "models"
 

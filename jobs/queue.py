@@ -64,6 +64,21 @@ def enqueue_many(app: Celery, jobs: list[tuple[JobKind, str]], settings: Setting
                           soft_time_limit=soft, time_limit=hard, producer=producer)
 
 
+def enqueue_segments(app: Celery, segment_ids: list[str], settings: Settings, merge: list[str] = ()) -> None:
+    """A split job's segments, sent together (one message each, the segment id as task id, on the predict queue:
+    any free worker takes one), and merges to start (``jobs.segments``), in one Redis round trip."""
+    from jobs.segments import MERGE_TASK, SEGMENT_TASK
+
+    soft, hard = time_limits(settings, JobKind.PREDICT)
+    with app.producer_or_acquire() as producer, producer.batch():
+        for segment_id in segment_ids:
+            app.send_task(SEGMENT_TASK, args=[segment_id], task_id=segment_id, queue=QUEUE_FOR_KIND[JobKind.PREDICT],
+                          soft_time_limit=soft, time_limit=hard, producer=producer)
+        for job_id in merge:
+            app.send_task(MERGE_TASK, args=[job_id], queue=QUEUE_FOR_KIND[JobKind.PREDICT], soft_time_limit=soft,
+                          time_limit=hard, producer=producer)
+
+
 def enqueue_webhooks(app: Celery, delivery_ids: list[str]) -> None:
     """One message per due delivery (the delivery's id is the task id), in one Redis round trip."""
     with app.producer_or_acquire() as producer, producer.batch():

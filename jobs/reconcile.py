@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from jobs.db import session_scope
 from jobs.errors import ErrorCode
 from jobs.lifecycle import abandon_reason, aware, finish, is_stale
+from jobs.segments import is_split
 from jobs.models import Job, utcnow
-from jobs.queue import QUEUE_FOR_KIND, enqueue_many
+from jobs import segments
+from jobs.queue import QUEUE_FOR_KIND, enqueue_many, enqueue_segments
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
 
@@ -62,7 +64,7 @@ def plan(jobs: list[Job], waiting: set[str], delivered: set[str], settings: Sett
     requeue: list[Job] = []
     abandon: list[tuple[Job, str]] = []
     for job in jobs:
-        if job.id in waiting:
+        if job.id in waiting or is_split(job):  # a split job's segments have their own sweep (jobs.segments)
             continue
         if job.status == JobStatus.QUEUED.value:
             handed = aware(job.dispatched_at)  # None: waiting for its owner's turn (jobs.dispatch), not lost
@@ -89,12 +91,17 @@ def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celer
     with session_scope(sessions) as session:
         jobs = list(session.scalars(select(Job).where(Job.status.in_([JobStatus.QUEUED.value,
                                                                       JobStatus.RUNNING.value]))))
-        requeue, abandon = plan(jobs, *broker_job_ids(client), settings, now)
+        waiting, delivered = broker_job_ids(client)
+        requeue, abandon = plan(jobs, waiting, delivered, settings, now)
         for job, reason in abandon:
             finish(session, job.id, JobStatus.FAILED, error_code=ErrorCode.WORKER_LOST.value, error_message=reason)
         targets = [(JobKind(job.kind), job.id) for job in requeue]
+        resend, merges = segments.sweep(session, settings, waiting | delivered, now)
     if targets:
         enqueue_many(celery, targets, settings)
+    if resend or merges:
+        enqueue_segments(celery, resend, settings, merges)
+        log.warning("reconciler: %d segment(s) sent again, %d merge(s) started", len(resend), len(merges))
     if targets or abandon:
         log.warning("reconciler: %d job(s) enqueued again, %d failed as abandoned", len(targets), len(abandon))
     from jobs.batches import close_finished
@@ -102,5 +109,6 @@ def reconcile(settings: Settings, sessions: sessionmaker[Session], celery: Celer
 
     with session_scope(sessions) as session:
         closed = close_finished(session)
-    return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs),
+    return {"requeued": len(targets), "failed": len(abandon), "checked": len(jobs), "segments": len(resend),
+            "merges": len(merges),
             "dispatched": dispatch(settings, sessions, celery), "batches_closed": closed}

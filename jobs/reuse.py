@@ -81,13 +81,14 @@ def answer_from(session: Session, job_id: str, source: Job, key: str) -> Job:
     return job
 
 
-def on_worker(session: Session, job_id: str, content_sha256: str, settings: Settings) -> dict[str, Any] | None:
+def on_worker(session: Session, job_id: str, params: dict[str, Any], content_sha256: str,
+              settings: Settings) -> dict[str, Any] | None:
     """A running predict job's input is digested: record its key (so later jobs can reuse it once it succeeds)
     and, if a finished job already answered the same, the result to finish with (None: run the model)."""
     job = session.get(Job, job_id)
-    key = key_for(session, job.params, content_sha256)
+    key = key_for(session, params, content_sha256)
     job.reuse_key = key
-    if not wanted(job.params):
+    if not wanted(params):
         return None
     source = find_source(session, key, job.owner, settings, exclude=job_id)
     if source is None:

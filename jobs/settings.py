@@ -93,6 +93,9 @@ class Settings:
     #: Reuse (jobs.reuse): a finished result answers the same content, model and options again; "owner" reuses
     #: only the submitter's own results, "all" anyone's (it tells a user that someone sent the file before).
     reuse_scope: str = "owner"
+    #: Long videos (jobs.segments): a video longer than this many seconds is analysed in segments of about this
+    #: length on any free workers, then merged (0: never split).
+    segment_s: float = 120.0
     #: Most jobs in one POST /batches.
     max_batch_jobs: int = 1000
     #: A train job's processes (torch.distributed, one per GPU): 0 = one per visible GPU (one on a CPU).
@@ -142,6 +145,8 @@ class Settings:
             raise SettingsError("FTCN_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_ + base64)")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"FTCN_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.segment_s < 0:
+            raise SettingsError("FTCN_SEGMENT_S must be 0 (never split) or more seconds")
         if self.max_running_per_owner < 0 or self.max_batch_jobs < 1:
             raise SettingsError("FTCN_MAX_RUNNING_PER_OWNER must be 0 (no cap) or more; FTCN_MAX_BATCH_JOBS positive")
         if self.reuse_scope not in ("owner", "all"):

@@ -170,6 +170,11 @@ def worker_state() -> WorkerState:
 
     state.celery.task(name=TASK_NAME, bind=True)(run_job)
     state.celery.task(name=WEBHOOK_TASK, bind=True, acks_late=True)(deliver_task)
+    from jobs.segments import MERGE_TASK, SEGMENT_TASK
+    from worker.segments import merge_task, segment_task
+
+    state.celery.task(name=SEGMENT_TASK, bind=True)(segment_task)
+    state.celery.task(name=MERGE_TASK, bind=True)(merge_task)
     return state
 
 

@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
@@ -25,16 +26,19 @@ from jobs.logs import job_context
 from jobs.models import Job, utcnow
 from jobs.states import JobKind, JobStatus
 from worker.failures import JobCanceled, classify
-from worker.handlers import HANDLERS, JobContext
+from worker.handlers import HANDLERS, JobContext, Split
 
 log = logging.getLogger(__name__)
 
 
 class _Heartbeat:
-    """Beats for the running job from a thread; carries the latest stage/progress with the beat."""
+    """Beats for the running job from a thread; carries the latest stage/progress with the beat. ``beat``: what
+    one beat writes (default: the job's heartbeat, ``jobs.lifecycle.beat``; a segment's, ``worker.segments``)."""
 
-    def __init__(self, sessions: sessionmaker, job_id: str, worker: str, every_s: float) -> None:
+    def __init__(self, sessions: sessionmaker, job_id: str, worker: str, every_s: float,
+                 beat: Callable[..., None] = beat) -> None:
         self.sessions, self.job_id, self.worker, self.every_s = sessions, job_id, worker, every_s
+        self.beat = beat
         self.pending: dict[str, Any] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"heartbeat-{job_id[:8]}")
@@ -47,7 +51,7 @@ class _Heartbeat:
         fields, self.pending = self.pending, {}
         try:
             with session_scope(self.sessions) as session:
-                beat(session, self.job_id, self.worker, fields)
+                self.beat(session, self.job_id, self.worker, fields)
         except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
             self.pending = {**fields, **self.pending}
             log.warning("heartbeat for job %s failed", self.job_id, exc_info=True, extra={"job_id": self.job_id})
@@ -121,6 +125,9 @@ def _execute(job_id: str, state: Any) -> JobStatus | None:
         try:
             result = HANDLERS[kind](context)
             status, fields = JobStatus.SUCCEEDED, {"result": result, "progress": 100.0, "stage": "done"}
+        except Split as split:  # its segments carry it on (worker.segments); they record its end
+            log.info("job %s (%s) split into %d segments", job_id, kind.value, split.segments)
+            return JobStatus.RUNNING
         except JobCanceled:
             status, fields = JobStatus.CANCELED, {}
         except Exception as exc:  # noqa: BLE001 - every ending becomes the job's outcome, in one table

@@ -207,10 +207,10 @@ class Linker:
     gaps of up to ``max_gap`` frames bridged. :func:`link_faces` runs it over a whole video; the streaming
     pipeline runs it while it decodes and reads each open track's final part (``_OpenTrack.settled``)."""
 
-    def __init__(self, cfg: TrackerConfig | None = None) -> None:
+    def __init__(self, cfg: TrackerConfig | None = None, first_frame: int = 0) -> None:
         self.cfg = cfg or TrackerConfig()
         self.active: list[_OpenTrack] = []
-        self.frame = 0
+        self.frame = first_frame  # the video's index of the next frame pushed
         self._serials = 0
 
     def push(self, faces: FrameFaces) -> list[tuple[int, Track]]:

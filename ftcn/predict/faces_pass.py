@@ -78,13 +78,15 @@ def iter_frame_faces(
     limits: VideoLimits | None = None,
     max_frames: int | None = None,
     timer: StageTimer | None = None,
+    start_frame: int = 0,
 ) -> Iterator[tuple[Frame, FrameFaces]]:
-    """Each decoded frame with its faces, in order (see :func:`scan_faces` for how faces are found)."""
+    """Each decoded frame with its faces, in order (see :func:`scan_faces` for how faces are found), from
+    ``start_frame`` on (the first frame then starts with nothing followed, as a video's first frame does)."""
     timer = timer or StageTimer()
     previous: list[Face] = []
     # A backend that detects on every frame and follows nothing takes frames in batches (RetinaFace on a GPU).
     batch = max(1, getattr(backend, "batch_size", 1)) if detect_every == 1 and not backend.follows_faces else 1
-    frames = iter_frames(path, limits, max_frames=max_frames)
+    frames = iter_frames(path, limits, max_frames=max_frames, start_frame=start_frame)
     while True:
         with timer.measure("decode"):
             group = list(itertools.islice(frames, batch))

@@ -130,8 +130,14 @@ def predict_video(
         else:
             found = _two_passes(path, model, backend, engine, options, report, timer)
     timer.merge(backend.timer)
+    return result_document(path.name, path, found, model.cfg, checkpoint, backend, options, timer)
+
+
+def result_document(name: str, path: Path, found: StreamResult, cfg: Any, checkpoint: Checkpoint,
+                    backend: FaceBackend, options: PredictOptions, timer: StageTimer) -> dict[str, Any]:
+    """The result document (``result.schema.json``) of what was found in a video, from one run or from the
+    merged segments of one (``ftcn.predict.segments``). ``path``: the video, for the second look before NO_FACE."""
     options = replace(options, detect_every=found.detect_every)
-    cfg = model.cfg
     tracks, windows, probabilities = found.tracks, found.windows, found.probabilities
     tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, found.unjudged)
     assess_tracks(tracks_out, windows, found.brightness, found.info.fps, checkpoint.threshold, checkpoint.band,
@@ -147,7 +153,7 @@ def predict_video(
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "input": {
-            "filename": path.name,
+            "filename": name,
             "width": info.width,
             "height": info.height,
             "fps": round(info.fps, 4),
@@ -182,7 +188,7 @@ def predict_video(
 
 
 def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, options: PredictOptions,
-            report: Progress, timer: StageTimer) -> StreamResult:
+            report: Progress, timer: StageTimer, start_frame: int = 0) -> StreamResult:
     """The default: one decode, the model classifying while faces are found (ftcn.predict.stream). Progress is
     the share of frames decoded; the clips are done a moment after the last frame."""
     cfg = model.cfg
@@ -193,6 +199,7 @@ def _stream(path: Path, model: FTCN, backend: FaceBackend, engine: Engine, optio
         stride=options.stride, size=cfg.image_size, batch_size=options.batch_size, tracker=options.tracker_config,
         judging=options.judging, detect_every=options.detect_every, limits=options.limits,
         max_frames=options.max_frames, timer=timer, on_frames=lambda done, total: report("faces", done, total),
+        start_frame=start_frame,
     )
     report("clips", len(found.windows), len(found.windows))
     return found

@@ -92,15 +92,16 @@ class _Producer:
 
     def __init__(self, path: Path, backend: FaceBackend, info: VideoInfo, detect_every: int, clip_len: int,
                  stride: int, size: int, tracker: TrackerConfig, judging: JudgingRules, limits: VideoLimits | None,
-                 max_frames: int | None, timer: StageTimer) -> None:
+                 max_frames: int | None, timer: StageTimer, start_frame: int = 0) -> None:
         self.path, self.backend, self.info = path, backend, info
         self.detect_every, self.clip_len, self.stride, self.size = detect_every, clip_len, stride, size
         self.judging, self.limits, self.max_frames, self.timer = judging, limits, max_frames, timer
-        self.linker = Linker(tracker)
+        self.start_frame = start_frame
+        self.linker = Linker(tracker, first_frame=start_frame)
         self.frame_size = (info.width, info.height)
         self.out: queue.Queue = queue.Queue(maxsize=QUEUE_CLIPS)
         self.stop = threading.Event()
-        self.frames_done = 0
+        self.frames_done = start_frame
         self.waiting = False  # True while the queue is full and this thread waits for the model
         self.done = False
         self._cuts: dict[int, _Cuts] = {}
@@ -112,7 +113,7 @@ class _Producer:
     def run(self) -> None:
         try:
             for frame, faces in iter_frame_faces(self.path, self.backend, self.detect_every, self.limits,
-                                                 self.max_frames, self.timer):
+                                                 self.max_frames, self.timer, self.start_frame):
                 if self.stop.is_set():
                     return
                 self._recent.append(frame)
@@ -214,15 +215,17 @@ def stream_video(
     max_frames: int | None = None,
     timer: StageTimer | None = None,
     on_frames: Callable[[int, int | None], None] | None = None,
+    start_frame: int = 0,
 ) -> StreamResult:
     """Find, link, cut and classify in one decode; ``classify`` runs in the calling thread, and so does
-    ``on_frames`` (progress: frames decoded, frames expected)."""
+    ``on_frames`` (progress: frames decoded, frames expected). ``start_frame``/``max_frames``: only that part of
+    the video (a segment, ``ftcn.predict.segments``); frame numbers stay the video's."""
     path = Path(path)
     timer = timer or StageTimer()
     info = probe(path, limits)
     detect_every = scan_interval(backend, info, detect_every)
     producer = _Producer(path, backend, info, detect_every, clip_len, stride, size, tracker,
-                         judging or JudgingRules(), limits, max_frames, timer)
+                         judging or JudgingRules(), limits, max_frames, timer, start_frame)
     thread = threading.Thread(target=producer.run, name="ftcn-faces", daemon=True)
     total = frames_expected(info, max_frames)
     probabilities: dict[Key, float] = {}

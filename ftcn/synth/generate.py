@@ -313,3 +313,23 @@ def generate(out: str | Path, videos: int, seed: int, frames: int = 48, fps: flo
     (out / "synth.json").write_text(json.dumps({"seed": seed, "methods": list(methods or ()), "synthetic": True,
                                                 "videos": [asdict(s) for s in specs]}, indent=2))
     return out
+
+
+def looped_sample(path: Path, seconds: float, width: int = 1280, height: int = 720, fps: float = 29.97) -> Path:
+    """A long talking-head video: the sample looped forwards and backwards (no jump cuts), scaled into a
+    ``width`` x ``height`` frame (the benchmarks' long 720p video, the segment tests' long one)."""
+    from ftcn.video.decode import iter_frames
+    from ftcn.video.encode import VideoWriter
+
+    frames = [f.rgb for f in iter_frames(media_dir() / "carphone_pristine.mp4")]
+    loop = frames + frames[-2:0:-1]
+    scale = height / frames[0].shape[0]
+    scaled_w = min(width, int(round(frames[0].shape[1] * scale)))
+    left = (width - scaled_w) // 2
+    with VideoWriter(path, width, height, fps, preset="ultrafast") as writer:
+        for i in range(int(round(seconds * fps))):
+            canvas = np.zeros((height, width, 3), dtype=np.uint8)
+            canvas[:, left : left + scaled_w] = cv2.resize(loop[i % len(loop)], (scaled_w, height))
+            writer.write(canvas)
+    return path
+

@@ -170,12 +170,15 @@ def scaled(pixels: int, scale: float) -> int:
 
 
 def iter_frames(
-    path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None, scale: float = 1.0
+    path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None, scale: float = 1.0,
+    start_frame: int = 0,
 ) -> Iterator[Frame]:
     """Yield displayed RGB frames in order; raises :class:`InvalidVideo` / :class:`VideoTooLarge` as it finds out.
 
     Bounds are re-checked while decoding, because container headers can lie about duration and frame count.
     ``scale`` < 1 decodes smaller frames (each side :func:`scaled`), cheaper than resizing full ones.
+    ``start_frame``: frames before it are decoded (to count them exactly, whatever the container's timestamps
+    say) but not converted or yielded; indices stay the video's own. ``max_frames`` counts from the video's start.
     """
     limits = limits or VideoLimits()
     name = Path(path).name
@@ -194,7 +197,9 @@ def iter_frames(
                 raise VideoTooLarge(f"{name}: more than {limits.max_frames} frames")
             if time_s - start_time > limits.max_duration_s:
                 raise VideoTooLarge(f"{name}: longer than the limit of {limits.max_duration_s:.0f} s")
-            yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation, scale), scale=scale)
+            if count >= start_frame:
+                yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation, scale),
+                            scale=scale)
             count += 1
             if max_frames is not None and count >= max_frames:
                 return

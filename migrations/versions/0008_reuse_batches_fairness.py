@@ -1,4 +1,4 @@
-"""The service in daily use: reused results, batches, fair dispatch between owners
+"""The service in daily use: reused results, batches, fair dispatch between owners, long videos in segments
 
 Revision ID: 0008
 Revises: 0007
@@ -28,6 +28,23 @@ def upgrade() -> None:
     )
     op.create_index('ix_batches_owner', 'batches', ['owner'])
     op.create_index('ix_batches_created_at', 'batches', ['created_at'])
+    op.create_table(
+        'segments',
+        sa.Column('id', sa.String(length=48), nullable=False),
+        sa.Column('job_id', sa.String(length=36), nullable=False),
+        sa.Column('index', sa.Integer(), nullable=False),
+        sa.Column('plan', sa.JSON(), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('worker', sa.String(length=200), nullable=True),
+        sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('result_key', sa.String(length=500), nullable=True),
+        sa.Column('error', sa.Text(), nullable=True),
+        sa.Column('seconds', sa.Float(), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_segments_job_id', 'segments', ['job_id'])
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('reuse_key', sa.String(length=64), nullable=True))
@@ -57,6 +74,8 @@ def downgrade() -> None:
         for name in ('batch_id', 'reused_from', 'reuse_key', 'dispatched_at'):
             batch_op.drop_index(f'ix_jobs_{name}')
             batch_op.drop_column(name)
+    op.drop_index('ix_segments_job_id', 'segments')
+    op.drop_table('segments')
     op.drop_index('ix_batches_created_at', 'batches')
     op.drop_index('ix_batches_owner', 'batches')
     op.drop_table('batches')

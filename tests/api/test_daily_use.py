@@ -5,27 +5,40 @@ processes, real HTTP servers for videos and webhooks started here.
   what the answer linked to;
 - a 200-video labelled batch reports its AUC through ``GET /batches/<id>`` and its webhook;
 - fair sharing: user A sends 50 jobs, then user B one; B's job starts within one job's time, and A never holds
-  more than ``FTCN_MAX_RUNNING_PER_OWNER`` workers.
+  more than ``FTCN_MAX_RUNNING_PER_OWNER`` workers;
+- a video longer than ``FTCN_SEGMENT_S`` is analysed in segments on both workers and merged into the result of one
+  run (same tracks, scores within 0.01), and a worker killed in the middle of a segment loses nothing.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 import requests
 import torch
+from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from api import create_app
-from ftcn.checkpoints import save_checkpoint
+from ftcn.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ftcn.cli import main as ftcn_main
+from ftcn.faces.backends import make_backend
 from ftcn.models import build_model, tiny_config
+from ftcn.predict.pipeline import PredictOptions, predict_video
+from ftcn.synth.generate import looped_sample
 from ftcn.training.metrics import roc_auc
+from ftcn.video.decode import VideoLimits
+from jobs.db import make_engine
+from jobs.models import Segment
 from jobs.admin import make_token, make_token_secrets, register_model
 from jobs.settings import Settings
 from tests.media import TALKING_FACE
@@ -34,6 +47,7 @@ from tests.servers import WebhookReceiver, celery_worker, free_port, http_app, h
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CAP = 2  # FTCN_MAX_RUNNING_PER_OWNER, as many as there are workers
 BATCH = 200
+SEGMENT_S = 5  # FTCN_SEGMENT_S: the sample (4 s) runs whole, the looped long videos in segments
 
 
 def _session(token: str) -> requests.Session:
@@ -50,7 +64,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                "FTCN_STORAGE_URL": (folder / "storage").as_uri(), "FTCN_URL_ALLOWLIST": "127.0.0.1",
                "FTCN_MAX_RUNNING_PER_OWNER": str(CAP), "FTCN_WEBHOOK_POLL_S": "0.3",
                "FTCN_HEARTBEAT_S": "2", "FTCN_RECONCILE_INTERVAL_S": "5",
-               "FTCN_SUBMIT_RATE_LIMIT": "100000/minute", "FTCN_RATE_LIMIT": "100000/minute"}
+               "FTCN_SUBMIT_RATE_LIMIT": "100000/minute", "FTCN_RATE_LIMIT": "100000/minute",
+               "FTCN_SEGMENT_S": str(SEGMENT_S)}
         settings = Settings.from_env(env)
         app = create_app(settings)
         torch.manual_seed(0)  # plumbing only: this untrained model's verdicts are not under test
@@ -68,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 assert time.monotonic() < deadline, requests.get(base + "/readyz", timeout=10).json()
                 time.sleep(1)
             yield {"base": base, "settings": settings, "secret": secret, "logs": [first.log_path, second.log_path],
-                   **sessions}
+                   "env": env, "checkpoint": checkpoint, **sessions}
 
 
 def _wait(stack: dict[str, Any], http: requests.Session, path: str, done, seconds: float) -> dict[str, Any]:
@@ -90,9 +105,9 @@ def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _predict(stack: dict[str, Any], who: str, **form: str) -> dict[str, Any]:
+def _predict(stack: dict[str, Any], who: str, video: Path = TALKING_FACE, **form: str) -> dict[str, Any]:
     answer = stack[who].post(stack["base"] + "/jobs/predict", data=form,
-                             files={"video": ("talking.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
+                             files={"video": ("talking.mp4", video.read_bytes(), "video/mp4")}, timeout=30)
     assert answer.status_code == 202, answer.text
     return answer.json()
 
@@ -197,3 +212,73 @@ def test_one_users_many_jobs_do_not_starve_anothers_one(stack: dict[str, Any]) -
         running += change
         most = max(most, running)
     assert most <= CAP, f"A had {most} jobs running at once"
+
+
+def _segments(stack: dict[str, Any], job_id: str) -> list[Any]:
+    engine = make_engine(stack["settings"].database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(Segment.index, Segment.status, Segment.attempts, Segment.worker)
+                                           .where(Segment.job_id == job_id).order_by(Segment.index)))
+    finally:
+        engine.dispose()
+
+
+def _one_run(stack: dict[str, Any], video: Path) -> dict[str, Any]:
+    """The same video through one ``predict_video`` here, with the job's model and options."""
+    checkpoint = load_checkpoint(stack["checkpoint"])
+    return predict_video(video, model_from_checkpoint(checkpoint), checkpoint, make_backend("dlib"),
+                         PredictOptions(limits=VideoLimits(max_duration_s=stack["settings"].max_video_s)))
+
+
+def _assert_same_as_one_run(merged: dict[str, Any], whole: dict[str, Any]) -> None:
+    assert [(t["start_frame"], t["end_frame"]) for t in merged["tracks"]] == \
+        [(t["start_frame"], t["end_frame"]) for t in whole["tracks"]]
+    assert merged["verdict"] == whole["verdict"] and merged["score"] == pytest.approx(whole["score"], abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return looped_sample(tmp_path_factory.mktemp("long") / "long.mp4", 20.0, 176, 144)
+
+
+def test_a_long_video_runs_in_segments_across_workers(stack: dict[str, Any], long_video: Path) -> None:
+    job = _predict(stack, "carol", long_video, reuse="false")
+    job = _wait(stack, stack["carol"], f"/jobs/{job['id']}", _finished, 300)
+    assert job["status"] == "succeeded", job
+    merged = stack["carol"].get(stack["base"] + f"/jobs/{job['id']}/result", timeout=10).json()
+    assert [s["index"] for s in merged["segments"]] == [0, 1, 2, 3] and job["result"]["segments"] == 4
+    rows = _segments(stack, job["id"])
+    assert {row.status for row in rows} == {"done"} and len({row.worker.split(":")[1] for row in rows}) >= 2, rows
+    whole = _one_run(stack, long_video)
+    _assert_same_as_one_run(merged, whole)
+    with av.open(io.BytesIO(requests.get(stack["base"] + job["links"]["annotated_video"], timeout=30).content)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == merged["input"]["frames_read"] == whole["input"]["frames_read"]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_killed_segment_worker_loses_nothing(stack: dict[str, Any], tmp_path: Path) -> None:
+    """A third worker is killed (SIGKILL, pool and all) while it runs a segment: that segment alone runs again
+    elsewhere, every other segment ran once, and the result is the one-run result."""
+    video = looped_sample(tmp_path / "longer.mp4", 40.0, 176, 144)
+    with celery_worker({**stack["env"], "FTCN_WORKER_METRICS_PORT": str(free_port())}) as third:
+        time.sleep(3)  # its pool is up
+        job = _predict(stack, "carol", video, reuse="false")
+        deadline, victim = time.monotonic() + 120, None
+        while victim is None:
+            assert time.monotonic() < deadline, "the third worker never took a segment"
+            for row in _segments(stack, job["id"]):
+                if row.status == "running" and row.worker and _parent(int(row.worker.split(":")[1])) == third.pid:
+                    victim = row.index
+            time.sleep(0.1)
+        os.killpg(third.pid, signal.SIGKILL)
+        third.wait(timeout=30)
+    job = _wait(stack, stack["carol"], f"/jobs/{job['id']}", _finished, 300)
+    assert job["status"] == "succeeded", job
+    attempts = {row.index: row.attempts for row in _segments(stack, job["id"])}
+    assert attempts[victim] == 2 and all(n == 1 for index, n in attempts.items() if index != victim), attempts
+    merged = stack["carol"].get(stack["base"] + f"/jobs/{job['id']}/result", timeout=10).json()
+    _assert_same_as_one_run(merged, _one_run(stack, video))

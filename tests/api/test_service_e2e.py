@@ -348,7 +348,7 @@ def test_registered_retinaface_weights_do_the_work(service: Service, trained_mod
 
 
 def test_erasure_removes_the_input_and_every_artifact(service: Service, trained_model: str) -> None:
-    answer = service.http.post(service.url("/jobs/predict"), data={"model_id": trained_model},
+    answer = service.http.post(service.url("/jobs/predict"), data={"model_id": trained_model, "reuse": "false"},
                                files={"video": ("my-face.mp4", TALKING_FACE.read_bytes(), "video/mp4")}, timeout=30)
     job = service.wait(answer.json()["id"])
     assert job["status"] == "succeeded", job

@@ -214,7 +214,7 @@ def test_oversized_file_is_refused_before_upload(browser, stack: dict, tmp_path:
 
 def test_the_delete_button_erases_after_confirmation(browser, stack: dict) -> None:
     headers = {"Authorization": f"Bearer {stack['token']}"}
-    answer = requests.post(stack["base"] + "/jobs/predict", headers=headers, timeout=30,
+    answer = requests.post(stack["base"] + "/jobs/predict", headers=headers, timeout=30, data={"reuse": "false"},
                            files={"video": ("mine.mp4", TALKING_FACE.read_bytes(), "video/mp4")})
     job_id = answer.json()["id"]
     deadline = time.monotonic() + 240

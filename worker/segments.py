@@ -1,0 +1,149 @@
+"""The tasks of a split job (``jobs.segments`` holds the rules): run one segment, and merge them when all are done.
+
+A segment task claims its segment, beats while it runs, stores its result (``ftcn.predict.segments``) under the
+job's files and marks it done; the one that completes the set claims the merge and runs it at once. The merge
+reads every segment's result, merges tracks and clips, writes the same result document and files as a one-worker
+run (``worker.handlers.publish_result``) and finishes the job, with the job's heartbeat held while it works.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobs import segments
+from jobs.db import unit_of_work
+from jobs.lifecycle import finish
+from jobs.logs import job_context
+from jobs.models import Job
+from jobs.queue import enqueue_segments
+from jobs.states import JobKind, JobStatus
+from jobs.storage import job_artifact_key
+from worker.failures import classify
+from worker.handlers import JobContext, PredictSetup, fetch_input, publish_result
+from worker.tasks import _dispatch, _Heartbeat, worker_name
+
+if TYPE_CHECKING:
+    from worker.state import WorkerState
+
+log = logging.getLogger(__name__)
+
+
+def _context(state: WorkerState, job_id: str, params: dict[str, Any], owner: str | None,
+             heart: _Heartbeat | None = None) -> JobContext:
+    def progress(stage: str, percent: float) -> None:
+        if heart is not None:
+            heart.pending.update(stage=stage if stage != "annotate" else segments.MERGE, progress=percent)
+
+    return JobContext(job_id=job_id, params=params, state=state, progress=progress, owner=owner)
+
+
+def run_segment(state: WorkerState, seg_id: str) -> str | None:
+    """Run one segment if nobody alive holds it; its status after ("done", "again", "failed"), or None."""
+    from ftcn.predict.segments import SegmentPlan
+    from ftcn.predict.segments import run_segment as analyse
+
+    settings, me = state.settings, worker_name()
+    job_id = seg_id.rsplit(":", 1)[0]
+    with job_context(job_id):
+        taken = unit_of_work(state.sessions, lambda s: segments.claim_segment(s, seg_id, me, settings))
+        if not taken.run:
+            log.info("segment %s not run here: %s", seg_id, taken.why)
+            return None
+        plan = SegmentPlan(**taken.plan)
+        started = time.monotonic()
+        heart = _Heartbeat(state.sessions, seg_id, me, settings.heartbeat_s,
+                           beat=lambda session, sid, worker, fields: segments.beat_segment(session, sid, worker))
+        try:
+            with heart, tempfile.TemporaryDirectory(prefix="ftcn-segment-") as folder:
+                ctx = _context(state, job_id, taken.params, taken.owner)
+                video = Path(folder) / "input.mp4"
+                fetch_input(ctx, video)
+                setup = PredictSetup.of(ctx)
+                part = analyse(video, setup.network, setup.checkpoint, setup.backend, setup.options, plan)
+                key = job_artifact_key(job_id, f"segments/{plan.index}.json")
+                ctx.storage.put_bytes(key, json.dumps(part).encode(), "application/json")
+        except Exception as exc:  # noqa: BLE001 - the segment is sent again alone, or the job fails with the reason
+            failure = classify(exc, settings.time_limits()[JobKind.PREDICT.value])
+            if failure.internal:
+                log.exception("segment %s failed", seg_id)
+            again = unit_of_work(state.sessions, lambda s: segments.segment_failed(
+                s, seg_id, me, failure.code, failure.message, settings))
+            if again:
+                enqueue_segments(state.celery, [seg_id], settings)
+                return "again"
+            _dispatch(state)
+            return "failed"
+        seconds = time.monotonic() - started
+        done, total = unit_of_work(state.sessions, lambda s: segments.segment_done(s, seg_id, me, key, seconds))
+        log.info("segment %s (frames %d-%d) done in %.1f s; %d of %d", seg_id, plan.start, plan.end, seconds, done,
+                 total)
+        if done == total:
+            merge(state, job_id)
+        return "done"
+
+
+def merge(state: WorkerState, job_id: str) -> JobStatus | None:
+    """Merge a split job whose segments are all done, if nobody alive is at it; the job's status after."""
+    from ftcn.predict.pipeline import result_document
+    from ftcn.predict.segments import merge_segments
+    from ftcn.timing import StageTimer
+
+    settings, me = state.settings, worker_name()
+    with job_context(job_id):
+        if not unit_of_work(state.sessions, lambda s: segments.claim_merge(s, job_id, me, settings)):
+            return None
+
+        def read(session):
+            job = session.get(Job, job_id)
+            return dict(job.params), job.owner, segments.result_keys(session, job_id), segments.summary(session, job_id)
+
+        params, owner, keys, described = unit_of_work(state.sessions, read)
+        started = time.monotonic()
+        with _Heartbeat(state.sessions, job_id, me, settings.heartbeat_s) as heart:
+            ctx = _context(state, job_id, params, owner, heart)
+            try:
+                with tempfile.TemporaryDirectory(prefix="ftcn-merge-") as folder:
+                    work = Path(folder)
+                    video = work / "input.mp4"
+                    fetch_input(ctx, video)
+                    setup = PredictSetup.of(ctx)
+                    parts = [json.loads(ctx.storage.get_bytes(key)) for key in keys]
+                    found = merge_segments(parts, setup.network.cfg.clip_len, setup.options.judging)
+                    timer = StageTimer()
+                    result = result_document(video.name, video, found, setup.network.cfg, setup.checkpoint,
+                                             setup.backend, setup.options.resolved(setup.network, setup.backend),
+                                             timer)
+                    result["segments"] = described
+                    summary = publish_result(ctx, setup, video, result, work)
+                status, fields = JobStatus.SUCCEEDED, {"result": summary, "progress": 100.0, "stage": "done"}
+            except Exception as exc:  # noqa: BLE001 - every ending becomes the job's outcome, in one table
+                failure = classify(exc, settings.time_limits()[JobKind.PREDICT.value])
+                if failure.internal:
+                    log.exception("merging job %s failed", job_id)
+                status, fields = JobStatus.FAILED, {"error_code": failure.code.value,
+                                                    "error_message": failure.message}
+        unit_of_work(state.sessions, lambda s: finish(s, job_id, status, **fields))
+        from jobs.metrics import JOBS_FINISHED
+
+        JOBS_FINISHED.labels(kind=JobKind.PREDICT.value, status=status.value).inc()
+        _dispatch(state)
+        log.info("job %s merged from %d segments: %s in %.1f s", job_id, len(keys), status.value,
+                 time.monotonic() - started)
+        return status
+
+
+def segment_task(task: Any, seg_id: str) -> None:
+    from worker.state import worker_state
+
+    run_segment(worker_state(), seg_id)
+
+
+def merge_task(task: Any, job_id: str) -> None:
+    from worker.state import worker_state
+
+    merge(worker_state(), job_id)

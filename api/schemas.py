@@ -28,36 +28,31 @@ class PredictOptions(Strict):
     max_frames: int | None = Field(default=None, ge=1)
 
 
-class PredictRequest(Notified):
+class VideoSource(Strict):
     """A video by URL (``video_url``) or by a direct upload (``upload_id``, from ``POST /uploads``): one of them."""
 
     video_url: str | None = Field(default=None, max_length=2048)
     upload_id: str | None = Field(default=None, max_length=36)
+
+    @model_validator(mode="after")
+    def one_source(self) -> "VideoSource":
+        if (self.video_url is None) == (self.upload_id is None):
+            raise ValueError("send exactly one of video_url and upload_id")
+        return self
+
+
+class PredictRequest(VideoSource, Notified):
     model_id: str | None = None
     options: PredictOptions = PredictOptions()
     #: false: run the model even when a finished job already answered the same content (jobs.reuse)
     reuse: bool = True
 
-    @model_validator(mode="after")
-    def one_source(self) -> "PredictRequest":
-        if (self.video_url is None) == (self.upload_id is None):
-            raise ValueError("send exactly one of video_url and upload_id")
-        return self
 
+class BatchItem(VideoSource):
+    """One video of a batch, with its label when known."""
 
-class BatchItem(Strict):
-    """One video of a batch: by URL or by direct upload, with its label when known."""
-
-    video_url: str | None = Field(default=None, max_length=2048)
-    upload_id: str | None = Field(default=None, max_length=36)
     label: Literal["real", "fake"] | None = None
     name: str | None = Field(default=None, max_length=255)  # shown in the batch's listing (default: the URL)
-
-    @model_validator(mode="after")
-    def one_source(self) -> "BatchItem":
-        if (self.video_url is None) == (self.upload_id is None):
-            raise ValueError("send exactly one of video_url and upload_id")
-        return self
 
 
 class BatchRequest(Notified):

@@ -14,6 +14,7 @@ and ``--out`` keeps every artifact (datasets, checkpoints, per-video results, re
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -70,12 +71,17 @@ def main() -> int:
             run(["predict", str(test / "labels.csv"), "--weights", str(model / "best.pt"), "--out", str(scored),
                  "--no-video"])
             report = json.loads((scored / "report.json").read_text())
-            table.append({"size": size, "trained_on": name, "train_methods": methods, **report})
+            with open(scored / "summary.csv", newline="") as handle:
+                doubtful = [row for row in csv.DictReader(handle) if row["verdict"] == "INCONCLUSIVE"]
+            table.append({"size": size, "trained_on": name, "train_methods": methods, **report,
+                          "inconclusive_videos": doubtful})
     (work / "quality.json").write_text(json.dumps(table, indent=2))
     print(f"\nseeds: train synth {TRAIN_SEED}, test synth {TEST_SEED}, split 0, training 0; "
           f"{args.train_videos} training and {args.test_videos} test videos; {args.epochs} epochs; "
           f"{time.perf_counter() - started:.0f} s; everything in {work}\n")
     print(markdown(table))
+    print()
+    print(inconclusive_list(table))
     return 0
 
 
@@ -86,17 +92,28 @@ def _cell(figures: dict | None) -> str:
 
 
 def markdown(table: list[dict]) -> str:
-    """Rows: model size and training set; columns: test method (video AUC / accuracy), then the FPR on reals."""
-    header = "| model | trained on | " + " | ".join(METHODS) + " | all | false positives on reals |"
-    lines = [header, "|" + "---|" * (len(METHODS) + 4)]
+    """Rows: model size and training set; columns: test method (video AUC / accuracy), the FPR on reals, and how
+    many test videos were INCONCLUSIVE (``inconclusive_list`` names them)."""
+    header = "| model | trained on | " + " | ".join(METHODS) + " | all | false positives on reals | inconclusive |"
+    lines = [header, "|" + "---|" * (len(METHODS) + 5)]
     for row in table:
         cells = [_cell(row["methods"].get(method)) for method in METHODS]
         fpr = row["overall"]["false_positive_rate"]
         unseen = "" if row["trained_on"] == "mix" else " (unseen: " + ", ".join(
             m for m in METHODS if m not in row["train_methods"].split(",")) + ")"
         lines.append(f"| {row['size']} | {row['trained_on']}{unseen} | " + " | ".join(cells)
-                     + f" | {_cell(row['overall'])} | {fpr:.2f} |")
+                     + f" | {_cell(row['overall'])} | {fpr:.2f} | {len(row['inconclusive_videos'])} |")
     return "\n".join(lines)
+
+
+def inconclusive_list(table: list[dict]) -> str:
+    """Every test video a model scored INCONCLUSIVE, with its label, score and reasons."""
+    lines = ["| model | trained on | video | label | score | reasons |", "|---|---|---|---|---|---|"]
+    for row in table:
+        for video in row["inconclusive_videos"]:
+            lines.append(f"| {row['size']} | {row['trained_on']} | {video['video']} | {video['label']} | "
+                         f"{float(video['score']):.3f} | {video['reasons'].replace('|', '/')} |")
+    return "\n".join(lines) if len(lines) > 2 else "(no test video was INCONCLUSIVE)"
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@
 (() => {
   const { text, when, fillTable, onReady } = FTCN;
 
+  // A cell holding a link: the moment something was submitted, to its page.
+  function linkCell(moment, href) {
+    const link = text("a", when(moment));
+    link.href = href;
+    const cell = document.createElement("td");
+    cell.append(link);
+    return cell;
+  }
+
   function rowOf(job) {
     const row = document.createElement("tr");
-    const link = text("a", when(job.created_at));
-    link.href = `/ui/jobs/${encodeURIComponent(job.id)}`;
-    const first = document.createElement("td");
-    first.append(link);
+    const first = linkCell(job.created_at, `/ui/jobs/${encodeURIComponent(job.id)}`);
     const verdict = job.status === "succeeded" && job.kind === "predict" ? job.result.verdict : "";
     const status = text("td", job.status, `status status-${job.status}`);
     const input = job.params.filename || job.params.video_url || job.params.dataset_id || job.params.s3_prefix || "";
@@ -20,11 +26,8 @@
 
   function batchRow(batch) {
     const row = document.createElement("tr");
-    const link = text("a", when(batch.created_at));
-    link.href = `/ui/batches/${encodeURIComponent(batch.id)}`;
-    const first = document.createElement("td");
-    first.append(link);
-    row.append(first, text("td", batch.name || ""), text("td", batch.total), text("td", batch.status));
+    row.append(linkCell(batch.created_at, `/ui/batches/${encodeURIComponent(batch.id)}`),
+               text("td", batch.name || ""), text("td", batch.total), text("td", batch.status));
     return row;
   }
 

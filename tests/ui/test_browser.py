@@ -260,3 +260,28 @@ def test_a_big_file_goes_by_direct_upload(browser, stack: dict) -> None:
     job = requests.get(f"{stack['base']}/jobs/{job_id}", headers={"Authorization": f"Bearer {stack['token']}"},
                        timeout=10).json()
     assert job["status"] == "succeeded" and job["params"]["upload_id"] and job["params"]["filename"] == TALKING_FACE.name
+
+
+def test_a_batch_lists_its_jobs_and_report(browser, stack: dict) -> None:
+    """A labelled batch of two uploads (the same clip, labelled real and fake): the history page lists the batch,
+    its page lists both jobs with links to them and, once they are done, the report."""
+    from api.client import Client
+
+    client = Client(stack["base"], stack["token"])
+    batch = client.batch([(str(TALKING_FACE), "real"), (str(TALKING_FACE), "fake")], name="browser batch")
+    page = browser.new_context().new_page()
+    sign_in(page, stack)
+    page.goto(stack["base"] + "/ui/jobs")
+    page.wait_for_selector("#batches-section:not([hidden])")
+    page.click(f"#batches a[href='/ui/batches/{batch['id']}']")
+    page.wait_for_url(f"**/ui/batches/{batch['id']}")
+    page.wait_for_selector("#batch-title:has-text('browser batch')")
+    page.wait_for_selector("#batch-status:has-text('Finished')", timeout=240_000)
+    page.wait_for_selector("#batch-report:not([hidden])")
+    rows = page.query_selector_all("#batch-jobs tbody tr")
+    assert len(rows) == 2
+    assert sorted(row.query_selector_all("td")[1].inner_text() for row in rows) == ["fake", "real"]
+    links = [row.query_selector("a").get_attribute("href") for row in rows]
+    assert sorted(links) == sorted(f"/ui/jobs/{job['id']}" for job in batch["jobs"])
+    assert "Finished" in page.inner_text("#batch-status") and "AUC" in page.inner_text("#report-figures")
+    shot(page, "6-batch")

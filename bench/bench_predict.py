@@ -46,6 +46,7 @@ from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # noqa: E402
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
 from ftcn.runtime import engine_for, threads_beside  # noqa: E402
+from ftcn.video.cage import Cage  # noqa: E402
 from ftcn.video.decode import VideoLimits, iter_frames  # noqa: E402
 from ftcn.synth.generate import looped_sample  # noqa: E402
 
@@ -61,7 +62,7 @@ def reference_options() -> PredictOptions:
 def options_for(mode: str, clip_len: int) -> PredictOptions:
     if mode == "reference":
         return reference_options()
-    if mode == "default":
+    if mode in ("default", "default caged"):
         return PredictOptions()
     if mode == "one pass":
         return PredictOptions(stride=clip_len)
@@ -78,7 +79,8 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     model = model_from_checkpoint(checkpoint)
     backend = make_backend("dlib")
     options = dataclasses.replace(options_for(mode, model.cfg.clip_len),
-                                  limits=VideoLimits(max_duration_s=3600, max_frames=10**6))
+                                  limits=VideoLimits(max_duration_s=3600, max_frames=10**6,
+                                                     cage=Cage() if mode.endswith("caged") else None))
     clock = time.perf_counter()
     engine = engine_for(model, options.runtime, options.precision)  # cached: predict_video finds it ready
     cfg = model.cfg
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(rows[mode]), flush=True)
         figures["rows"] = rows
         ratios = {}
-        for slower, faster in (("reference", "default"), ("reference", "one pass"), ("default", "limit"),
+        for slower, faster in (("default caged", "default"), ("reference", "default"), ("reference", "one pass"),
+                               ("default", "limit"),
                                ("one pass", "limit"), ("reference", "limit")):
             if slower in rows and faster in rows:
                 ratios[f"{slower} / {faster}"] = rows[slower]["wall_s"] / rows[faster]["wall_s"]

@@ -96,6 +96,10 @@ class Settings:
     #: Long videos (jobs.segments): a video longer than this many seconds is analysed in segments of about this
     #: length on any free workers, then merged (0: never split).
     segment_s: float = 120.0
+    #: The caged decoder (ftcn.video.cage): every probe and decode of an input runs in a child process with no
+    #: secrets, no network, at most this much address space and CPU time.
+    decode_memory_mb: int = 2048
+    decode_cpu_s: int = 1800
     #: Most jobs in one POST /batches.
     max_batch_jobs: int = 1000
     #: A train job's processes (torch.distributed, one per GPU): 0 = one per visible GPU (one on a CPU).
@@ -145,6 +149,8 @@ class Settings:
             raise SettingsError("FTCN_WEBHOOK_SECRET must be a Standard Webhooks secret (whsec_ + base64)")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"FTCN_LOG_FORMAT must be text or json, got {self.log_format!r}")
+        if self.decode_memory_mb < 256 or self.decode_cpu_s < 1:
+            raise SettingsError("FTCN_DECODE_MEMORY_MB must be at least 256 and FTCN_DECODE_CPU_S positive")
         if self.segment_s < 0:
             raise SettingsError("FTCN_SEGMENT_S must be 0 (never split) or more seconds")
         if self.max_running_per_owner < 0 or self.max_batch_jobs < 1:

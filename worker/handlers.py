@@ -93,7 +93,6 @@ class PredictSetup:
     @classmethod
     def of(cls, ctx: JobContext) -> "PredictSetup":
         from ftcn.predict.pipeline import PredictOptions
-        from ftcn.video.decode import VideoLimits
 
         def model_row(session: Session) -> tuple[str, str, dict[str, Any] | None]:
             row = session.get(Model, ctx.params["model_id"])
@@ -106,9 +105,19 @@ class PredictSetup:
         network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
         backend = ctx.state.backend(chosen.get("backend") or "dlib", chosen.get("detector_id"))
         options = PredictOptions(stride=chosen.get("stride"), max_frames=chosen.get("max_frames"),
-                                 limits=VideoLimits(max_duration_s=ctx.settings.max_video_s),
-                                 precision=ctx.settings.precision, runtime=ctx.settings.runtime, card=card)
+                                 limits=video_limits(ctx.settings), precision=ctx.settings.precision,
+                                 runtime=ctx.settings.runtime, card=card)
         return cls(name, card, network, checkpoint, backend, options)
+
+
+def video_limits(settings: Settings) -> Any:
+    """How the worker decodes every input (``ftcn.video.decode.VideoLimits``): the service's bounds, in the cage
+    (``ftcn.video.cage``): a file from a stranger never shares a process with the worker's secrets."""
+    from ftcn.video.cage import Cage
+    from ftcn.video.decode import VideoLimits
+
+    return VideoLimits(max_duration_s=settings.max_video_s,
+                       cage=Cage(memory_mb=settings.decode_memory_mb, cpu_s=settings.decode_cpu_s))
 
 
 def fetch_input(ctx: JobContext, video: Path) -> None:
@@ -253,7 +262,8 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
             origin = standard.origin(kind, entries)
         else:
             entries, origin = load_source(_dataset_root(work / "source")), None
-        summary = run_preprocess(entries, location, PreprocessConfig(**options), origin=origin,
+        summary = run_preprocess(entries, location, PreprocessConfig(**options, limits=video_limits(ctx.settings)),
+                                 origin=origin,
                                  on_video=lambda done, total: ctx.progress("preprocess", 95 * done / max(1, total)))
     if summary.clips == 0:
         raise JobFailed(ErrorCode.NO_CLIPS, f"no usable face clips in {summary.videos} videos")

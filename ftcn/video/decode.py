@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -26,6 +27,8 @@ class VideoLimits:
     max_pixels: int = 3840 * 2160
     max_fps: float = 240.0
     max_streams: int = 8  # all kinds: a file with dozens of streams is a bomb, not a recording
+    #: ``ftcn.video.cage.Cage``: decode in a locked-in child process (the service does; None: in this process).
+    cage: Any = None
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,24 @@ class Frame:
     scale: float = 1.0
 
 
+#: A video whose frames run out before this share of what its header announces (duration x rate) is damaged (cut
+#: short, or corrupted so that most frames do not decode): a verdict on the few left would be on a fragment.
+DAMAGED_SHARE, MIN_EXPECTED = 0.5, 10
+
+#: The only demuxers FFmpeg may use (its names): the video containers uploads come in, and the still-image ones,
+#: so that a photo is refused as one. Playlists and concatenation (HLS, ``concat``), which open other files or
+#: URLs named inside the file, are not among them, and only the ``file`` protocol may be opened.
+VIDEO_FORMATS = ("mov", "matroska", "avi", "mpeg", "mpegts", "m4v", "h264", "hevc", "flv", "asf", "ogg")
+
+
 def _open(path: str | Path, limits: VideoLimits) -> av.container.InputContainer:
     """Open the container and check what its headers declare against ``limits`` before anything is decoded."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidVideo(f"video not found: {path}")
+        raise InvalidVideo(f"video not found: {path.name}")
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r", options={
+            "format_whitelist": ",".join((*VIDEO_FORMATS, *sorted(IMAGE_FORMATS))), "protocol_whitelist": "file"})
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise InvalidVideo(f"{path.name} is not a readable video ({exc})") from None
     try:
@@ -129,12 +143,18 @@ def _to_rgb(frame: av.VideoFrame, rotation: int, scale: float = 1.0) -> np.ndarr
 
 
 def _decoded(container: av.container.InputContainer, name: str) -> Iterator[av.VideoFrame]:
+    """Decoded frames; a damaged picture stops decoding (FFmpeg's ``err_detect=explode``) instead of being hidden
+    by error concealment: a verdict on pictures the decoder made up would be on made-up pictures."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
+    stream.codec_context.options = {"err_detect": "explode"}
+    count = 0
     try:
-        yield from container.decode(stream)
+        for frame in container.decode(stream):
+            count += 1
+            yield frame
     except av.error.FFmpegError as exc:
-        raise InvalidVideo(f"{name}: decoding failed ({exc})") from None
+        raise InvalidVideo(f"{name} is damaged: decoding failed after {count} frames ({exc})") from None
 
 
 #: Container formats that hold still images (FFmpeg's names); an animated GIF or WebP with many frames is a video.
@@ -147,9 +167,13 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
     """Container facts, checked against ``limits``; decodes two frames to prove the stream is readable and moves.
 
     A still image (in an image container, or a video of a single frame) raises :class:`NotAVideo`: a verdict on it
-    would be a verdict on nothing.
+    would be a verdict on nothing. With ``limits.cage``, all of it happens in the caged child (``ftcn.video.cage``).
     """
     limits = limits or VideoLimits()
+    if limits.cage is not None:
+        from ftcn.video.cage import caged_probe
+
+        return caged_probe(path, limits)
     name = Path(path).name
     with _open(path, limits) as container:
         frames = _decoded(container, name)
@@ -181,6 +205,11 @@ def iter_frames(
     say) but not converted or yielded; indices stay the video's own. ``max_frames`` counts from the video's start.
     """
     limits = limits or VideoLimits()
+    if limits.cage is not None:
+        from ftcn.video.cage import caged_frames
+
+        yield from caged_frames(path, limits, max_frames, scale, start_frame)
+        return
     name = Path(path).name
     with _open(path, limits) as container:
         rotation = None
@@ -205,3 +234,7 @@ def iter_frames(
                 return
         if count == 0:
             raise InvalidVideo(f"{name}: no decodable video frame")
+        expected = round((info.duration_s or 0.0) * info.fps)
+        if expected >= MIN_EXPECTED and count < DAMAGED_SHARE * expected:
+            raise InvalidVideo(f"{name} is damaged: only {count} of the {expected} frames its header announces "
+                               "could be decoded")

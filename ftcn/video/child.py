@@ -1,0 +1,103 @@
+"""The caged decoder (``python -m ftcn.video.child REQUEST``; ``ftcn.video.cage`` starts it and reads it).
+
+It locks itself in before it imports a decoder or opens the file: resource limits, ``no_new_privs``, and a new
+network namespace where the kernel lets it make one. Then it runs the ordinary decoding code
+(``ftcn.video.decode``, without a cage) and writes records to stdout: the video's info, frames, then done, or
+the error that stopped it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def lock_in(cage: dict[str, Any]) -> dict[str, Any]:
+    """Limits and isolation for this process; what holds, for the record."""
+    megabytes = int(cage["memory_mb"]) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (megabytes, megabytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(cage["cpu_s"]), int(cage["cpu_s"]) + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # writes no file (the pipe to its parent is not one)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    held = {"memory_mb": int(cage["memory_mb"]), "cpu_s": int(cage["cpu_s"]), "network": "kept"}
+    if not sys.platform.startswith("linux"):
+        return {**held, "network": "kept (not Linux: no network namespace)"}
+    libc = _libc()
+    held["no_new_privs"] = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    if cage.get("network"):
+        return held
+    if libc.unshare(CLONE_NEWNET) == 0:
+        held["network"] = "none (own network namespace)"
+    elif libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+        held["network"] = "none (own user and network namespaces)"
+    else:
+        held["network"] = f"kept (the kernel refused a network namespace: errno {ctypes.get_errno()})"
+    return held
+
+
+def _write(kind: bytes, payload: bytes) -> None:
+    sys.stdout.buffer.write(kind + payload)
+
+
+def _json(kind: bytes, value: dict[str, Any]) -> None:
+    from ftcn.video.cage import LENGTH
+
+    body = json.dumps(value).encode()
+    _write(kind, LENGTH.pack(len(body)) + body)
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(argv[0])
+    held = lock_in(request["cage"])
+    from dataclasses import asdict
+
+    from ftcn.errors import FtcnError
+    from ftcn.video.cage import DONE, ERROR, FRAME, FRAME_HEADER, INFO
+    from ftcn.video.decode import VideoLimits, iter_frames, probe
+
+    limits = VideoLimits(**request["limits"])
+    _json(INFO, {"isolation": held})
+    try:
+        if request["op"] == "probe":
+            _json(INFO, {"video": asdict(probe(request["path"], limits))})
+        else:
+            out = sys.stdout.buffer
+            for frame in iter_frames(request["path"], limits, max_frames=request["max_frames"],
+                                     scale=request["scale"], start_frame=request["start_frame"]):
+                rgb = frame.rgb if frame.rgb.flags.c_contiguous else frame.rgb.copy()
+                height, width = rgb.shape[:2]
+                out.write(FRAME + FRAME_HEADER.pack(frame.index, frame.time_s, height, width, frame.scale))
+                out.write(memoryview(rgb).cast("B"))
+    except FtcnError as exc:
+        _json(ERROR, {"kind": type(exc).__name__, "message": str(exc)})
+        return 0
+    except (MemoryError, BlockingIOError):  # no memory left for a buffer, or for a decoding thread's stack
+        _json(ERROR, {"kind": "InvalidVideo", "message": f"{os.path.basename(request['path'])} could not be "
+                      f"decoded within the decoder's {request['cage']['memory_mb']} MB of memory"})
+        return 0
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the decoder is the file's fault, said in words
+        _json(ERROR, {"kind": "InvalidVideo", "message": f"{os.path.basename(request['path'])} could not be "
+                      f"decoded: {type(exc).__name__}: {exc}"})
+        return 0
+    _write(DONE, b"")
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main(sys.argv[1:]))
+    except BrokenPipeError:  # the parent stopped reading (it had the frames it wanted)
+        os._exit(0)

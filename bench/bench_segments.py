@@ -53,13 +53,17 @@ _WORKER: dict = {}
 
 def _prepare(weights: str) -> None:
     """A worker process: the model loaded and its engine warmed (what a running worker has)."""
+    if _WORKER.get("weights") == weights:
+        return
+    _WORKER["weights"] = weights
     checkpoint = load_checkpoint(weights)
     model = model_from_checkpoint(checkpoint)
     engine_for(model, "auto", "auto")
     _WORKER.update(checkpoint=checkpoint, model=model, backend=make_backend("dlib"))
 
 
-def _segment(video: str, plan: dict) -> tuple[dict, float]:
+def _segment(video: str, plan: dict, weights: str) -> tuple[dict, float]:
+    _prepare(weights)
     started = time.perf_counter()
     part = run_segment(Path(video), _WORKER["model"], _WORKER["checkpoint"], _WORKER["backend"],
                        PredictOptions(limits=LIMITS), SegmentPlan(**plan))
@@ -75,15 +79,26 @@ def _one_worker(video: Path, weights: str, out: Path) -> tuple[dict, float]:
     return result, time.perf_counter() - started
 
 
-def _ready(_: int) -> int:
-    time.sleep(0.5)  # every worker of the pool starts (and prepares) before the clock does
+def _ready(weights: str | None) -> int:
+    """Start (and, given weights, prepare) a pool's worker before the clock does."""
+    if weights:
+        _prepare(weights)
+    time.sleep(1.0)  # long enough that every worker of the pool takes one
     return os.getpid()
 
 
+def _make(work: str, seconds: float, width: int, height: int, model: str, video: str | None) -> tuple[str, str]:
+    """The video and the (random) weights, made in a worker: the parent never starts a thread pool before the
+    pools fork (a fork after torch's or FFmpeg's threads started can hang the child)."""
+    path = Path(video) if video else looped_sample(Path(work) / "long.mp4", seconds, width, height)
+    torch.manual_seed(0)  # random weights: the figures are about time; the result comparison is exact work
+    return str(path), str(save_checkpoint(Path(work) / "model.pt", build_model(config_for_size(model))))
+
+
 def _merge(video: Path, parts: list[dict], out: Path, weights: str) -> dict:
-    """The merge as the last segment's worker runs it (no engine needed: no clip is classified here)."""
-    checkpoint = load_checkpoint(weights)
-    model, backend = model_from_checkpoint(checkpoint), make_backend("dlib")
+    """The merge, on a worker as the last segment's worker runs it."""
+    _prepare(weights)
+    checkpoint, model, backend = _WORKER["checkpoint"], _WORKER["model"], _WORKER["backend"]
     found = merge_segments(parts, model.cfg.clip_len)
     options = PredictOptions(limits=LIMITS).resolved(model, backend)
     result = result_document(video.name, video, found, model.cfg, checkpoint, backend, options, StageTimer())
@@ -94,7 +109,7 @@ def _merge(video: Path, parts: list[dict], out: Path, weights: str) -> dict:
 def _alone(video: str, plans: list[dict], weights: str) -> list[float]:
     """Each segment alone on a warm worker with the whole machine, one after another: seconds each."""
     _prepare(weights)
-    return [_segment(video, plan)[1] for plan in plans]
+    return [_segment(video, plan, weights)[1] for plan in plans]
 
 
 def makespan(durations: list[float], workers: int) -> float:
@@ -116,30 +131,30 @@ def main() -> int:
     parser.add_argument("--segment-s", type=float, default=120.0)
     parser.add_argument("--video", type=Path, help="use this video instead of the looped sample")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ftcn-segments-") as folder:
+    with tempfile.TemporaryDirectory(prefix="ftcn-segments-") as folder, \
+            ProcessPoolExecutor(1) as alone, ProcessPoolExecutor(args.workers) as pool:
+        list(pool.map(_ready, [None] * args.workers))  # every process forks now, before anything starts a thread
+        alone.submit(_ready, None).result()
         work = Path(folder)
-        video = args.video or looped_sample(work / "long.mp4", args.seconds, args.width, args.height)
-        torch.manual_seed(0)  # random weights: the figures are about time; the result comparison is exact work
-        weights = str(save_checkpoint(work / "model.pt", build_model(config_for_size(args.model))))
-        with ProcessPoolExecutor(1) as alone:
-            whole, one_s = alone.submit(_one_worker, video, weights, work).result()
+        made, weights = alone.submit(_make, folder, args.seconds, args.width, args.height, args.model,
+                                     str(args.video) if args.video else None).result()
+        video = Path(made)
+        whole, one_s = alone.submit(_one_worker, video, weights, work).result()
         print(f"one worker: {one_s:.1f} s ({whole['input']['frames_read']} frames, {len(whole['tracks'])} tracks)",
               flush=True)
-
         info = probe(video, LIMITS)
         plans = plan_segments(whole["input"]["frames_read"], info.fps, args.segment_s,
                               config_for_size(args.model).clip_len, scan_interval(make_backend("dlib"), info, None))
-        with ProcessPoolExecutor(args.workers, initializer=_prepare, initargs=(weights,)) as pool:
-            list(pool.map(_ready, range(args.workers)))
-            started = time.perf_counter()
-            done = list(pool.map(_segment, [str(video)] * len(plans), [p.to_dict() for p in plans]))
-            segments_s = time.perf_counter() - started
-            merging = time.perf_counter()
-            merged = _merge(video, [part for part, _ in done], work, weights)
-            merge_s = time.perf_counter() - merging
-            split_s = time.perf_counter() - started
-        with ProcessPoolExecutor(1) as alone:
-            each = alone.submit(_alone, str(video), [p.to_dict() for p in plans], weights).result()
+        list(pool.map(_ready, [weights] * args.workers))
+        started = time.perf_counter()
+        done = list(pool.map(_segment, [str(video)] * len(plans), [p.to_dict() for p in plans],
+                             [weights] * len(plans)))
+        segments_s = time.perf_counter() - started
+        merging = time.perf_counter()
+        merged = pool.submit(_merge, video, [part for part, _ in done], work, weights).result()
+        merge_s = time.perf_counter() - merging
+        split_s = time.perf_counter() - started
+        each = alone.submit(_alone, str(video), [p.to_dict() for p in plans], weights).result()
     projected = makespan(each, args.workers) + merge_s
     deltas = [abs(a["score"] - b["score"]) for a, b in zip(merged["tracks"], whole["tracks"])
               if a["score"] is not None and b["score"] is not None]

@@ -47,6 +47,22 @@ def lock_in(cage: dict[str, Any]) -> dict[str, Any]:
     return held
 
 
+def _out_of_memory(request: dict[str, Any]) -> str:
+    return (f"{os.path.basename(request['path'])} could not be decoded within the decoder's "
+            f"{request['cage']['memory_mb']} MB of memory")
+
+
+def _near_the_limit(cage: dict[str, Any]) -> bool:
+    """Whether this process's address space came within 15 % of its limit (so a failure was likely a refused
+    allocation)."""
+    try:
+        status = open("/proc/self/status").read()
+    except OSError:
+        return False
+    peak = next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmPeak:")), 0)
+    return peak >= 0.85 * int(cage["memory_mb"]) * 1024 * 1024
+
+
 def _write(kind: bytes, payload: bytes) -> None:
     sys.stdout.buffer.write(kind + payload)
 
@@ -80,12 +96,12 @@ def main(argv: list[str]) -> int:
                 height, width = rgb.shape[:2]
                 out.write(FRAME + FRAME_HEADER.pack(frame.index, frame.time_s, height, width, frame.scale))
                 out.write(memoryview(rgb).cast("B"))
-    except FtcnError as exc:
-        _json(ERROR, {"kind": type(exc).__name__, "message": str(exc)})
-        return 0
     except (MemoryError, BlockingIOError):  # no memory left for a buffer, or for a decoding thread's stack
-        _json(ERROR, {"kind": "InvalidVideo", "message": f"{os.path.basename(request['path'])} could not be "
-                      f"decoded within the decoder's {request['cage']['memory_mb']} MB of memory"})
+        _json(ERROR, {"kind": "InvalidVideo", "message": _out_of_memory(request)})
+        return 0
+    except FtcnError as exc:  # FFmpeg reports a failed allocation as bad data: the peak address space tells
+        message = _out_of_memory(request) if _near_the_limit(request["cage"]) else str(exc)
+        _json(ERROR, {"kind": type(exc).__name__, "message": message})
         return 0
     except Exception as exc:  # noqa: BLE001 - whatever stopped the decoder is the file's fault, said in words
         _json(ERROR, {"kind": "InvalidVideo", "message": f"{os.path.basename(request['path'])} could not be "

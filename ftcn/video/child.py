@@ -1,6 +1,7 @@
-"""The caged decoder (``python -m ftcn.video.child REQUEST``; ``ftcn.video.cage`` starts it and reads it).
+"""The caged decoder (``python -m ftcn.video.child [REQUEST]``, else the request on stdin; ``ftcn.video.cage``
+starts it and reads it).
 
-It locks itself in before it imports a decoder or opens the file: resource limits, ``no_new_privs``, and a new
+It imports its code, waits for its request, and locks itself in before it opens the file: resource limits, ``no_new_privs``, and a new
 network namespace where the kernel lets it make one. Then it runs the ordinary decoding code
 (``ftcn.video.decode``, without a cage) and writes records to stdout: the video's info, frames, then done, or
 the error that stopped it.
@@ -75,13 +76,19 @@ def _json(kind: bytes, value: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(argv[0])
-    held = lock_in(request["cage"])
+    """Imports first (a spare waits with them done), then the request (argv, or one line on stdin), then the
+    lock, then the file."""
     from dataclasses import asdict
 
     from ftcn.errors import FtcnError
     from ftcn.video.cage import DONE, ERROR, FRAME, FRAME_HEADER, INFO
     from ftcn.video.decode import VideoLimits, iter_frames, probe
+
+    line = argv[0] if argv else sys.stdin.readline()
+    if not line.strip():
+        return 0  # a spare whose parent ended without needing it
+    request = json.loads(line)
+    held = lock_in(request["cage"])
 
     limits = VideoLimits(**request["limits"])
     _json(INFO, {"isolation": held})

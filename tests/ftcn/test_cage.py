@@ -53,12 +53,15 @@ def test_memory_and_cpu_limits_hold(tmp_path: Path) -> None:
 
 
 def _decoders() -> list[int]:
-    mine = str(os.getpid())
+    """This process's caged decoders at work (not the spare waiting for a request)."""
+    from ftcn.video.cage import _Spare
+
+    mine, spare = str(os.getpid()), _Spare.child.pid if _Spare.child is not None else None
     found = []
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and b"ftcn.video.child" in (entry / "cmdline").read_bytes() and \
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine:
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1] == mine and int(entry.name) != spare:
                 found.append(int(entry.name))
         except OSError:
             continue

@@ -94,8 +94,9 @@ class Settings:
     #: only the submitter's own results, "all" anyone's (it tells a user that someone sent the file before).
     reuse_scope: str = "owner"
     #: Long videos (jobs.segments): a video longer than this many seconds is analysed in segments of about this
-    #: length on any free workers, then merged (0: never split).
-    segment_s: float = 120.0
+    #: length on any free workers, then merged (0: never split). 100: a 10-minute video makes 6 segments, two
+    #: rounds on 3 workers (120 would make 5: bench/bench_segments.py projects 0.41x against 0.47x).
+    segment_s: float = 100.0
     #: The caged decoder (ftcn.video.cage): every probe and decode of an input runs in a child process with no
     #: secrets, no network, at most this much address space and CPU time.
     decode_memory_mb: int = 2048

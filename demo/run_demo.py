@@ -95,13 +95,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name}: {client.absolute(link)}")
         held_out = work / "held_out"
         unexpected = []
+        # What each video may be called: the pan's side faces are in view for under a second, so a face seen too
+        # briefly may make it INCONCLUSIVE (ftcn.predict.confidence) instead of REAL; never FAKE.
         for label, video, expected in (
                 ("real talking-face sample", SAMPLE, None),
                 ("held-out face-swap fake (another identity's face on every frame)",
-                 held_out / "fake" / "fake_0000.mp4", "FAKE"),
-                ("held-out real, a moving face", held_out / "real" / "real_0000.mp4", "REAL"),
+                 held_out / "fake" / "fake_0000.mp4", ("FAKE",)),
+                ("held-out real, a moving face", held_out / "real" / "real_0000.mp4", ("REAL",)),
                 ("held-out real, a camera panning across a still group photo", held_out / "real" / "real_0002.mp4",
-                 "REAL")):
+                 ("REAL", "INCONCLUSIVE"))):
             step(f"POST /jobs/predict: {label}")
             job = client.wait(client.predict(str(video), model_id)["id"], progress_line)
             if job["status"] != "succeeded":
@@ -114,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{result['faces']} face(s) judged, {coverage.get('share', 0):.0%} of frames, "
                   f"backend {result.get('backend')})")
             print(f"  {result.get('model_card_line', '')}")
-            if expected and result["verdict"] != expected and not official:
-                unexpected.append(f"{label}: {result['verdict']}, expected {expected}")
+            if expected and result["verdict"] not in expected and not official:
+                unexpected.append(f"{label}: {result['verdict']}, expected {' or '.join(expected)}")
             if result.get("no_face_reason"):
                 print(f"  why: {result['no_face_reason']}")
+            for reason in result.get("inconclusive_reasons") or []:
+                print(f"  why: {reason}")
             for name, link in job["links"].items():
                 print(f"  {name}: {client.absolute(link)}")
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s")

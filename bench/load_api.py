@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         url = serve_file(stack, TALKING_FACE.read_bytes())
         if args.cheap_jobs:
             url = url.replace("/clip.mp4", "/missing.mp4")
-        body = json.dumps({"video_url": url, "options": {"max_frames": 16}})
+        # reuse off: every job runs the model (the same clip is sent thousands of times; reuse would answer them)
+        body = json.dumps({"video_url": url, "options": {"max_frames": 16}, "reuse": False})
         headers = {"Authorization": f"Bearer {service.token}", "Content-Type": "application/json"}
         local = threading.local()
 

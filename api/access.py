@@ -26,7 +26,7 @@ AUTH_CACHE_S = 5.0
 AUTH_CACHE_MAX = 10_000
 _cache_lock = threading.Lock()
 #: Endpoints that create jobs: they get the (tighter) submit limit.
-SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train"}
+SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train", "api.submit_batch"}
 
 
 def bearer() -> str | None:

@@ -297,10 +297,15 @@ def openapi_document() -> dict[str, Any]:
                                "called when the last ends",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/BatchRequest"}}}},
-                "responses": {"202": body("Batch", "the batch, its jobs queued"), **problems}},
+                "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                "schema": {"type": "string", "maxLength": 128}}],
+                "responses": {"202": body("Batch", "the batch, its jobs queued"),
+                              "200": body("Batch", "the batch this Idempotency-Key made before"), **problems}},
                 **get("BatchList", "this owner's batches, newest first")},
             "/batches/{id}": get("Batch", "a batch: counts by status, its jobs, and with labels the report",
                                  job_id),
+            "/batches/{id}/cancel": {"post": {"parameters": job_id, "responses": {
+                "200": body("Batch", "every job that had not ended is canceled"), **problems}}},
             "/jobs": get("JobList", "jobs, newest first", listing),
             "/jobs/{id}": {**get("Job", "a job", job_id), "delete": {"parameters": job_id, "responses": {
                 "204": {"description": "the job's input and every artifact erased (the job stays listed, marked "

@@ -440,14 +440,39 @@ def submit_batch() -> Response:
             except UnsafeURL as exc:
                 raise Problem(422, "unsafe-url", "Unsafe URL", f"item {index}: {exc}") from None
     common = {**_reuse_param(None if body.reuse else "false")}
+    try:
+        key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
+    except ValueError as exc:
+        raise Problem(400, "bad-idempotency-key", "Bad Idempotency-Key", str(exc)) from None
+    digest = service.fingerprint("batch", body.model_dump())
+    try:
+        return _create_batch(body, common, key, digest)
+    except IntegrityError:  # a concurrent request with the same Idempotency-Key made it first
+        if key is None:
+            raise
+        return _create_batch(body, common, key, digest)
+
+
+def _create_batch(body: BatchRequest, common: dict[str, Any], key: str | None, digest: str) -> Response:
+    """The batch and its jobs in one transaction (202), or the batch this Idempotency-Key made before (200)."""
+    state = app_state()
     with session_scope(state.sessions) as session:
+        existing = session.scalar(select(Batch).where(Batch.idempotency_key == key)) if key else None
+        if existing is not None:
+            if existing.request_hash != digest:
+                raise Problem(409, "conflict", "Conflict", "this Idempotency-Key was already used with a different "
+                                                           "request")
+            response = jsonify(batches.batch_view(session, existing))
+            response.headers["Location"] = f"/batches/{existing.id}"
+            return response
         values = _notified(lambda s: {"model_id": service.resolve_model(s, body.model_id, principal()),
                                       "options": _with_backend(s, body.options.model_dump())},
                            body.webhook_url)(session)
         held = {item.upload_id: _usable_upload(session, item.upload_id) for item in body.items if item.upload_id}
         if len(held) != sum(item.upload_id is not None for item in body.items):
             raise Problem(422, "upload-repeated", "Upload repeated", "each upload can be used by one item only")
-        batch = Batch(owner=principal().owner, name=body.name, total=len(body.items), params=values)
+        batch = Batch(owner=principal().owner, name=body.name, total=len(body.items), params=values,
+                      idempotency_key=key, request_hash=digest)
         session.add(batch)
         session.flush()
         job_values = {"model_id": values["model_id"], "options": values["options"], **common}
@@ -467,6 +492,24 @@ def submit_batch() -> Response:
     response.status_code = 202
     response.headers["Location"] = f"/batches/{batch.id}"
     return response
+
+
+@bp.post("/batches/<batch_id>/cancel")
+def cancel_batch(batch_id: str) -> Response:
+    """Cancel every job of the batch that has not ended (the finished ones keep their results); the batch ends
+    when its last job does, as always."""
+    state = app_state()
+    with session_scope(state.sessions) as session:
+        batch = service.get(session, Batch, batch_id, "batch", principal())
+        stopped = [job for job in batches.batch_jobs(session, batch.id) if not JobStatus(job.status).finished]
+        for job in stopped:
+            job.move_to(JobStatus.CANCELED)
+        session.flush()
+        view = batches.batch_view(session, batch)
+    for job in stopped:
+        state.celery.control.revoke(job.id, terminate=False)
+    state.publisher.publish(JobKind.PREDICT, batch_id)  # their places are free for the next jobs in turn
+    return jsonify(view)
 
 
 @bp.get("/batches")

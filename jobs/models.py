@@ -113,6 +113,10 @@ class Batch(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     #: model_id, options and the webhook, as the jobs got them.
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The owner-scoped Idempotency-Key (jobs.service.scoped_key) and the request's digest: a retried POST finds
+    #: its batch instead of making a second one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

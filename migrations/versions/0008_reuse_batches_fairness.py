@@ -24,7 +24,10 @@ def upgrade() -> None:
         sa.Column('params', sa.JSON(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('idempotency_key', sa.String(length=200), nullable=True),
+        sa.Column('request_hash', sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('idempotency_key'),
     )
     op.create_index('ix_batches_owner', 'batches', ['owner'])
     op.create_index('ix_batches_created_at', 'batches', ['created_at'])

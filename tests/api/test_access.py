@@ -224,3 +224,32 @@ def test_train_jobs_name_the_standard_dataset_and_recipe_they_expect(stack: dict
     assert answer.status_code == 202, answer.get_data(as_text=True)
     params = client.get(answer.headers["Location"], headers=headers).get_json()["params"]
     assert params["recipe"] == "paper" and params["given"] == ["dataset", "dataset_id", "epochs"]
+
+
+def test_batches_are_private_idempotent_and_cancelable(stack: dict) -> None:
+    """POST /batches with an Idempotency-Key makes one batch (the same request again answers 200 with it, another
+    body 409); another owner cannot see it; a refused item names its index and creates nothing; canceling stops
+    every job that had not ended and so ends the batch."""
+    client = stack["app"].test_client()
+    mine = {"Authorization": f"Bearer {make_token(stack['settings'], 'batcher')}"}
+    theirs = {"Authorization": f"Bearer {make_token(stack['settings'], 'someone-else')}"}
+    body = {"items": [{**URL_BODY, "label": "real"}, {"video_url": "http://localhost:9/b.mp4", "label": "fake"},
+                      {"video_url": "http://localhost:9/c.mp4"}], "name": "three"}
+    first = client.post("/batches", json=body, headers={**mine, "Idempotency-Key": "batch-1"})
+    assert first.status_code == 202 and first.headers["Location"] == f"/batches/{first.get_json()['id']}"
+    batch = first.get_json()
+    assert batch["total"] == 3 and batch["counts"]["queued"] == 3 and batch["status"] == "running"
+    again = client.post("/batches", json=body, headers={**mine, "Idempotency-Key": "batch-1"})
+    assert again.status_code == 200 and again.get_json()["id"] == batch["id"]
+    assert_problem(client.post("/batches", json={**body, "name": "other"}, headers={**mine, "Idempotency-Key":
+                                                                                   "batch-1"}), 409, "conflict")
+    assert_problem(client.get(f"/batches/{batch['id']}", headers=theirs), 404, "not-found")
+    assert batch["id"] not in [b["id"] for b in client.get("/batches", headers=theirs).get_json()["items"]]
+    assert_problem(client.post(f"/batches/{batch['id']}/cancel", headers=theirs), 404, "not-found")
+    unsafe = {"items": [URL_BODY, {"video_url": "http://169.254.169.254/latest/"}]}
+    refused = assert_problem(client.post("/batches", json=unsafe, headers=mine), 422, "unsafe-url")
+    assert refused["detail"].startswith("item 1:")
+    assert [b["id"] for b in client.get("/batches", headers=mine).get_json()["items"]] == [batch["id"]]
+    canceled = client.post(f"/batches/{batch['id']}/cancel", headers=mine).get_json()
+    assert canceled["counts"]["canceled"] == 3 and canceled["status"] == "finished"
+    assert canceled["report"]["videos"] == 2 and canceled["report"]["scored"] == 0  # labelled, none scored

@@ -68,9 +68,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM webhook_deliveries WHERE job_id IS NULL")  # batch events: no batches before 0008
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_webhook_deliveries_batch_id')
         batch_op.drop_column('batch_id')
+        batch_op.alter_column('job_id', existing_type=sa.String(length=36), nullable=False)
     with op.batch_alter_table('models', schema=None) as batch_op:
         batch_op.drop_column('sha256')
     with op.batch_alter_table('jobs', schema=None) as batch_op:

@@ -62,9 +62,9 @@ def choose(waiting: list[Waiting], active: Counter, cap: int) -> list[Waiting]:
     whose oldest job waits longest first; in each turn every owner below ``cap`` gets one job, its single jobs
     before its batches' and oldest first. ``cap`` 0: no cap (every waiting job goes, oldest first).
     """
-    ordered = sorted(waiting, key=lambda job: (job.in_batch, job.created_at))
     if cap <= 0:
         return sorted(waiting, key=lambda job: job.created_at)
+    ordered = sorted(waiting, key=lambda job: (job.in_batch, job.created_at))
     lines: dict[tuple[str | None, str], deque[Waiting]] = {}
     for job in sorted(waiting, key=lambda job: job.created_at):  # turn order: oldest waiting job first
         lines.setdefault((job.owner, queue_of(job.kind)), deque())

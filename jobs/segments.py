@@ -37,6 +37,11 @@ def segment_id(job_id: str, index: int) -> str:
     return f"{job_id}:{index}"
 
 
+def job_of(seg_id: str) -> str:
+    """The job a segment id belongs to (:func:`segment_id`'s inverse)."""
+    return seg_id.rsplit(":", 1)[0]
+
+
 def _stale(moment: datetime | None, settings: Settings, now: datetime) -> bool:
     moment = aware(moment)
     return moment is None or now - moment > timedelta(seconds=STALE_AFTER_BEATS * settings.heartbeat_s)
@@ -103,7 +108,7 @@ def segment_done(session: Session, seg_id: str, worker: str, result_key: str, se
                                           Segment.status == "running")
                     .values(status="done", result_key=result_key, seconds=seconds, heartbeat_at=utcnow())
                     .execution_options(synchronize_session=False))
-    job_id = seg_id.rsplit(":", 1)[0]
+    job_id = job_of(seg_id)
     statuses = list(session.scalars(select(Segment.status).where(Segment.job_id == job_id)))
     done = sum(status == "done" for status in statuses)
     job = session.get(Job, job_id)

@@ -25,7 +25,7 @@ from jobs.states import JobKind, JobStatus
 from jobs.storage import job_artifact_key
 from worker.failures import classify
 from worker.handlers import JobContext, PredictSetup, fetch_input, publish_result
-from worker.tasks import _dispatch, _Heartbeat, worker_name
+from worker.tasks import Heartbeat, dispatch_next, worker_name
 
 if TYPE_CHECKING:
     from worker.state import WorkerState
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _context(state: WorkerState, job_id: str, params: dict[str, Any], owner: str | None,
-             heart: _Heartbeat | None = None) -> JobContext:
+             heart: Heartbeat | None = None) -> JobContext:
     def progress(stage: str, percent: float) -> None:
         if heart is not None:
             heart.pending.update(stage=stage if stage != "annotate" else segments.MERGE, progress=percent)
@@ -48,7 +48,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
     from ftcn.predict.segments import run_segment as analyse
 
     settings, me = state.settings, worker_name()
-    job_id = seg_id.rsplit(":", 1)[0]
+    job_id = segments.job_of(seg_id)
     with job_context(job_id):
         taken = unit_of_work(state.sessions, lambda s: segments.claim_segment(s, seg_id, me, settings))
         if not taken.run:
@@ -56,7 +56,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
             return None
         plan = SegmentPlan(**taken.plan)
         started = time.monotonic()
-        heart = _Heartbeat(state.sessions, seg_id, me, settings.heartbeat_s,
+        heart = Heartbeat(state.sessions, seg_id, me, settings.heartbeat_s,
                            beat=lambda session, sid, worker, fields: segments.beat_segment(session, sid, worker))
         try:
             with heart, tempfile.TemporaryDirectory(prefix="ftcn-segment-") as folder:
@@ -76,7 +76,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
             if again:
                 enqueue_segments(state.celery, [seg_id], settings)
                 return "again"
-            _dispatch(state)
+            dispatch_next(state)
             return "failed"
         seconds = time.monotonic() - started
         done, total = unit_of_work(state.sessions, lambda s: segments.segment_done(s, seg_id, me, key, seconds))
@@ -104,7 +104,7 @@ def merge(state: WorkerState, job_id: str) -> JobStatus | None:
 
         params, owner, keys, described = unit_of_work(state.sessions, read)
         started = time.monotonic()
-        with _Heartbeat(state.sessions, job_id, me, settings.heartbeat_s) as heart:
+        with Heartbeat(state.sessions, job_id, me, settings.heartbeat_s) as heart:
             ctx = _context(state, job_id, params, owner, heart)
             try:
                 with tempfile.TemporaryDirectory(prefix="ftcn-merge-") as folder:
@@ -131,7 +131,7 @@ def merge(state: WorkerState, job_id: str) -> JobStatus | None:
         from jobs.metrics import JOBS_FINISHED
 
         JOBS_FINISHED.labels(kind=JobKind.PREDICT.value, status=status.value).inc()
-        _dispatch(state)
+        dispatch_next(state)
         log.info("job %s merged from %d segments: %s in %.1f s", job_id, len(keys), status.value,
                  time.monotonic() - started)
         return status

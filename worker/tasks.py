@@ -31,7 +31,7 @@ from worker.handlers import HANDLERS, JobContext, Split
 log = logging.getLogger(__name__)
 
 
-class _Heartbeat:
+class Heartbeat:
     """Beats for the running job from a thread; carries the latest stage/progress with the beat. ``beat``: what
     one beat writes (default: the job's heartbeat, ``jobs.lifecycle.beat``; a segment's, ``worker.segments``)."""
 
@@ -56,7 +56,7 @@ class _Heartbeat:
             self.pending = {**fields, **self.pending}
             log.warning("heartbeat for job %s failed", self.job_id, exc_info=True, extra={"job_id": self.job_id})
 
-    def __enter__(self) -> "_Heartbeat":
+    def __enter__(self) -> "Heartbeat":
         self.thread.start()
         return self
 
@@ -65,7 +65,7 @@ class _Heartbeat:
         self.thread.join(timeout=10)
 
 
-def _dispatch(state: Any) -> None:
+def dispatch_next(state: Any) -> None:
     from jobs.dispatch import dispatch
 
     try:
@@ -112,7 +112,7 @@ def _execute(job_id: str, state: Any) -> JobStatus | None:
     if attempts == 1:
         JOB_WAIT_SECONDS.labels(kind=kind.value).observe(max(0.0, (utcnow() - aware(created_at)).total_seconds()))
     log.info("job %s (%s) started, attempt %d", job_id, kind.value, attempts)
-    with _Heartbeat(sessions, job_id, me, settings.heartbeat_s) as heart:
+    with Heartbeat(sessions, job_id, me, settings.heartbeat_s) as heart:
         last = [0.0]
 
         def progress(stage: str, percent: float) -> None:
@@ -136,7 +136,7 @@ def _execute(job_id: str, state: Any) -> JobStatus | None:
                 log.exception("job %s failed", job_id)
             status, fields = JobStatus.FAILED, {"error_code": failure.code.value, "error_message": failure.message}
     unit_of_work(sessions, lambda session: finish(session, job_id, status, **fields))
-    _dispatch(state)  # the place this job held is free: the next job in turn goes (jobs.dispatch)
+    dispatch_next(state)  # the place this job held is free: the next job in turn goes (jobs.dispatch)
     JOBS_FINISHED.labels(kind=kind.value, status=status.value).inc()
     JOB_SECONDS.labels(kind=kind.value, status=status.value).observe(time.monotonic() - started)
     log.info("job %s (%s) %s in %.1f s", job_id, kind.value, status.value, time.monotonic() - started)

@@ -46,6 +46,9 @@ def main() -> int:
     parser.add_argument("--test-videos", type=int, default=30, help="half real, the fakes spread over the methods")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--train-seed", type=int, default=TRAIN_SEED,
+                        help="seed of the synthetic training videos (another seed, other models)")
+    parser.add_argument("--fit-seed", type=int, default=0, help="seed of the split and the training")
     args = parser.parse_args()
     work = args.out or Path(tempfile.mkdtemp(prefix="ftcn-quality-"))
     started = time.perf_counter()
@@ -57,16 +60,16 @@ def main() -> int:
     for name, methods in TRAIN_SETS.items():
         data = work / f"train-{name}"
         if not (data / "clips" / "split.csv").exists():
-            run(["synth", str(data / "videos"), "--videos", str(args.train_videos), "--seed", str(TRAIN_SEED),
+            run(["synth", str(data / "videos"), "--videos", str(args.train_videos), "--seed", str(args.train_seed),
                  "--methods", methods])
             run(["preprocess", str(data / "videos"), str(data / "clips"), "--workers", "2"])
-            run(["split", str(data / "clips"), "--val", "0.25", "--seed", "0"])
+            run(["split", str(data / "clips"), "--val", "0.25", "--seed", str(args.fit_seed)])
         for size in args.sizes.split(","):
             model = data / f"model-{size}"
             if not (model / "best.pt").exists():
                 shutil.rmtree(model, ignore_errors=True)
-                run(["train", str(data / "clips"), "--out", str(model), "--epochs", str(args.epochs), "--seed", "0",
-                     "--model-size", size])
+                run(["train", str(data / "clips"), "--out", str(model), "--epochs", str(args.epochs), "--seed",
+                 str(args.fit_seed), "--model-size", size])
             scored = data / f"test-{size}"
             run(["predict", str(test / "labels.csv"), "--weights", str(model / "best.pt"), "--out", str(scored),
                  "--no-video"])
@@ -76,7 +79,7 @@ def main() -> int:
             table.append({"size": size, "trained_on": name, "train_methods": methods, **report,
                           "inconclusive_videos": doubtful})
     (work / "quality.json").write_text(json.dumps(table, indent=2))
-    print(f"\nseeds: train synth {TRAIN_SEED}, test synth {TEST_SEED}, split 0, training 0; "
+    print(f"\nseeds: train synth {args.train_seed}, test synth {TEST_SEED}, split and training {args.fit_seed}; "
           f"{args.train_videos} training and {args.test_videos} test videos; {args.epochs} epochs; "
           f"{time.perf_counter() - started:.0f} s; everything in {work}\n")
     print(markdown(table))

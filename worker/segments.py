@@ -89,9 +89,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
 
 def merge(state: WorkerState, job_id: str) -> JobStatus | None:
     """Merge a split job whose segments are all done, if nobody alive is at it; the job's status after."""
-    from ftcn.predict.pipeline import result_document
-    from ftcn.predict.segments import merge_segments
-    from ftcn.timing import StageTimer
+    from ftcn.predict.segments import merged_document
 
     settings, me = state.settings, worker_name()
     with job_context(job_id):
@@ -113,11 +111,8 @@ def merge(state: WorkerState, job_id: str) -> JobStatus | None:
                     fetch_input(ctx, video)
                     setup = PredictSetup.of(ctx)
                     parts = [json.loads(ctx.storage.get_bytes(key)) for key in keys]
-                    found = merge_segments(parts, setup.network.cfg.clip_len, setup.options.judging)
-                    timer = StageTimer()
-                    result = result_document(video.name, video, found, setup.network.cfg, setup.checkpoint,
-                                             setup.backend, setup.options.resolved(setup.network, setup.backend),
-                                             timer)
+                    result = merged_document(video, parts, setup.network, setup.checkpoint, setup.backend,
+                                             setup.options)
                     result["segments"] = described
                     summary = publish_result(ctx, setup, video, result, work)
                 status, fields = JobStatus.SUCCEEDED, {"result": summary, "progress": 100.0, "stage": "done"}

@@ -45,8 +45,9 @@ class FaceBackend(Protocol):
         """The smallest face (box height, px) a full detection finds in such frames."""
         ...
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
-        """Faces of one frame, highest score first, already filtered to valid faces."""
+    def detect(self, rgb: np.ndarray, coarse: bool = False) -> list[Face]:
+        """Faces of one frame, highest score first, already filtered to valid faces. ``coarse``: a cheaper scan
+        that may miss the smallest faces (a keyframe looking for faces that enter while others are followed)."""
         ...
 
     def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
@@ -141,7 +142,7 @@ class RetinaFaceBackend:
             self.weights = {"files": {role: {"sha256": file_sha256(path)} for role, path in (
                 ("retinaface", self.retinaface_weights), ("landmarks", self.landmark_weights))}}
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, coarse: bool = False) -> list[Face]:
         return self.detect_many([rgb])[0]
 
     def detect_many(self, frames: list[np.ndarray]) -> list[list[Face]]:

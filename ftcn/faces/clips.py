@@ -12,11 +12,14 @@ from ftcn.faces.types import Track
 
 @dataclass(frozen=True)
 class ClipWindow:
-    """One clip: ``positions`` index into the track, ``frames`` are the video frame numbers (may repeat)."""
+    """One clip: ``positions`` index into the track, ``frames`` are the video frame numbers (may repeat).
+    ``start``: where the clip starts in the track's clip sequence (padded, for a track shorter than a clip; see
+    :func:`padded_positions`); None where it is not known (a clip rebuilt from frame numbers)."""
 
     track: int
     positions: np.ndarray
     frames: np.ndarray
+    start: int | None = None
 
 
 def crop_boxes(boxes: np.ndarray, frame_size: tuple[int, int], grow: float = official.CROP_GROW) -> np.ndarray:
@@ -78,6 +81,6 @@ def clip_windows(
     if starts[-1] != last_start:
         starts.append(last_start)
     return [
-        ClipWindow(track_index, positions[s : s + clip_len], track.start + positions[s : s + clip_len])
+        ClipWindow(track_index, positions[s : s + clip_len], track.start + positions[s : s + clip_len], s)
         for s in starts
     ]

@@ -47,6 +47,14 @@ CNN_PIXELS = 640 * 360
 #: Face size in the local window, and the window's size around a followed face (times its box).
 FOLLOW_FACE_PX = 100
 FOLLOW_WINDOW = 2.2
+#: A followed face whose centre measured as not skin (below the tracker's skin floor) in this many frames in a row
+#: is no longer followed: its track would be dropped for it anyway (HOG's emblems), and following it cost as much
+#: as following a face. A scan that finds it again starts it afresh.
+FOLLOW_UNLIKE = 6
+#: The detector confirms a followed face on every CONFIRM_EVERY-th frame; in between the face is followed by its
+#: landmarks (the shape predictor refitted where it was), which is what the following costs without the detector's
+#: window. A face the detector does not confirm is carried as before, and looked for on every frame until it is.
+CONFIRM_EVERY = 2
 
 
 #: Weak faces (small, blurred, compressed) reach the start score in few frames, and false detections on textured
@@ -169,9 +177,13 @@ class DlibBackend:
         scanned = width * height * self.scan_scale(width, height) ** 2
         return max(1, math.ceil(scanned / SCAN_PIXELS_PER_FRAME))
 
-    def detect(self, rgb: np.ndarray) -> list[Face]:
+    def detect(self, rgb: np.ndarray, coarse: bool = False) -> list[Face]:
+        """Faces of a full scan; ``coarse`` scans without upscaling (faces from HOG_FACE_PX, a quarter of the 2x
+        scan's cost), for keyframes that look for faces entering while the others are followed."""
         height, width = rgb.shape[:2]
         scale = self.scan_scale(width, height)
+        if coarse:
+            scale = min(scale, 1.0)
         image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
                                                      if scale < 1 else cv2.INTER_LINEAR)
         with self.timer.measure("detect"):
@@ -204,15 +216,22 @@ class DlibBackend:
     # -------------------------------------------------------------------------------------------- following
 
     def refit(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
-        """Each face of the previous frame, looked for again near where it was; carried by its landmarks (and
-        counted) when the detector does not confirm it, dropped after ``max_carried`` frames."""
+        """Each face of the previous frame, followed: looked for again near where it was on every
+        ``CONFIRM_EVERY``-th frame, by its landmarks in between; carried by its landmarks (and counted) when the
+        detector does not confirm it, dropped after ``max_carried`` frames."""
         followed = []
         for face in faces:
-            found = self._look_near(rgb, face)
-            if found is not None:
-                followed.append(found)
-            elif face.carried < self.max_carried:
-                followed.append(self._carry(rgb, face))
+            if face.carried == 0 and face.unchecked + 1 < CONFIRM_EVERY:
+                found = self._carry(rgb, face, confirmed=True)
+            else:
+                found = self._look_near(rgb, face)
+                if found is None and face.carried >= self.max_carried:
+                    continue
+                found = found if found is not None else self._carry(rgb, face)
+            floor = self.tracker_config.min_skin
+            unlike = face.unlike + 1 if found.skin is not None and found.skin < floor else 0
+            if unlike < FOLLOW_UNLIKE:
+                followed.append(replace(found, unlike=unlike))
         return _without_duplicates(followed)
 
     def _look_near(self, rgb: np.ndarray, face: Face) -> Face | None:
@@ -244,24 +263,33 @@ class DlibBackend:
             return None
         return self._face(rgb, best[0], margin_to_score(best[1]))
 
-    def _carry(self, rgb: np.ndarray, face: Face) -> Face:
-        """The face moved as its refitted landmarks moved (box shifted and scaled with them). Its score is 0: only
-        the detector gives evidence, and a track's evidence is what decides whether it is kept."""
-        moved = self._face(rgb, face.box, 0.0)
-        if face.landmarks68 is not None and moved.landmarks68 is not None:
-            shift = moved.landmarks68.mean(axis=0) - face.landmarks68.mean(axis=0)
-            spread = float(np.clip(moved.landmarks68.std() / max(face.landmarks68.std(), 1e-6), 0.8, 1.25))
+    def _carry(self, rgb: np.ndarray, face: Face, confirmed: bool = False) -> Face:
+        """The face moved as its refitted landmarks moved (box shifted and scaled with them). Not ``confirmed``
+        (the detector looked and did not find it), its score is 0: only the detector gives evidence, and a
+        track's evidence is what decides whether it is kept; its landmarks are fitted once more in the moved box.
+        ``confirmed`` (the detector did not look), it keeps its score and the first fit's landmarks."""
+        landmarks = self._landmarks(rgb, face.box)
+        box = face.box
+        if face.landmarks68 is not None:
+            shift = landmarks.mean(axis=0) - face.landmarks68.mean(axis=0)
+            spread = float(np.clip(landmarks.std() / max(face.landmarks68.std(), 1e-6), 0.8, 1.25))
             centre = (face.box[:2] + face.box[2:]) / 2 + shift
             half = (face.box[2:] - face.box[:2]) / 2 * spread
-            moved = self._face(rgb, np.concatenate([centre - half, centre + half]), 0.0)
-        return replace(moved, carried=face.carried + 1)
+            box = np.concatenate([centre - half, centre + half])
+        if confirmed:
+            return replace(self._face(rgb, box, face.score, landmarks), unchecked=face.unchecked + 1)
+        return replace(self._face(rgb, box, 0.0), carried=face.carried + 1, unchecked=face.unchecked + 1)
 
-    def _face(self, rgb: np.ndarray, box: np.ndarray, score: float) -> Face:
+    def _landmarks(self, rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
         rect = self._rectangle(*(int(round(v)) for v in box))
         with self.timer.measure("landmarks"):
             shape = self._predictor(rgb, rect)
-        landmarks = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+
+    def _face(self, rgb: np.ndarray, box: np.ndarray, score: float, landmarks: np.ndarray | None = None) -> Face:
+        """A face with its box, score and landmarks (fitted in the box unless given) and its skin share."""
         box = np.asarray(box, np.float64)
+        landmarks = self._landmarks(rgb, box) if landmarks is None else landmarks
         return Face(box=box, score=score, points5=five_from_68(landmarks), landmarks68=landmarks,
                     skin=skin_share(rgb, box))
 

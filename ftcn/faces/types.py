@@ -19,6 +19,11 @@ class Face:
     carried: int = 0
     #: Share of skin-coloured pixels in the face's centre (None: not measured, or the frame has no usable colour).
     skin: float | None = None
+    #: Consecutive frames, up to this one, in which the followed face measured as not skin (ftcn.faces.dlib_backend).
+    unlike: int = 0
+    #: Frames since the detector last looked at this face (0: it looked in this frame); in between, the face was
+    #: followed by its landmarks and the detector's last word (its score) stands.
+    unchecked: int = 0
 
 
 #: Faces of each frame, highest score first.

@@ -60,8 +60,10 @@ def iter_aligned_clips(
     limits: VideoLimits | None = None,
     on_frame: Callable[[int], None] | None = None,
     timer: StageTimer | None = None,
+    start_frame: int = 0,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (plan index, aligned clip uint8 [T, size, size, 3]) in order of the clips' last frames."""
+    """Yield (plan index, aligned clip uint8 [T, size, size, 3]) in order of the clips' last frames; frames before
+    ``start_frame`` (where no plan starts) are decoded but not converted."""
     if not plans:
         return
     last_frame = max(plan.ready_at for plan in plans)
@@ -72,7 +74,7 @@ def iter_aligned_clips(
     cursor = 0
     regions: dict[tuple[int, int], np.ndarray] = {}
     timer = timer or StageTimer()
-    frames = iter_frames(path, limits, max_frames=last_frame + 1)
+    frames = iter_frames(path, limits, max_frames=last_frame + 1, start_frame=start_frame)
     while True:
         with timer.measure("decode"):
             frame = next(frames, None)

@@ -25,7 +25,8 @@ from ftcn.predict.clip_pass import classify_clips, clip_probabilities, iter_alig
 from ftcn.predict.confidence import QualityRules, assess_tracks, video_verdict
 from ftcn.predict.faces_pass import scan_faces
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
-from ftcn.predict.result import RESULT_SCHEMA_VERSION, coverage, no_face_reason, track_results, verdict_for, video_score
+from ftcn.predict.adaptive import look_again
+from ftcn.predict.result import RESULT_SCHEMA_VERSION, UNJUDGED, coverage, no_face_reason, track_results, verdict_for, video_score
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
 from ftcn.predict.stream import StreamResult, mean_brightness, stream_video
@@ -49,14 +50,18 @@ class TrackerMode(str, Enum):
 class PredictOptions:
     """How a video is analysed. ``stride=1, detect_every=1, tracker=official`` is the official behaviour.
 
-    Defaults (None) are the fast mode measured by bench/bench_predict.py: clips every half clip length (each
-    frame is still seen by two clips; one clip per frame moved trained models' video scores by up to 0.12 against
-    a clip at every frame, bench/bench_one_pass.py, so it is an option, not the default), the backend's preferred
-    detection interval, and a batch size that suits the device (on CPU the full-size model runs fastest per clip
-    at batch 1: 0.29 clips/s against 0.20 at batch 4, bench/bench_model.py; smaller models prefer 4).
+    Defaults (None) are the fast mode measured by bench/bench_predict.py and guarded by bench/bench_one_pass.py:
+    the adaptive pass (``ftcn.predict.adaptive``: one clip per frame, the half-clip stride's other clips only for
+    tracks whose verdict is in doubt), faces scanned where following needs it (``ftcn.predict.faces_pass``), and
+    a batch size that suits the device (on CPU the full-size model runs fastest per clip at batch 1: 0.29 clips/s
+    against 0.20 at batch 4, bench/bench_model.py; smaller models prefer 4). A ``stride`` given is a fixed stride
+    (1: the official clip at every frame), unless ``adaptive`` is set too.
     """
 
     stride: int | None = None
+    #: None: adaptive when no stride is given; True: ``stride`` (default: a clip length) is the first pass and
+    #: borderline tracks get the clips half of it off; False: every track at ``stride`` (default: half a clip).
+    adaptive: bool | None = None
     batch_size: int | None = None
     detect_every: int | None = None
     tracker: TrackerMode = TrackerMode.FOLLOW_ALL
@@ -87,9 +92,11 @@ class PredictOptions:
         """The options with defaults filled in for this model, its device and the backend."""
         on_cpu = next(model.parameters()).device.type == "cpu"
         large = model.cfg.clip_len * model.cfg.image_size**2 >= LARGE_CLIP_VOLUME
+        adaptive = self.stride is None if self.adaptive is None else self.adaptive
         return replace(
             self,
-            stride=self.stride or max(1, model.cfg.clip_len // 2),
+            adaptive=adaptive,
+            stride=self.stride or (model.cfg.clip_len if adaptive else max(1, model.cfg.clip_len // 2)),
             batch_size=self.batch_size or (1 if on_cpu and large else 4 if on_cpu else 8),
             tracker_config=self.tracker_config or backend.tracker_config,
         )
@@ -97,6 +104,7 @@ class PredictOptions:
     def describe(self) -> dict[str, Any]:
         return {
             "stride": self.stride,
+            "adaptive": self.adaptive,
             "batch_size": self.batch_size,
             "detect_every": self.detect_every,
             "tracker": self.tracker.value,
@@ -129,17 +137,34 @@ def predict_video(
             found = _stream(path, model, backend, engine, options, report, timer)
         else:
             found = _two_passes(path, model, backend, engine, options, report, timer)
+        found, again = looked_again(path, found, model, engine, checkpoint, options, timer)
     timer.merge(backend.timer)
-    return result_document(path.name, path, found, model.cfg, checkpoint, backend, options, timer)
+    return result_document(path.name, path, found, model.cfg, checkpoint, backend, options, timer, again)
+
+
+def looked_again(path: Path, found: StreamResult, model: FTCN, engine: Engine, checkpoint: Checkpoint,
+                 options: PredictOptions, timer: StageTimer) -> tuple[StreamResult, list[int]]:
+    """The adaptive pass's second look (``ftcn.predict.adaptive``) when ``options`` (resolved) ask for it."""
+    if not options.adaptive or not options.stride or options.stride < 2:
+        return found, []
+    return look_again(path, found, lambda clips: clip_probabilities(model, engine, clips),
+                      threshold=checkpoint.threshold, band=checkpoint.band, step=max(1, options.stride // 2),
+                      size=model.cfg.image_size, batch_size=options.batch_size, limits=options.limits, timer=timer)
 
 
 def result_document(name: str, path: Path, found: StreamResult, cfg: Any, checkpoint: Checkpoint,
-                    backend: FaceBackend, options: PredictOptions, timer: StageTimer) -> dict[str, Any]:
+                    backend: FaceBackend, options: PredictOptions, timer: StageTimer,
+                    looked_again: list[int] | None = None) -> dict[str, Any]:
     """The result document (``result.schema.json``) of what was found in a video, from one run or from the
-    merged segments of one (``ftcn.predict.segments``). ``path``: the video, for the second look before NO_FACE."""
+    merged segments of one (``ftcn.predict.segments``). ``path``: the video, for the second look before NO_FACE;
+    ``looked_again``: the tracks the adaptive pass gave denser clips."""
     options = replace(options, detect_every=found.detect_every)
     tracks, windows, probabilities = found.tracks, found.windows, found.probabilities
     tracks_out = track_results(tracks, windows, probabilities, checkpoint.threshold, found.unjudged)
+    if options.adaptive:
+        for index, entry in enumerate(tracks_out):
+            if entry["verdict"] != UNJUDGED:
+                entry["looked_again"] = index in (looked_again or [])
     assess_tracks(tracks_out, windows, found.brightness, found.info.fps, checkpoint.threshold, checkpoint.band,
                   options.quality)
     score = video_score(tracks_out)

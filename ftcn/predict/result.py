@@ -13,7 +13,7 @@ from ftcn.faces.clips import ClipWindow
 from ftcn.faces.types import Track
 from ftcn.predict.scoring import frame_scores, mean_score
 
-RESULT_SCHEMA_VERSION = "1.2"
+RESULT_SCHEMA_VERSION = "1.3"
 
 
 class Verdict(str, Enum):

@@ -201,3 +201,21 @@ def merge_segments(parts: list[dict[str, Any]], clip_len: int, judging: JudgingR
         probabilities=np.asarray([entry[3] for entry in collected], dtype=np.float64),
         brightness=np.asarray([entry[4] for entry in collected], dtype=np.float64),
     )
+
+
+def merged_document(path: str | Path, parts: list[dict[str, Any]], model: FTCN, checkpoint: Checkpoint,
+                    backend: FaceBackend, options: Any, timer: StageTimer | None = None) -> dict[str, Any]:
+    """The result document of a video analysed in segments: the merged tracks, the adaptive pass's second look
+    at the borderline ones (a track's doubt shows only once it is whole), as one run would write it."""
+    from ftcn.predict.pipeline import looked_again, result_document
+    from ftcn.runtime import engine_for
+
+    timer = timer or StageTimer()
+    options = options.resolved(model, backend)
+    engine = engine_for(model, options.runtime, options.precision)
+    options = replace(options, runtime=engine.runtime, precision=engine.precision)
+    found = merge_segments(parts, model.cfg.clip_len, options.judging)
+    found, again = looked_again(Path(path), found, model, engine, checkpoint, options, timer)
+    return result_document(Path(path).name, Path(path), found, model.cfg, checkpoint, backend, options, timer,
+                           again)
+

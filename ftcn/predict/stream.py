@@ -34,7 +34,7 @@ from ftcn.faces.backends import FaceBackend
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
 from ftcn.faces.tracking import Linker, TrackerConfig, gap_boxes, track_order
 from ftcn.faces.types import Track
-from ftcn.predict.faces_pass import frames_expected, iter_frame_faces, scan_interval
+from ftcn.predict.faces_pass import ScanSchedule, frames_expected, iter_frame_faces, scan_schedule
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
 from ftcn.timing import StageTimer
 from ftcn.video.decode import Frame, VideoInfo, VideoLimits, probe
@@ -90,11 +90,11 @@ class _Done:
 class _Producer:
     """Decode, find faces, link, cut and align; puts ``(key, clip)`` items, then a ``_Done`` (or the exception)."""
 
-    def __init__(self, path: Path, backend: FaceBackend, info: VideoInfo, detect_every: int, clip_len: int,
+    def __init__(self, path: Path, backend: FaceBackend, info: VideoInfo, schedule: ScanSchedule, clip_len: int,
                  stride: int, size: int, tracker: TrackerConfig, judging: JudgingRules, limits: VideoLimits | None,
                  max_frames: int | None, timer: StageTimer, start_frame: int = 0) -> None:
         self.path, self.backend, self.info = path, backend, info
-        self.detect_every, self.clip_len, self.stride, self.size = detect_every, clip_len, stride, size
+        self.schedule, self.clip_len, self.stride, self.size = schedule, clip_len, stride, size
         self.judging, self.limits, self.max_frames, self.timer = judging, limits, max_frames, timer
         self.start_frame = start_frame
         self.linker = Linker(tracker, first_frame=start_frame)
@@ -112,7 +112,7 @@ class _Producer:
 
     def run(self) -> None:
         try:
-            for frame, faces in iter_frame_faces(self.path, self.backend, self.detect_every, self.limits,
+            for frame, faces in iter_frame_faces(self.path, self.backend, self.schedule, self.limits,
                                                  self.max_frames, self.timer, self.start_frame):
                 if self.stop.is_set():
                     return
@@ -223,8 +223,8 @@ def stream_video(
     path = Path(path)
     timer = timer or StageTimer()
     info = probe(path, limits)
-    detect_every = scan_interval(backend, info, detect_every)
-    producer = _Producer(path, backend, info, detect_every, clip_len, stride, size, tracker,
+    schedule = scan_schedule(backend, info, detect_every)
+    producer = _Producer(path, backend, info, schedule, clip_len, stride, size, tracker,
                          judging or JudgingRules(), limits, max_frames, timer, start_frame)
     thread = threading.Thread(target=producer.run, name="ftcn-faces", daemon=True)
     total = frames_expected(info, max_frames)
@@ -280,7 +280,7 @@ def stream_video(
             used.append(probabilities[(serial, number)])
             lit.append(brightness[(serial, number)])
     return StreamResult(
-        info=info, frames_read=done.frames_read, detect_every=detect_every,
+        info=info, frames_read=done.frames_read, detect_every=schedule.every,
         smallest_face_px=backend.smallest_face_px(info.width, info.height),
         tracks=[track for _, track, _ in kept], unjudged=[reason for _, _, reason in kept], windows=windows,
         probabilities=np.asarray(used, dtype=np.float64), brightness=np.asarray(lit, dtype=np.float64),

@@ -14,11 +14,10 @@ from ftcn.checkpoints import load_checkpoint, model_from_checkpoint, save_checkp
 from ftcn.faces.backends import make_backend
 from ftcn.models import build_model, tiny_config
 from ftcn.predict.faces_pass import scan_interval
-from ftcn.predict.pipeline import PredictOptions, predict_video, result_document
+from ftcn.predict.pipeline import PredictOptions, predict_video
 from ftcn.predict.result import load_schema
-from ftcn.predict.segments import merge_segments, plan_segments, run_segment
+from ftcn.predict.segments import merged_document, plan_segments, run_segment
 from ftcn.synth.generate import looped_sample
-from ftcn.timing import StageTimer
 from ftcn.video.decode import probe
 
 
@@ -52,9 +51,7 @@ def test_merged_segments_match_one_run(long_video: Path, tmp_path: Path) -> None
     assert len(plans) == 4
     parts = [json.loads(json.dumps(run_segment(long_video, model, checkpoint, backend, options, plan)))
              for plan in reversed(plans)]  # any order, through JSON as between workers
-    found = merge_segments(parts, model.cfg.clip_len)
-    merged = result_document(long_video.name, long_video, found, model.cfg, checkpoint, backend,
-                             options.resolved(model, backend), StageTimer())
+    merged = merged_document(long_video, parts, model, checkpoint, backend, options)
     jsonschema.validate(merged, load_schema())
 
     assert [(t["start_frame"], t["end_frame"]) for t in merged["tracks"]] == \
@@ -67,4 +64,5 @@ def test_merged_segments_match_one_run(long_video: Path, tmp_path: Path) -> None
             assert mine["score"] == pytest.approx(theirs["score"], abs=0.01)
             assert all(value is not None for value in mine["timeline"])  # every frame covered by a clip
             assert abs(mine["clips"] - theirs["clips"]) <= len(plans)
+            assert mine["looked_again"] == theirs["looked_again"]  # the adaptive pass, on the whole track
     assert merged["coverage"] == whole["coverage"]

@@ -1,0 +1,149 @@
+"""The adaptive pass (ftcn.predict.adaptive) and where faces are scanned (ftcn.predict.faces_pass.ScanSchedule).
+
+The adaptive pass must give exactly the half-clip stride's result for a track it looks at again and exactly one
+pass's result for a track it does not; the schedule must scan where following needs it and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ftcn.checkpoints import Checkpoint, model_from_checkpoint
+from ftcn.faces.backends import make_backend
+from ftcn.faces.clips import clip_windows
+from ftcn.faces.types import Face, Track
+from ftcn.models import build_model, config_for_size
+from ftcn.predict.adaptive import NEAR_LOGIT, half_shifted, looks_borderline, window_starts
+from ftcn.predict.faces_pass import ScanSchedule
+from ftcn.predict.pipeline import PredictOptions, predict_video
+from ftcn.video.decode import Frame
+from tests.media import TALKING_FACE
+
+COMPARED = ("tracks", "score", "verdict", "coverage", "mean_clip_score")
+
+
+def _same(result: dict, other: dict) -> None:
+    """Equal results, but for the adaptive pass's own note on each track."""
+    for key in COMPARED:
+        mine = result[key]
+        if key == "tracks":
+            mine = [{k: v for k, v in track.items() if k != "looked_again"} for track in mine]
+        assert mine == other[key], key
+
+
+def _track(length: int) -> Track:
+    return Track(10, 10 + length, [0] * length, np.zeros((length, 4)), np.zeros((length, 5, 2)), np.ones(length))
+
+
+@pytest.mark.parametrize("clip_len", [8, 16, 32])
+@pytest.mark.parametrize("length", [3, 12, 16, 17, 23, 24, 31, 40, 47, 64, 100, 101])
+def test_one_pass_and_its_half_shifted_clips_are_the_half_clip_stride(clip_len, length):
+    track = _track(length)
+    one_pass = clip_windows(track, 0, clip_len, clip_len)
+    extra = half_shifted(one_pass, track, 0, clip_len // 2)
+    half = clip_windows(track, 0, clip_len, clip_len // 2)
+    starts = dict(zip(window_starts(one_pass, track), one_pass)) | dict(extra)
+    assert sorted(starts) == window_starts(half, track)
+    assert [starts[s].positions.tolist() for s in sorted(starts)] == [w.positions.tolist() for w in half]
+    assert all(np.array_equal(w.frames, track.start + w.positions) for _, w in extra)
+
+
+def test_borderline_means_disagreeing_clips_a_score_in_the_band_or_near_the_threshold():
+    threshold = 0.5
+    assert looks_borderline(np.array([0.1, 0.2, 0.6]), threshold)  # one clip on the other side
+    assert not looks_borderline(np.array([0.01, 0.02, 0.03]), threshold)  # clear
+    near = 1 / (1 + math.exp(NEAR_LOGIT / 2))  # half the margin below the threshold
+    assert looks_borderline(np.array([near, near]), threshold)
+    assert looks_borderline(np.array([0.05, 0.05]), threshold, band=(0.04, 0.6))
+    assert not looks_borderline(np.array([]), threshold)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(3)
+    network = build_model(config_for_size("tiny"))
+    checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "test, untrained"})
+    return model_from_checkpoint(checkpoint), checkpoint
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _at(logit: float) -> float:
+    return 1 / (1 + math.exp(-logit))
+
+
+def test_a_borderline_track_gets_the_half_clip_result_and_a_clear_one_the_one_pass_result(tiny):
+    model, checkpoint = tiny
+    backend = make_backend("dlib")
+    clip_len = model.cfg.clip_len
+    one = predict_video(TALKING_FACE, model, checkpoint, backend, PredictOptions(stride=clip_len))
+    # thresholds taken from this model's own one-pass scores: one at its score (borderline), one far above
+    borderline = replace(checkpoint, threshold=one["score"])
+    clear = replace(checkpoint, threshold=_at(_logit(one["score"]) + 3 * NEAR_LOGIT))
+    half = predict_video(TALKING_FACE, model, borderline, backend, PredictOptions(stride=clip_len // 2))
+    one = predict_video(TALKING_FACE, model, clear, backend, PredictOptions(stride=clip_len))
+    assert one["tracks"][0]["clips"] < half["tracks"][0]["clips"]
+
+    looked = predict_video(TALKING_FACE, model, borderline, backend, PredictOptions())
+    assert looked["options"]["adaptive"] and looked["options"]["stride"] == clip_len
+    assert looked["tracks"][0]["looked_again"] is True
+    _same(looked, half)
+
+    plain = predict_video(TALKING_FACE, model, clear, backend, PredictOptions())
+    assert plain["tracks"][0]["looked_again"] is False
+    _same(plain, one)
+
+
+def _frame(index: int, value: int = 100) -> Frame:
+    return Frame(index=index, time_s=index / 25, rgb=np.full((72, 128, 3), value, np.uint8))
+
+
+def _face(carried: int = 0) -> Face:
+    return Face(box=np.array([10.0, 10, 50, 50]), score=0.9, points5=np.zeros((5, 2)), carried=carried)
+
+
+def test_the_schedule_scans_where_following_needs_it():
+    schedule = ScanSchedule.for_video(every=3, fps=25.0, fixed=False)
+    assert (schedule.keyframe, schedule.full_keyframe) == (25, 100)
+    assert schedule.scan(_frame(7), []) == "full"  # the first frame of a run, wherever it starts
+    assert [schedule.scan(_frame(t), []) for t in (8, 9, 10)] == [None, "full", None]  # looking: every 3rd
+    followed = [_face()]
+    assert [schedule.scan(_frame(t), followed) for t in (11, 12, 24)] == [None, None, None]
+    assert schedule.scan(_frame(25), followed) == "coarse"  # a keyframe for faces that enter
+    assert schedule.scan(_frame(100), followed) == "full"
+    assert schedule.scan(_frame(102), [_face(carried=1)]) == "full"  # a face not confirmed: look every 3rd
+    assert schedule.scan(_frame(103), [_face(carried=2)]) is None
+    assert schedule.scan(_frame(104, value=240), followed) == "full"  # a new shot
+
+
+def test_a_fixed_schedule_scans_every_nth_frame_only():
+    schedule = ScanSchedule.for_video(every=4, fps=25.0, fixed=True)
+    assert [schedule.scan(_frame(t), []) for t in range(9)] == ["full", None, None, None, "full", None, None,
+                                                                None, "full"]
+    assert schedule.scan(_frame(5, value=250), [_face()]) is None  # no cut detection either
+
+
+def test_the_talking_face_is_followed_with_few_scans(monkeypatch):
+    from ftcn.predict import faces_pass
+
+    scans = []
+    original = faces_pass._faces_of
+
+    def counting(frame, backend, scan, previous):
+        scans.append(scan)
+        return original(frame, backend, scan, previous)
+
+    monkeypatch.setattr(faces_pass, "_faces_of", counting)
+    backend = make_backend("dlib")
+    found = faces_pass.scan_faces(TALKING_FACE, backend)
+    assert all(len(faces) >= 1 for faces in found.faces)
+    budget = math.ceil(len(found.faces) / found.detect_every)  # scans at the fixed interval
+    full = scans.count("full")
+    assert 1 <= full < budget / 4, (full, budget)

@@ -1,12 +1,19 @@
-"""End-to-end prediction speed: the official way (reference mode), our default, one pass per frame, and the limit.
+"""End-to-end prediction speed: the official way (reference mode), our default, fixed strides, and the limit.
 
 - reference: what the official script does: a clip at every frame (stride 1), batch 6, the detector on every
   frame, official tracking (two decodes);
-- default: ``PredictOptions()`` as the CLI and the service use it (one decode, ftcn.predict.stream);
-- one pass: the default with clips every clip length, so the model sees each frame once;
-- limit: one pass per frame with detection only on the frames that need it: one full scan on the first frame, the
-  face followed from there (valid for a video whose faces are all there from the start, as the sample's is). It
-  is the floor of this pipeline: the fewest clips that cover every frame, and the least face finding.
+- default: ``PredictOptions()`` as the CLI and the service use it (one decode, ftcn.predict.stream; the adaptive
+  pass, ftcn.predict.adaptive; faces scanned where following needs it, ftcn.predict.faces_pass);
+- default borderline: the default on a video whose every track is borderline (the checkpoint's inconclusive band
+  covers the whole scale), so the adaptive pass looks at every track again: its worst case;
+- half clip: clips every half clip on every track (the default before the adaptive pass);
+- one pass: clips every clip length on every track, so the model sees each frame once;
+- limit: one pass per frame with detection only on the first frame, the face followed from there (valid for a
+  video whose faces are all there from the start, as the sample's is). It is the floor of this pipeline: the
+  fewest clips that cover every frame, and the least face finding.
+
+``--looped S`` compares the modes on the sample looped forwards and backwards to S seconds and scaled to 720p
+(issue 27's 10-s talking head: ``--looped 10``).
 
 Each run is a fresh child process (its peak RSS is its own) that prepares and warms the model's engine (one
 forward pass per thread count) before the clock starts, as a worker has it after its first job (``engine`` is that
@@ -52,7 +59,7 @@ from ftcn.synth.generate import looped_sample  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "ftcn" / "synth" / "media" / "carphone_pristine.mp4"
 STAGES = ("decode", "detect", "landmarks", "track", "align", "model", "model_idle", "annotate")
-MODES = ("reference", "default", "one pass", "limit")
+MODES = ("reference", "default", "half clip", "one pass", "limit")
 
 
 def reference_options() -> PredictOptions:
@@ -62,8 +69,10 @@ def reference_options() -> PredictOptions:
 def options_for(mode: str, clip_len: int) -> PredictOptions:
     if mode == "reference":
         return reference_options()
-    if mode in ("default", "default caged"):
+    if mode in ("default", "default caged", "default borderline"):
         return PredictOptions()
+    if mode == "half clip":
+        return PredictOptions(stride=max(1, clip_len // 2))
     if mode == "one pass":
         return PredictOptions(stride=clip_len)
     if mode == "limit":
@@ -75,7 +84,9 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     network = build_model(config_for_size(size))
-    checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "benchmark, untrained"})
+    band = (1e-6, 1 - 1e-6) if mode == "default borderline" else None  # every score is in doubt
+    checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "benchmark, untrained"},
+                            band=band)
     model = model_from_checkpoint(checkpoint)
     backend = make_backend("dlib")
     options = dataclasses.replace(options_for(mode, model.cfg.clip_len),
@@ -106,6 +117,7 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
         "annotate_share": timings.get("annotate", 0.0) / wall,
         "score": result["score"],
         "clips": sum(t["clips"] for t in result["tracks"]),
+        "looked_again": sum(bool(t.get("looked_again")) for t in result["tracks"]),
         "frames": result["input"]["frames_read"],
         "tracked_share": coverage["frames_with_faces"] / max(1, coverage["frames"]),
         "judged_share": coverage["share"],
@@ -129,7 +141,8 @@ def make_long_video(path: Path, seconds: float, width: int = 1280, height: int =
 def _row(r: dict) -> str:
     stages = " ".join(f"{s}={r['timings'].get(s, 0.0):.2f}" for s in STAGES)
     score = "None" if r["score"] is None else f"{r['score']:.4f}"
-    return (f"{r['mode']:>10} frames={r['frames']:5d} clips={r['clips']:5d} wall={r['wall_s']:8.2f}s "
+    return (f"{r['mode']:>10} frames={r['frames']:5d} clips={r['clips']:5d} (tracks looked at again: "
+            f"{r.get('looked_again', 0)}) wall={r['wall_s']:8.2f}s "
             f"peakRSS={r['peak_rss_mb']:6.0f}MB score={score} tracked={r['tracked_share']:.1%} "
             f"annotate={r['annotate_share']:.1%} (engine {r['engine_s']:.1f}s before the clock)\n{'':>11}{stages}")
 
@@ -138,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="small", choices=["tiny", "small", "full"])
     parser.add_argument("--video", type=Path, default=SAMPLE)
+    parser.add_argument("--looped", type=float, default=0.0,
+                        help="compare on the sample looped to this many seconds at 720p instead of --video")
     parser.add_argument("--long-seconds", type=float, default=300.0, help="length of the long video (0: skip)")
     parser.add_argument("--long-model", default="small", choices=["tiny", "small", "full"],
                         help="model for the long-video memory check (full size takes hours on a CPU)")
@@ -148,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     figures: dict = {}
+    workdir = tempfile.TemporaryDirectory()
+    if args.looped:
+        args.video = make_long_video(Path(workdir.name) / f"looped_{args.looped:g}s_720p.mp4", args.looped)
     if not args.skip_compare:
         print(f"model={args.model} (random weights), video={args.video.name}, CPU threads=2")
         rows = {}
@@ -156,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(rows[mode]), flush=True)
         figures["rows"] = rows
         ratios = {}
-        for slower, faster in (("default caged", "default"), ("reference", "default"), ("reference", "one pass"),
-                               ("default", "limit"),
+        for slower, faster in (("default caged", "default"), ("reference", "default"),
+                               ("reference", "default borderline"), ("reference", "half clip"),
+                               ("reference", "one pass"), ("default", "limit"), ("half clip", "limit"),
                                ("one pass", "limit"), ("reference", "limit")):
             if slower in rows and faster in rows:
                 ratios[f"{slower} / {faster}"] = rows[slower]["wall_s"] / rows[faster]["wall_s"]
@@ -183,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{long['mode']}: peak RSS grows by {long['peak_rss_mb'] - short['peak_rss_mb']:+.0f} MB for "
                       f"{long['frames'] / max(1, short['frames']):.0f}x the frames")
             figures["long"] = rows
+    workdir.cleanup()
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     return 0

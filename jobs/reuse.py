@@ -1,7 +1,8 @@
 """Answering a known video at once: a finished predict result is reused for the same content, model and options.
 
 The key is a digest of the input's SHA-256, the model's weights (``models.sha256``; two registrations of one
-checkpoint share results) and the options that change a result (stride, frames, face backend and detector).
+checkpoint share results), the options that change a result (stride, frames, face backend and detector) and the
+analysis version (``ftcn.predict.result.ANALYSIS_VERSION``: an upgrade that changes results reuses none from before).
 A reused job succeeds at once with the source's verdict, marked ``reused_from``; its links are its own (signed
 for it) to the source's stored files, so nothing is copied. It depends on those files, so erasing the source
 (owner, admin or retention) erases the jobs that reuse it too, which keep their verdict summary like any erased
@@ -37,8 +38,12 @@ def model_digest(session: Session, model_id: str) -> str:
 
 
 def reuse_key(content_sha256: str, weights: str, options: dict[str, Any]) -> str:
+    """The key also holds the analysis version: after an upgrade that changes results, old ones answer nothing."""
+    from ftcn.predict.result import ANALYSIS_VERSION  # numpy only: the API stays without the ML stack
+
     meaningful = {k: v for k, v in sorted((options or {}).items()) if k not in NEUTRAL_OPTIONS and v is not None}
-    return hashlib.sha256(json.dumps([content_sha256, weights, meaningful], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([content_sha256, weights, meaningful, ANALYSIS_VERSION],
+                                     sort_keys=True).encode()).hexdigest()
 
 
 def key_for(session: Session, params: dict[str, Any], content_sha256: str) -> str:

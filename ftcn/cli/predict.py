@@ -59,10 +59,11 @@ def pipeline_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: dlib scans at the scale --min-face-px needs; retinaface at full resolution)")
     parser.add_argument("--min-face-px", type=int, help="smallest face (px tall) dlib must find (default 40)")
     parser.add_argument("--stride", type=int,
-                        help="frames between clip starts; 1 = official (default: half the clip length)")
+                        help="frames between clip starts on every track; 1 = official (default: the adaptive pass, "
+                             "a clip length, and half of it on tracks whose verdict is in doubt)")
     parser.add_argument("--detect-every", type=int,
-                        help="run a full detection every N frames (default: dlib follows faces between scans "
-                             "spaced by frame size; retinaface detects on every frame)")
+                        help="run a full detection every N frames and nowhere else (default: dlib scans where "
+                             "following needs it; retinaface detects on every frame)")
     parser.add_argument("--tracker", choices=[m.value for m in TrackerMode], default=TrackerMode.FOLLOW_ALL.value)
     parser.add_argument("--batch-size", type=int, help="clips per forward pass (default: suits the device)")
     parser.add_argument("--max-frames", type=int, help="only analyse the first N frames")

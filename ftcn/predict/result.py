@@ -14,6 +14,9 @@ from ftcn.faces.types import Track
 from ftcn.predict.scoring import frame_scores, mean_score
 
 RESULT_SCHEMA_VERSION = "1.3"
+#: Raised whenever the default analysis changes what a result says for the same video, model and options (2: the
+#: adaptive pass and faces scanned where following needs them); a stored result of another version is not reused.
+ANALYSIS_VERSION = 2
 
 
 class Verdict(str, Enum):

@@ -147,3 +147,29 @@ def test_the_talking_face_is_followed_with_few_scans(monkeypatch):
     budget = math.ceil(len(found.faces) / found.detect_every)  # scans at the fixed interval
     full = scans.count("full")
     assert 1 <= full < budget / 4, (full, budget)
+
+
+def test_the_speed_guard_counts_verdicts_and_auc_against_the_reference():
+    """bench/bench_one_pass.py's rule: AUC >= the reference's - 0.01 and verdicts equal on >= 98 % of videos."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from bench_one_pass import AGREEMENT, AUC_DROP, judge
+
+    fake = [False] * 25 + [True] * 25
+    reference = [0.1 + 0.01 * i for i in range(25)] + [0.6 + 0.01 * i for i in range(25)]
+    one_flip = list(reference)
+    one_flip[0] = 0.65  # one real video now above the threshold (98 % equal) and above one fake (AUC -0.0016)
+    two_flips = list(one_flip)
+    two_flips[1] = 0.56  # 96 % equal
+    model = {"fake": fake, "threshold": 0.5, "modes": {
+        name: {"scores": scores, "clips": 1, "looked_again": 0, "seconds": 0.0}
+        for name, scores in (("reference", reference), ("one flip", one_flip), ("two flips", two_flips),
+                             ("no face", [None] + reference[1:]))}}
+    judged = judge(model)
+    assert judged["reference"]["holds"] and judged["reference"]["agreement"] == 1.0
+    assert judged["one flip"]["verdicts_changed"] == 1 and judged["one flip"]["agreement"] >= AGREEMENT
+    assert -AUC_DROP <= judged["one flip"]["auc_change"] < 0 and judged["one flip"]["holds"]
+    assert judged["two flips"]["verdicts_changed"] == 2 and not judged["two flips"]["holds"]
+    assert judged["no face"]["verdicts_changed"] == 1  # no score is a verdict of its own

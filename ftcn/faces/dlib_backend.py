@@ -55,6 +55,9 @@ FOLLOW_UNLIKE = 6
 #: landmarks (the shape predictor refitted where it was), which is what the following costs without the detector's
 #: window. A face the detector does not confirm is carried as before, and looked for on every frame until it is.
 CONFIRM_EVERY = 2
+#: ... unless its landmarks moved by more than this share of the face's size since the last frame: a face that
+#: jumps (a stutter, a cut, a jittered fake) pulls the shape predictor off it, so the detector looks at once.
+STEADY_SHIFT = 0.05
 
 
 #: Weak faces (small, blurred, compressed) reach the start score in few frames, and false detections on textured
@@ -221,9 +224,12 @@ class DlibBackend:
         detector does not confirm it, dropped after ``max_carried`` frames."""
         followed = []
         for face in faces:
+            found = None
             if face.carried == 0 and face.unchecked + 1 < CONFIRM_EVERY:
                 found = self._carry(rgb, face, confirmed=True)
-            else:
+                if not _steady(face, found):
+                    found = None
+            if found is None:
                 found = self._look_near(rgb, face)
                 if found is None and face.carried >= self.max_carried:
                     continue
@@ -292,6 +298,13 @@ class DlibBackend:
         landmarks = self._landmarks(rgb, box) if landmarks is None else landmarks
         return Face(box=box, score=score, points5=five_from_68(landmarks), landmarks68=landmarks,
                     skin=skin_share(rgb, box))
+
+
+def _steady(before: Face, after: Face) -> bool:
+    """Whether a face followed by its landmarks moved little (``STEADY_SHIFT`` of its size) since the frame before."""
+    size = max(float(before.box[2] - before.box[0]), float(before.box[3] - before.box[1]), 1.0)
+    shift = np.abs((after.box[:2] + after.box[2:]) / 2 - (before.box[:2] + before.box[2:]) / 2).max()
+    return float(shift) <= STEADY_SHIFT * size
 
 
 def _without_duplicates(faces: list[Face]) -> list[Face]:

@@ -11,18 +11,16 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
-from ftcn.checkpoints import Checkpoint, model_from_checkpoint
 from ftcn.faces.backends import make_backend
 from ftcn.faces.clips import clip_windows
 from ftcn.faces.types import Face, Track
-from ftcn.models import build_model, config_for_size
 from ftcn.predict.adaptive import NEAR_LOGIT, half_shifted, looks_borderline, window_starts
 from ftcn.predict.faces_pass import ScanSchedule
 from ftcn.predict.pipeline import PredictOptions, predict_video
 from ftcn.video.decode import Frame
 from tests.media import TALKING_FACE
+from tests.models import untrained
 
 COMPARED = ("tracks", "score", "verdict", "coverage", "mean_clip_score")
 
@@ -65,10 +63,7 @@ def test_borderline_means_disagreeing_clips_a_score_in_the_band_or_near_the_thre
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(3)
-    network = build_model(config_for_size("tiny"))
-    checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "test, untrained"})
-    return model_from_checkpoint(checkpoint), checkpoint
+    return untrained("tiny", seed=3)
 
 
 def _logit(p: float) -> float:

@@ -5,25 +5,20 @@ from __future__ import annotations
 import threading
 
 import pytest
-import torch
 
-from ftcn.checkpoints import Checkpoint, model_from_checkpoint
 from ftcn.errors import InvalidVideo
 from ftcn.faces.backends import make_backend
 from ftcn.faces.dlib_backend import DlibBackend
-from ftcn.models import build_model, config_for_size
 from ftcn.predict.pipeline import PredictOptions, predict_video
 from tests.media import TALKING_FACE, group_pan_video, two_faces_video
+from tests.models import untrained
 
 COMPARED = ("tracks", "score", "verdict", "coverage", "mean_clip_score", "no_face_reason", "faces")
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    network = build_model(config_for_size("tiny"))
-    checkpoint = Checkpoint(network.cfg, network.state_dict(), metadata={"purpose": "test, untrained"})
-    return model_from_checkpoint(checkpoint), checkpoint
+    return untrained("tiny", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,11 @@ imprecise box of a real face (reported apart).
 Speed: the faces stage (decode, detection, landmarks, tracking) in ms per video frame at 360p, 720p and 1080p, and
 the second look before NO_FACE on a 10-s face-free 720p video.
 
+Newcomers: on a 10-s 720p scene whose face is followed from the first frame, a second face enters just after a
+full keyframe (the worst moment for it); the seconds until a track holds it, per height. The face schedule
+promises within the coarse keyframe's interval (1 s) for faces the coarse scan sees, within the full one's (4 s)
+for smaller ones.
+
     python bench/bench_faces.py                # the full grid with the default (dlib) backend
     python bench/bench_faces.py --quick        # a smaller grid
     python bench/bench_faces.py --backend retinaface --retinaface-weights R.pth --landmark-weights L.pth.tar
@@ -34,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.faces.tracking import iou, link_faces  # noqa: E402
 from ftcn.predict.faces_pass import scan_faces  # noqa: E402
-from ftcn.synth.scenes import SceneSpec, render_scene, write_scene  # noqa: E402
+from ftcn.predict.faces_pass import FULL_KEYFRAME_S  # noqa: E402
+from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene  # noqa: E402
 
 FOUND_IOU = 0.3
 #: A track box overlapping every true face less than this is a false face (between the two: a real face boxed
@@ -43,6 +49,7 @@ FALSE_IOU = 0.1
 HEIGHTS = (24, 32, 40, 60, 90, 140, 240)
 ROLLS = (0, 15, 25, 35, 45)
 CRFS = (18, 28, 35, 45)
+PARTS = ("grid", "speed", "long", "newcomers", "second-look")
 CONDITIONS = {"clean": {}, "blur": {"blur_sigma": 1.5}, "dim": {"light": 0.35}}
 
 
@@ -103,6 +110,27 @@ def long_talking_head(backend, folder: Path, seconds: float) -> dict:
             "ms_per_frame": round(1000 * elapsed / scan.frames_read, 1), "detect_every": scan.detect_every}
 
 
+def newcomer_latency(backend, folder: Path, heights: tuple[int, ...] = (40, 60, 120), seconds: float = 10.0) -> dict:
+    """Per newcomer height: seconds from its entry (the frame after a full keyframe) to the first frame a track
+    box holds it (IoU >= FOUND_IOU), None if never, and the tracks made; the followed face is 240 px."""
+    figures = {}
+    fps = 25.0
+    enters = round(FULL_KEYFRAME_S * fps) + 1
+    for height in heights:
+        spec = SceneSpec(face_px=240, crf=23, frames=int(seconds * fps), size=(1280, 720), fps=fps, seed=17,
+                         centre=(0.3, 0.5), others=(OtherFace(height, (0.75, 0.45), (enters, int(seconds * fps))),))
+        scene = render_scene(spec)
+        path = write_scene(folder / f"newcomer-{height}.mp4", scene)
+        scan = scan_faces(path, backend)
+        tracks = link_faces(scan.faces, backend.tracker_config)
+        found = next((t for t in range(enters, len(scene.boxes)) if any(
+            iou(track.boxes[t - track.start], scene.boxes[t][-1]) >= FOUND_IOU
+            for track in tracks if track.start <= t < track.end)), None)
+        figures[f"{height}px"] = {"seconds_to_found": None if found is None else round((found - enters) / fps, 2),
+                                  "tracks": len(tracks)}
+    return figures
+
+
 def second_look_cost(backend, folder: Path, seconds: float = 10.0) -> dict | None:
     """What the second look before NO_FACE costs on a face-free 720p video (the issue's bound: 10 s)."""
     from ftcn.predict.second_look import second_look
@@ -111,6 +139,39 @@ def second_look_cost(backend, folder: Path, seconds: float = 10.0) -> dict | Non
     path = write_scene(folder / "noface-720p.mp4", render_scene(spec))
     looked = second_look(path, backend, spec.frames)
     return None if looked is None else looked.describe()
+
+
+def grid_figures(rows: dict[str, dict]) -> dict:
+    """Recall (the target's and by height, roll, CRF and condition) and false faces per frame of the grid."""
+    def recall(select) -> tuple[float, int]:
+        chosen = [r for r in rows.values() if select(r["spec"]) and r["truth"]]
+        truth = sum(r["truth"] for r in chosen)
+        return (sum(r["found"] for r in chosen) / truth if truth else float("nan")), truth
+
+    target, truth = recall(lambda s: s["face_px"] >= 40 and s["roll_deg"] <= 25 and s["crf"] <= 35)
+    by_height = defaultdict(list)
+    for r in rows.values():
+        if r["truth"]:
+            by_height[r["spec"]["face_px"]].append(r)
+    frames = sum(r["frames"] for r in rows.values())
+    return {
+        "recall_target": round(target, 4), "recall_target_frames": truth,
+        "recall_by_height": {h: round(sum(r["found"] for r in rs) / sum(r["truth"] for r in rs), 3)
+                             for h, rs in sorted(by_height.items())},
+        "recall_by_roll": {roll: round(recall(lambda s, roll=roll: s["roll_deg"] == roll and s["face_px"] >= 40)[0], 3)
+                           for roll in ROLLS},
+        "recall_by_crf": {crf: round(recall(lambda s, crf=crf: s["crf"] == crf and s["face_px"] >= 40)[0], 3)
+                          for crf in CRFS},
+        "recall_by_condition": {name: round(recall(lambda s, change=change: all(
+            s[k] == v for k, v in change.items()) and s["face_px"] >= 40 and (change or s["blur_sigma"] == 0
+                                                                             and s["light"] == 1.0))[0], 3)
+            for name, change in CONDITIONS.items()},
+        "false_faces_per_frame": round(sum(r["false"] for r in rows.values()) / max(1, frames), 4),
+        "imprecise_boxes_per_frame": round(sum(r["imprecise"] for r in rows.values()) / max(1, frames), 4),
+        "false_faces_per_frame_no_face": round(
+            sum(r["false"] for n, r in rows.items() if n.startswith("noface")) /
+            max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),
+    }
 
 
 def main() -> int:
@@ -123,53 +184,28 @@ def main() -> int:
     parser.add_argument("--long-seconds", type=float, default=60.0,
                         help="length of the 720p talking-head video (0: skip)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"what to measure, of {','.join(PARTS)}")
     args = parser.parse_args()
     backend = make_backend(args.backend, retinaface_weights=args.retinaface_weights,
                            landmark_weights=args.landmark_weights)
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(parts - set(PARTS)))}")
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="ftcn-bench-faces-") as folder:
-        for name, spec in grid(args.quick):
+        for name, spec in grid(args.quick) if "grid" in parts else ():
             rows[name] = {**measure(backend, spec, Path(folder)), "spec": asdict(spec)}
             row = rows[name]
             print(f"{name:18s} found {row['found']:3d}/{row['truth']:3d}  false {row['false']:3d}  "
                   f"imprecise {row['imprecise']:3d}", flush=True)
-        ms = speed(backend, Path(folder), args.speed_seconds)
-        long = long_talking_head(backend, Path(folder), args.long_seconds) if args.long_seconds else None
-        looked = second_look_cost(backend, Path(folder))
+        ms = speed(backend, Path(folder), args.speed_seconds) if "speed" in parts else None
+        long = long_talking_head(backend, Path(folder), args.long_seconds) if args.long_seconds and "long" in parts \
+            else None
+        newcomers = newcomer_latency(backend, Path(folder)) if "newcomers" in parts else None
+        looked = second_look_cost(backend, Path(folder)) if "second-look" in parts else None
 
-    def recall(select) -> tuple[float, int]:
-        chosen = [r for r in rows.values() if select(r["spec"]) and r["truth"]]
-        truth = sum(r["truth"] for r in chosen)
-        return (sum(r["found"] for r in chosen) / truth if truth else float("nan")), truth
-
-    target, truth = recall(lambda s: s["face_px"] >= 40 and s["roll_deg"] <= 25 and s["crf"] <= 35)
-    by_height = defaultdict(list)
-    for r in rows.values():
-        if r["truth"]:
-            by_height[r["spec"]["face_px"]].append(r)
-    frames = sum(r["frames"] for r in rows.values())
-    figures = {
-        "backend": args.backend,
-        "recall_target": round(target, 4), "recall_target_frames": truth,
-        "recall_by_height": {h: round(sum(r["found"] for r in rs) / sum(r["truth"] for r in rs), 3)
-                             for h, rs in sorted(by_height.items())},
-        "recall_by_roll": {roll: round(recall(lambda s, roll=roll: s["roll_deg"] == roll and s["face_px"] >= 40)[0], 3)
-                           for roll in ROLLS},
-        "recall_by_crf": {crf: round(recall(lambda s, crf=crf: s["crf"] == crf and s["face_px"] >= 40)[0], 3)
-                          for crf in CRFS},
-        "recall_by_condition": {name: round(recall(lambda s, change=change: all(
-            s[k] == v for k, v in change.items()) and s["face_px"] >= 40 and (change or s["blur_sigma"] == 0
-                                                                             and s["light"] == 1.0))[0], 3)
-            for name, change in CONDITIONS.items()},
-        "false_faces_per_frame": round(sum(r["false"] for r in rows.values()) / frames, 4),
-        "imprecise_boxes_per_frame": round(sum(r["imprecise"] for r in rows.values()) / frames, 4),
-        "false_faces_per_frame_no_face": round(
-            sum(r["false"] for n, r in rows.items() if n.startswith("noface")) /
-            max(1, sum(r["frames"] for n, r in rows.items() if n.startswith("noface"))), 4),
-        "ms_per_frame": ms,
-        "talking_head_720p": long,
-        "second_look_10s_720p_no_face": looked,
-    }
+    figures = {"backend": args.backend, **(grid_figures(rows) if rows else {}), "ms_per_frame": ms,
+               "talking_head_720p": long, "newcomers_720p": newcomers, "second_look_10s_720p_no_face": looked}
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps({"figures": figures, "scenes": rows}, indent=2))

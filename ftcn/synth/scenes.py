@@ -26,6 +26,16 @@ BACKGROUND_ROWS = (250, 512)
 
 
 @dataclass(frozen=True)
+class OtherFace:
+    """A second face of the same photo, held still where it is put: what measures how soon a face that enters
+    while another is followed is found (the keyframes' job)."""
+
+    face_px: int
+    centre: tuple[float, float]  # as a share of width and height
+    visible: tuple[int, int]  # the frames [start, end) in which it is there
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     face_px: int = 80  # height of the ground-truth face box in frame pixels; 0 = no face at all
     roll_deg: float = 0.0
@@ -38,13 +48,14 @@ class SceneSpec:
     seed: int = 0
     visible: tuple[int, int] | None = None  # the frames [start, end) in which the face is there (None: all)
     centre: tuple[float, float] | None = None  # where the face's centre stays, as a share of width and height
+    others: tuple[OtherFace, ...] = ()  # more faces, each with its own ground-truth box
 
 
 @dataclass
 class Scene:
     spec: SceneSpec
     frames: list[np.ndarray]  # RGB, as decoded from the compressed video
-    boxes: list[np.ndarray]  # ground truth per frame: [K, 4], K = 0 or 1
+    boxes: list[np.ndarray]  # ground truth per frame: [K, 4], the main face (when shown) first, then the others shown
 
 
 def _photo() -> np.ndarray:
@@ -97,14 +108,15 @@ def render_scene(spec: SceneSpec) -> Scene:
     span = np.array([canvas.shape[1] - width, canvas.shape[0] - height], dtype=np.float64)
     pan_from, pan_to = rng.uniform(0, 1, 2) * span, rng.uniform(0, 1, 2) * span
     face = _face_layer(photo, spec) if spec.face_px else None
-    half = np.array([spec.face_px * (PHOTO_FACE_BOX[2] - PHOTO_FACE_BOX[0]) / (PHOTO_FACE_BOX[3] - PHOTO_FACE_BOX[1]),
-                     spec.face_px]) / 2
+    half = _half_box(spec.face_px)
     margin = half * 1.3 + 2
     where_from = rng.uniform(margin, np.array([width, height]) - margin)
     if spec.centre is not None:
         where_from = np.array(spec.centre) * np.array([width, height])
     where_to = where_from if spec.centre is not None else np.clip(
         where_from + rng.uniform(-0.15, 0.15, 2) * np.array([width, height]), margin, np.array([width, height]) - margin)
+    others = [(other, _face_layer(photo, SceneSpec(face_px=other.face_px)), _half_box(other.face_px))
+              for other in spec.others]
     raw, boxes = [], []
     for t in range(spec.frames):
         along = t / max(1, spec.frames - 1)
@@ -118,12 +130,23 @@ def render_scene(spec: SceneSpec) -> Scene:
             boxes.append(np.array([[at[0] - half[0], at[1] - half[1], at[0] + half[0], at[1] + half[1]]]))
         else:
             boxes.append(np.zeros((0, 4)))
+        for other, (patch, mask, centre), other_half in others:
+            if other.visible[0] <= t < other.visible[1]:
+                at = np.array(other.centre) * np.array([width, height])
+                frame = _paste(frame, patch, mask, at - centre)
+                boxes[-1] = np.concatenate([boxes[-1], [np.concatenate([at - other_half, at + other_half])]])
         if spec.blur_sigma:
             frame = cv2.GaussianBlur(frame, (0, 0), spec.blur_sigma)
         if spec.light != 1.0:
             frame = frame * spec.light + rng.normal(0, 3.0, frame.shape)  # dim light brings sensor noise
         raw.append(np.clip(frame, 0, 255).astype(np.uint8))
     return Scene(spec=spec, frames=_compressed(raw, spec), boxes=boxes)
+
+
+def _half_box(face_px: int) -> np.ndarray:
+    """Half the width and height of the ground-truth box of a face ``face_px`` high."""
+    x1, y1, x2, y2 = PHOTO_FACE_BOX
+    return np.array([face_px * (x2 - x1) / (y2 - y1), face_px]) / 2
 
 
 def _paste(frame: np.ndarray, patch: np.ndarray, mask: np.ndarray, origin: np.ndarray) -> np.ndarray:

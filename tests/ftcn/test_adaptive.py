@@ -144,6 +144,28 @@ def test_the_talking_face_is_followed_with_few_scans(monkeypatch):
     assert 1 <= full < budget / 4, (full, budget)
 
 
+def test_a_face_entering_while_another_is_followed_is_found_by_the_next_keyframe(tmp_path):
+    """Following skips full scans, so a newcomer must wait for a keyframe; the schedule promises the coarse one's
+    interval for a face the coarse scan sees."""
+    from ftcn.faces.tracking import iou, link_faces
+    from ftcn.predict.faces_pass import KEYFRAME_S, scan_faces
+    from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene
+
+    fps, enters = 25.0, 27
+    spec = SceneSpec(face_px=150, crf=23, frames=64, size=(640, 360), fps=fps, seed=5, centre=(0.25, 0.5),
+                     others=(OtherFace(120, (0.75, 0.5), (enters, 64)),))
+    scene = render_scene(spec)
+    assert [len(scene.boxes[enters - 1]), len(scene.boxes[enters])] == [1, 2]
+    backend = make_backend("dlib")
+    found = scan_faces(write_scene(tmp_path / "newcomer.mp4", scene), backend)
+    tracks = link_faces(found.faces, backend.tracker_config)
+    held = [t for t in range(enters, spec.frames) if any(
+        iou(track.boxes[t - track.start], scene.boxes[t][-1]) >= 0.3 for track in tracks if track.start <= t < track.end)]
+    assert held, "the newcomer was never found"
+    assert held[0] - enters <= round(KEYFRAME_S * fps), held[0]
+    assert held == list(range(held[0], spec.frames)), "the newcomer was lost once found"
+
+
 def test_the_speed_guard_counts_verdicts_and_auc_against_the_reference():
     """bench/bench_one_pass.py's rule: AUC >= the reference's - 0.01 and verdicts equal on >= 98 % of videos."""
     import sys

@@ -24,6 +24,8 @@ tracker and face finding, so that comparison isolates how clips are chosen).
     .venv/bin/python bench/bench_quality.py --out /tmp/bq2 --train-seed 7 --fit-seed 1
     .venv/bin/python bench/bench_one_pass.py /tmp/bq1 /tmp/bq2 --jobs 2 --json /tmp/guard.json  # ~40 min, 2 cores
     .venv/bin/python bench/bench_one_pass.py --scores /tmp/guard.json   # the tables again, from those scores
+    .venv/bin/python -m ftcn synth /tmp/held120 --videos 120 --seed 55 --methods jitter,flicker,mask,stutter,faceswap
+    .venv/bin/python bench/bench_one_pass.py /tmp/bq1 /tmp/bq2 --jobs 2 --test /tmp/held120   # a larger held-out set
 
 The AUC of 30 videos moves by a few pairs between any two ways of scoring them, so each AUC change is printed with
 its 95 % interval when the held-out videos are resampled (a paired bootstrap), and the mean change over the models.
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--json", type=Path, help="also write every score and figure here")
     parser.add_argument("--scores", type=Path, help="print the tables again from the --json of an earlier run")
+    parser.add_argument("--test", type=Path, help="score every model on this held-out set (an ftcn synth folder "
+                        "with labels.csv) instead of its folder's test/: a larger one bounds the AUC change tighter")
     parser.add_argument("--jobs", type=int, default=1, help="models scored at once, each in its own process "
                         "(2 on 2 cores: one thread each)")
     args = parser.parse_args(argv)
@@ -198,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = json.loads(args.scores.read_text())["models"]
         modes = [mode for mode in modes if all(mode in model["modes"] for model in figures.values())]
     else:
-        figures = score_all(args.folders, modes, args.jobs)
+        figures = score_all(args.folders, modes, args.jobs, args.test)
     acceptable = report(figures, modes)
     print(f"({time.perf_counter() - started:.0f} s)")
     if args.json:
@@ -206,15 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def score_all(folders: list[Path], modes: list[str], jobs: int) -> dict[str, dict]:
-    """Every model of the folders scored on its folder's held-out set, ``jobs`` models at a time."""
+def score_all(folders: list[Path], modes: list[str], jobs: int, test: Path | None = None) -> dict[str, dict]:
+    """Every model of the folders scored on ``test`` or its folder's held-out set, ``jobs`` models at a time."""
     checkpoints = sorted(p for folder in folders for p in folder.glob("train-*/model-*/best.pt"))
     if not checkpoints:
         raise SystemExit("no train-*/model-*/best.pt under the folders given (run bench_quality.py --out first)")
     figures: dict[str, dict] = {}
     threads = max(1, 2 // jobs)
     with ThreadPoolExecutor(jobs) as pool:  # each model in a new interpreter (bench/children.py)
-        scored = pool.map(lambda weights: in_child(score_model, weights, weights.parents[2] / "test", modes,
+        scored = pool.map(lambda weights: in_child(score_model, weights, test or weights.parents[2] / "test", modes,
                                                    threads), checkpoints)
         for weights, model in zip(checkpoints, scored):
             name = "/".join(weights.parts[-4:-1])  # <folder>/train-*/model-*

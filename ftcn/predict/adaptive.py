@@ -31,8 +31,8 @@ from ftcn.video.decode import VideoLimits
 #: A track whose one-pass score lies within this many log-odds of the threshold is looked at again. Chosen with
 #: bench/calibrate_adaptive.py on a calibration set apart from the held-out sets that measure the guard (40
 #: synthetic videos of every method, seed 98, scored by bench_one_pass's 12 trained tiny and small models): on the
-#: models of 2026-12-04, 1 log-odds (with the two other rules) was the smallest margin that kept every video's
-#: verdict equal to the half-clip stride's, looking at 43 % of those weak models' tracks again. On the models
+#: models of 2026-12-04, 1 log-odds (with the two other rules) kept every video's verdict equal to the half-clip
+#: stride's, looking at 43 % of those weak models' tracks again (smaller margins were not recorded then). On the models
 #: retrained 2026-12-06 every margin kept every verdict, 0 included (29 % looked at again; 1: 39 %); 1 is kept as
 #: room for a model whose clips agree but whose mean lands just beside the threshold (README, bench_one_pass).
 NEAR_LOGIT = 1.0

@@ -37,9 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 from ftcn.faces.backends import make_backend  # noqa: E402
-from ftcn.faces.tracking import iou, link_faces  # noqa: E402
-from ftcn.predict.faces_pass import scan_faces  # noqa: E402
-from ftcn.predict.faces_pass import FULL_KEYFRAME_S  # noqa: E402
+from ftcn.faces.tracking import boxes_at, iou, link_faces  # noqa: E402
+from ftcn.predict.faces_pass import FULL_KEYFRAME_S, scan_faces  # noqa: E402
 from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene  # noqa: E402
 
 FOUND_IOU = 0.3
@@ -61,7 +60,7 @@ def measure(backend, spec: SceneSpec, folder: Path) -> dict:
     tracks = link_faces(scan.faces, backend.tracker_config)
     truth, found, false, imprecise = 0, 0, 0, 0
     for t, boxes in enumerate(scene.boxes):
-        held = [track.boxes[t - track.start] for track in tracks if track.start <= t < track.end]
+        held = boxes_at(tracks, t)
         truth += len(boxes)
         found += sum(any(iou(box, true) >= FOUND_IOU for box in held) for true in boxes)
         false += sum(all(iou(box, true) < FALSE_IOU for true in boxes) for box in held)
@@ -124,8 +123,7 @@ def newcomer_latency(backend, folder: Path, heights: tuple[int, ...] = (40, 60, 
         scan = scan_faces(path, backend)
         tracks = link_faces(scan.faces, backend.tracker_config)
         found = next((t for t in range(enters, len(scene.boxes)) if any(
-            iou(track.boxes[t - track.start], scene.boxes[t][-1]) >= FOUND_IOU
-            for track in tracks if track.start <= t < track.end)), None)
+            iou(box, scene.boxes[t][-1]) >= FOUND_IOU for box in boxes_at(tracks, t))), None)
         figures[f"{height}px"] = {"seconds_to_found": None if found is None else round((found - enters) / fps, 2),
                                   "tracks": len(tracks)}
     return figures

@@ -283,6 +283,11 @@ def track_order(track: Track) -> tuple[int, float]:
     return track.start, float(track.boxes[0][0])
 
 
+def boxes_at(tracks: list[Track], frame: int) -> list[np.ndarray]:
+    """The boxes the tracks hold on one frame (what a measurement compares with ground truth)."""
+    return [track.boxes[frame - track.start] for track in tracks if track.start <= frame < track.end]
+
+
 def link_faces(frames: list[FrameFaces], cfg: TrackerConfig | None = None) -> list[Track]:
     """Follow every face over a whole video (:class:`Linker`); tracks in :func:`track_order`."""
     linker = Linker(cfg)

@@ -71,10 +71,10 @@ def _background(photo: np.ndarray, width: int, height: int, rng: np.random.Gener
     return cv2.resize(tile, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
 
 
-def _face_layer(photo: np.ndarray, spec: SceneSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _face_layer(photo: np.ndarray, face_px: int, roll_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(face patch RGB, its alpha mask, the box's centre inside the patch), scaled and rolled."""
     x1, y1, x2, y2 = PHOTO_FACE_BOX
-    scale = spec.face_px / (y2 - y1)
+    scale = face_px / (y2 - y1)
     pad = 0.6 * (y2 - y1)  # hair, ears and neck around the box
     left, top = int(max(0, x1 - pad)), int(max(0, y1 - pad))
     right, bottom = int(min(photo.shape[1], x2 + pad)), int(min(photo.shape[0], y2 + pad))
@@ -88,10 +88,10 @@ def _face_layer(photo: np.ndarray, spec: SceneSpec) -> tuple[np.ndarray, np.ndar
     patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
     centre = centre * np.array([size[0] / (right - left), size[1] / (bottom - top)])
-    if spec.roll_deg:
+    if roll_deg:
         side = int(np.ceil(np.hypot(*size))) + 2
         shift = np.array([side / 2 - centre[0], side / 2 - centre[1]])
-        matrix = cv2.getRotationMatrix2D((side / 2, side / 2), spec.roll_deg, 1.0)
+        matrix = cv2.getRotationMatrix2D((side / 2, side / 2), roll_deg, 1.0)
         matrix[:, 2] += matrix[:, :2] @ shift
         patch = cv2.warpAffine(patch, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         mask = cv2.warpAffine(mask, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0)
@@ -107,7 +107,7 @@ def render_scene(spec: SceneSpec) -> Scene:
     canvas = _background(photo, width, height, rng)
     span = np.array([canvas.shape[1] - width, canvas.shape[0] - height], dtype=np.float64)
     pan_from, pan_to = rng.uniform(0, 1, 2) * span, rng.uniform(0, 1, 2) * span
-    face = _face_layer(photo, spec) if spec.face_px else None
+    face = _face_layer(photo, spec.face_px, spec.roll_deg) if spec.face_px else None
     half = _half_box(spec.face_px)
     margin = half * 1.3 + 2
     where_from = rng.uniform(margin, np.array([width, height]) - margin)
@@ -115,7 +115,7 @@ def render_scene(spec: SceneSpec) -> Scene:
         where_from = np.array(spec.centre) * np.array([width, height])
     where_to = where_from if spec.centre is not None else np.clip(
         where_from + rng.uniform(-0.15, 0.15, 2) * np.array([width, height]), margin, np.array([width, height]) - margin)
-    others = [(other, _face_layer(photo, SceneSpec(face_px=other.face_px)), _half_box(other.face_px))
+    others = [(other, _face_layer(photo, other.face_px), _half_box(other.face_px))
               for other in spec.others]
     raw, boxes = [], []
     for t in range(spec.frames):

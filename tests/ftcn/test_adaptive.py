@@ -147,7 +147,7 @@ def test_the_talking_face_is_followed_with_few_scans(monkeypatch):
 def test_a_face_entering_while_another_is_followed_is_found_by_the_next_keyframe(tmp_path):
     """Following skips full scans, so a newcomer must wait for a keyframe; the schedule promises the coarse one's
     interval for a face the coarse scan sees."""
-    from ftcn.faces.tracking import iou, link_faces
+    from ftcn.faces.tracking import boxes_at, iou, link_faces
     from ftcn.predict.faces_pass import KEYFRAME_S, scan_faces
     from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene
 
@@ -159,8 +159,8 @@ def test_a_face_entering_while_another_is_followed_is_found_by_the_next_keyframe
     backend = make_backend("dlib")
     found = scan_faces(write_scene(tmp_path / "newcomer.mp4", scene), backend)
     tracks = link_faces(found.faces, backend.tracker_config)
-    held = [t for t in range(enters, spec.frames) if any(
-        iou(track.boxes[t - track.start], scene.boxes[t][-1]) >= 0.3 for track in tracks if track.start <= t < track.end)]
+    held = [t for t in range(enters, spec.frames) if any(iou(box, scene.boxes[t][-1]) >= 0.3
+                                                         for box in boxes_at(tracks, t))]
     assert held, "the newcomer was never found"
     assert held[0] - enters <= round(KEYFRAME_S * fps), held[0]
     assert held == list(range(held[0], spec.frames)), "the newcomer was lost once found"

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ftcn.predict.batch import video_report
 from jobs.models import Batch, Job, WebhookDelivery, rfc3339, utcnow
 from jobs.states import JobStatus
 
@@ -79,8 +80,6 @@ def batch_view(session: Session, batch: Batch, jobs: list[Job] | None = None) ->
     rows = report_rows(jobs)
     report = None
     if any(row["label"] for row in rows):
-        from ftcn.predict.batch import video_report  # numpy only: the API stays without the ML stack
-
         report = video_report([row for row in rows if row["label"]])
         report = report["overall"] if report else None
     return {

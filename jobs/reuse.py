@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ftcn.predict.versions import ANALYSIS_VERSION
 from jobs.models import Job, Model
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
@@ -39,8 +40,6 @@ def model_digest(session: Session, model_id: str) -> str:
 
 def reuse_key(content_sha256: str, weights: str, options: dict[str, Any]) -> str:
     """The key also holds the analysis version: after an upgrade that changes results, old ones answer nothing."""
-    from ftcn.predict.result import ANALYSIS_VERSION  # numpy only: the API stays without the ML stack
-
     meaningful = {k: v for k, v in sorted((options or {}).items()) if k not in NEUTRAL_OPTIONS and v is not None}
     return hashlib.sha256(json.dumps([content_sha256, weights, meaningful, ANALYSIS_VERSION],
                                      sort_keys=True).encode()).hexdigest()

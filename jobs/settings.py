@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 DEFAULT_HOME = Path(os.environ.get("FTCN_HOME", "var")).absolute()
 
@@ -32,6 +33,10 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     storage_url: str = field(default_factory=_default_storage_url)  # file:///abs/dir or s3://bucket/prefix
     s3_endpoint_url: str | None = None
+    #: The object store as the service's users reach it, when that differs from ``s3_endpoint_url`` (compose:
+    #: the workers reach MinIO at http://minio:9000, a browser on the host at http://localhost:9000). Presigned
+    #: links are signed for this address: a signature covers the host, so a link cannot be rewritten afterwards.
+    s3_public_url: str | None = None
     secret_key: str = "dev-only-change-me"  # signs local-storage download links
     link_ttl_s: int = 3600
     max_upload_mb: int = 512
@@ -128,6 +133,10 @@ class Settings:
     def validate(self) -> None:
         if not (self.storage_url.startswith("file:///") or self.storage_url.startswith("s3://")):
             raise SettingsError(f"FTCN_STORAGE_URL must be file:///abs/dir or s3://bucket/prefix, got {self.storage_url}")
+        for name in ("s3_endpoint_url", "s3_public_url"):
+            value = getattr(self, name)
+            if value and not (value.startswith(("http://", "https://")) and urlparse(value).hostname):
+                raise SettingsError(f"FTCN_{name.upper()} must be an http(s):// URL, got {value!r}")
         if not self.redis_url.startswith(("redis://", "rediss://")):
             raise SettingsError(f"FTCN_REDIS_URL must be a redis:// URL, got {self.redis_url}")
         if min(self.max_upload_mb, self.max_json_kb, self.predict_wait_s, self.link_ttl_s, self.max_video_s, self.heartbeat_s, self.reconcile_interval_s,

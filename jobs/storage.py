@@ -239,9 +239,13 @@ class S3Storage:
     prefix: str
     endpoint_url: str | None = None
     attempts: int = 5
+    #: Where users reach the store, if not at ``endpoint_url``: presigned links are signed for it (signing is
+    #: local, so this client never connects anywhere).
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         self._client = s3_client(self.endpoint_url, self.attempts)
+        self._signer = s3_client(self.public_url, self.attempts) if self.public_url else self._client
 
     def _key(self, key: str) -> str:
         return f"{self.prefix.strip('/')}/{check_key(key)}" if self.prefix.strip("/") else check_key(key)
@@ -307,7 +311,7 @@ class S3Storage:
                 self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
 
     def upload_url(self, key: str, ttl_s: int, content_type: str) -> str:
-        return self._client.generate_presigned_url(
+        return self._signer.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": self._key(key), "ContentType": content_type},
             ExpiresIn=ttl_s)
 
@@ -333,7 +337,7 @@ class S3Storage:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(source))
 
     def link(self, key: str, ttl_s: int) -> str:
-        return self._client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+        return self._signer.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
                                                    ExpiresIn=ttl_s)
 
     def dataset_location(self, prefix: str) -> str:
@@ -344,7 +348,8 @@ def open_storage(settings: Settings, base_url: str = "") -> Storage:
     url = settings.storage_url
     if url.startswith("s3://"):
         parsed = urlparse(url)
-        return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url, settings.storage_attempts)
+        return S3Storage(parsed.netloc, parsed.path.lstrip("/"), settings.s3_endpoint_url, settings.storage_attempts,
+                         settings.s3_public_url)
     return LocalStorage(Path(urlparse(url).path), settings.secret_key, base_url)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from ftcn.datasets.sources import VIDEO_SUFFIXES, parse_label
 from ftcn.errors import FtcnError, InvalidSource
-from ftcn.training.metrics import average_precision, equal_error_rate, roc_auc
+from ftcn.training.ranking import average_precision, equal_error_rate, roc_auc
 
 SUMMARY_FIELDS = ["video", "label", "method", "verdict", "score", "threshold", "faces", "coverage", "reasons", "error"]
 

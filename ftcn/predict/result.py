@@ -12,11 +12,8 @@ import numpy as np
 from ftcn.faces.clips import ClipWindow
 from ftcn.faces.types import Track
 from ftcn.predict.scoring import frame_scores, mean_score
+from ftcn.predict.versions import ANALYSIS_VERSION, RESULT_SCHEMA_VERSION  # noqa: F401 (re-exported)
 
-RESULT_SCHEMA_VERSION = "1.3"
-#: Raised whenever the default analysis changes what a result says for the same video, model and options (2: the
-#: adaptive pass and faces scanned where following needs them); a stored result of another version is not reused.
-ANALYSIS_VERSION = 2
 
 
 class Verdict(str, Enum):

@@ -8,52 +8,17 @@ from typing import Any
 
 import numpy as np
 
+from ftcn.training.ranking import average_precision, equal_error_rate, roc_auc, roc_points
+
+__all__ = ["average_precision", "by_video", "choose_band", "choose_threshold", "confusion", "equal_error_rate",
+           "roc_auc", "roc_curve", "summarise"]
+
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False and true positive rates at every distinct threshold (descending), starting at (0, 0)."""
-    order = np.argsort(-scores, kind="stable")
-    scores, labels = scores[order], labels[order]
-    distinct = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    tps = np.cumsum(labels)[distinct]
-    fps = (distinct + 1) - tps
-    positives, negatives = labels.sum(), len(labels) - labels.sum()
-    tpr = np.r_[0.0, tps / positives] if positives else np.r_[0.0, np.zeros(len(tps))]
-    fpr = np.r_[0.0, fps / negatives] if negatives else np.r_[0.0, np.zeros(len(fps))]
-    return fpr, tpr, np.r_[np.inf, scores[distinct]]
-
-
-def roc_auc(labels: Sequence[float], scores: Sequence[float]) -> float | None:
-    """Probability that a random fake scores above a random real (ties count half); None with one class."""
-    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
-    if labels_arr.min(initial=1) == labels_arr.max(initial=0):
-        return None
-    fpr, tpr, _ = roc_curve(labels_arr, scores_arr)
-    return float(np.trapezoid(tpr, fpr))
-
-
-def equal_error_rate(labels: Sequence[float], scores: Sequence[float]) -> float | None:
-    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
-    if labels_arr.min(initial=1) == labels_arr.max(initial=0):
-        return None
-    fpr, tpr, _ = roc_curve(labels_arr, scores_arr)
-    fnr = 1 - tpr
-    i = int(np.argmin(np.abs(fnr - fpr)))
-    return float((fpr[i] + fnr[i]) / 2)
-
-
-def average_precision(labels: Sequence[float], scores: Sequence[float]) -> float | None:
-    """Area under the precision-recall curve as a step function (precision at each distinct threshold, weighted
-    by the recall gained there): what scikit-learn's average_precision_score computes. None without fakes."""
-    labels_arr, scores_arr = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
-    if labels_arr.sum() == 0 or labels_arr.size == 0:
-        return None
-    order = np.argsort(-scores_arr, kind="stable")
-    scores_arr, labels_arr = scores_arr[order], labels_arr[order]
-    distinct = np.r_[np.flatnonzero(np.diff(scores_arr)), len(scores_arr) - 1]
-    tps = np.cumsum(labels_arr)[distinct]
-    precision = tps / (distinct + 1)
-    recall = tps / labels_arr.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """False and true positive rates at every distinct threshold (descending), starting at (0, 0), as arrays."""
+    fpr, tpr, thresholds = roc_points(np.asarray(labels, dtype=np.float64).tolist(),
+                                      np.asarray(scores, dtype=np.float64).tolist())
+    return np.asarray(fpr), np.asarray(tpr), np.asarray(thresholds)
 
 
 def confusion(labels: Sequence[float], scores: Sequence[float], threshold: float) -> dict[str, int]:

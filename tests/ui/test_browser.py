@@ -14,7 +14,6 @@ import pytest
 import requests
 
 from api import create_app
-from ftcn.cli import main as ftcn_main
 from jobs.admin import make_token, register_model
 from jobs.settings import Settings
 from tests.media import TALKING_FACE
@@ -27,16 +26,6 @@ MAX_UPLOAD_MB = 8
 #: What a headless Chromium needs on this kind of machine: root (no sandbox) and a closed network.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update", "--mute-audio"]
-
-
-@pytest.fixture(scope="module")
-def trained_checkpoint(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("trained")
-    assert ftcn_main(["synth", str(root / "synth"), "--videos", "16", "--seed", "2", "--frames", "48"]) == 0
-    assert ftcn_main(["preprocess", str(root / "synth"), str(root / "clips"), "--workers", "2"]) == 0
-    assert ftcn_main(["split", str(root / "clips"), "--val", "0.25", "--seed", "0"]) == 0
-    assert ftcn_main(["train", str(root / "clips"), "--out", str(root / "run"), "--epochs", "12", "--seed", "0"]) == 0
-    return root / "run" / "best.pt"
 
 
 @pytest.fixture(scope="module")

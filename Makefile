@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-packages test test-fast demo demo-library redis bench bench-load bench-gpu clean api worker
+.PHONY: install system-packages test test-fast images-check demo demo-library redis bench bench-load bench-gpu clean api worker
 
 # Debian packages, as "command-that-proves-it:package". The suite starts its own Redis and PostgreSQL, validates the
-# compose file with docker-compose (no Docker engine needed) and drives the web page with Debian's Chromium.
+# compose file with docker-compose (no Docker engine needed), runs compose's services in network namespaces of
+# their own (iproute2, util-linux) and drives the web page with Debian's Chromium.
 TEST_PACKAGES := redis-server:redis-server /usr/lib/postgresql/*/bin/initdb:postgresql \
-	docker-compose:docker-compose chromium:chromium curl:curl
+	docker-compose:docker-compose chromium:chromium curl:curl ip:iproute2 unshare:util-linux
 DEMO_PACKAGES := redis-server:redis-server
 
 $(STAMP): pyproject.toml Makefile
@@ -56,6 +57,12 @@ test: system-packages install
 
 test-fast: system-packages install
 	$(PY) -m pytest -m "not parity and not slow" $(PYTEST_ARGS)
+
+# The images rehearsed without a Docker engine (tests/deploy, also part of `make test`): each Dockerfile's own tree,
+# pip lines (wheels only) and commands; docker-compose.yml's services as local processes with compose's environment,
+# walked through from the host; the Kubernetes manifests checked against both.
+images-check: system-packages install
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 # The embedded demo: its own Redis, SQLite, local storage, gunicorn API and a Celery worker under one supervisor,
 # driven over HTTP (synthetic set -> preprocess -> train -> predict). FTCN_TT_WEIGHTS=/path/ftcn_tt.pth registers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ONE_SHOT = {"migrate", "minio-bucket"}
 
 
@@ -157,35 +158,58 @@ def test_workers_autoscale_on_their_redis_queues(manifests: list[dict]) -> None:
             assert trigger["authenticationRef"]["name"] in auth
 
 
-def test_api_image_listens_on_server_port(tmp_path: Path) -> None:
-    """The image's CMD, run as its shell would run it (no Docker engine here), serves on SERVER_PORT: the port
-    the FTCN reference server's container is started with."""
-    import json
-    import os
-    import sys
-    import time
-    import urllib.request
+def _containers(manifests: list[dict]) -> dict[str, dict]:
+    """The first container of every Deployment and Job, by the workload's name."""
+    return {doc["metadata"]["name"]: doc["spec"]["template"]["spec"]["containers"][0]
+            for doc in manifests if doc["kind"] in ("Deployment", "Job")}
 
-    from tests.servers import free_port
 
-    command = next(line for line in _instructions("Dockerfile.api") if line.startswith("CMD"))
-    argv = json.loads(command[len("CMD"):])
-    assert argv[:2] == ["sh", "-c"] and "${SERVER_PORT}" in argv[2]
-    port = free_port()
-    env = {**os.environ, "SERVER_PORT": str(port), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "FTCN_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "FTCN_HOME": str(tmp_path),
-           "FTCN_STORAGE_URL": (tmp_path / "storage").as_uri(), "FTCN_AUTH": "open"}
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline, answer = time.monotonic() + 60, None
-        while time.monotonic() < deadline and answer is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=2) as response:
-                    answer = json.loads(response.read())
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()[-2000:]
-                time.sleep(0.5)
-        assert answer == {"healthy": True, "status": "ok"} or answer.get("healthy") is True, answer
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def _environment(manifests: list[dict], container: dict) -> dict[str, str]:
+    secrets, config = _named(manifests, "Secret"), _named(manifests, "ConfigMap")
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "secretRef" in source:
+            environment.update(secrets[source["secretRef"]["name"]]["stringData"])
+        else:
+            environment.update(config[source["configMapRef"]["name"]]["data"])
+    environment.update({item["name"]: item.get("value", "") for item in container.get("env", [])})
+    return environment
+
+
+def test_every_setting_read_at_start_is_given_or_has_a_default(manifests: list[dict]) -> None:
+    """Settings are all defaulted, but the defaults are the embedded mode's (SQLite, local files, a local Redis,
+    a development secret): every workload sets those; a variable read without a default is set everywhere."""
+    import dataclasses
+
+    from jobs.settings import Settings
+
+    for field in dataclasses.fields(Settings):
+        assert field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING, field
+    source = "\n".join(path.read_text() for package in ("ftcn", "jobs", "api", "worker")
+                       for path in (ROOT / package).rglob("*.py"))
+    required = set(re.findall(r'environ\["(FTCN_[A-Z0-9_]+)"\]', source))
+    required |= {"FTCN_DATABASE_URL", "FTCN_REDIS_URL", "FTCN_STORAGE_URL", "FTCN_SECRET_KEY"}
+    for name, container in _containers(manifests).items():
+        environment = _environment(manifests, container)
+        assert required <= set(environment), (name, sorted(required - set(environment)))
+        Settings.from_env({k: v for k, v in environment.items() if k.startswith("FTCN_")})
+
+
+def test_manifests_run_the_images_as_their_dockerfiles_and_compose_do(manifests: list[dict],
+                                                                      compose: dict) -> None:
+    from tests.images import parse_dockerfile
+
+    api, worker = parse_dockerfile(ROOT / "Dockerfile.api"), parse_dockerfile(ROOT / "Dockerfile.worker")
+    services, containers = compose["services"], _containers(manifests)
+    assert containers["ftcn-migrate"]["image"].split(":")[0].endswith("/ftcn-api")
+    assert containers["ftcn-migrate"]["command"] == services["migrate"]["command"]
+    served = containers["ftcn-api"]
+    assert served["image"].split(":")[0].endswith("/ftcn-api") and "command" not in served and "args" not in served
+    assert served["ports"][0]["containerPort"] == int(api.env["SERVER_PORT"])
+    for name, expected in (("ftcn-worker-gpu", worker.cmd), ("ftcn-worker-cpu", worker.cmd),
+                           ("ftcn-webhooks", services["webhooks"]["command"])):
+        container = containers[name]
+        assert container["image"].split(":")[0].endswith("/ftcn-worker"), name
+        assert "command" not in container and container["args"] == expected, name
+        probe = container["livenessProbe"]["exec"]["command"]
+        assert shlex.split(probe[2]) == shlex.split(worker.healthcheck[2]), name

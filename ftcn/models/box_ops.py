@@ -41,10 +41,12 @@ def decode_landmarks(landms: np.ndarray, priors: np.ndarray, variances: tuple[fl
     return (priors[:, None, :2] + offsets).reshape(-1, 10)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, over: str = "union") -> np.ndarray:
     """Greedy non-maximum suppression; indices kept, highest score first.
 
     Areas use the official "+1" pixel convention (py_cpu_nms), so the official thresholds mean the same here.
+    ``over="smaller"`` divides the intersection by the smaller box's area instead of the union (MTCNN's last
+    stage: a box inside a bigger one is the same face).
     """
     x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
@@ -56,6 +58,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         width = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + 1)
         height = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + 1)
         inter = width * height
-        overlap = inter / (areas[best] + areas[rest] - inter)
+        denominator = np.minimum(areas[best], areas[rest]) if over == "smaller" else areas[best] + areas[rest] - inter
+        overlap = inter / denominator
         order = rest[overlap <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)

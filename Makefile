@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # (On machines without a local wheel, set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.)
 TORCH_CPU ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+# The default face detector's weights (ftcn.models.mtcnn) come inside this wheel; it is installed without its
+# dependencies (it pins torch < 2.3 and torchvision) and its code is never imported, only its three weight files read.
+MTCNN_WEIGHTS ?= facenet-pytorch==2.6.0
 
 .PHONY: install system-packages test test-fast images-check demo demo-library redis bench bench-load bench-gpu clean api worker
 
@@ -21,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_CPU)"
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps "$(MTCNN_WEIGHTS)"
 	$(PY) -c "import torch; assert not torch.version.cuda, 'a CUDA torch got into the dev install'"
 	touch $(STAMP)
 

@@ -23,7 +23,7 @@ class Notified(Strict):
 class PredictOptions(Strict):
     stride: int | None = Field(default=None, ge=1, le=64)
     #: None: RetinaFace when its weights are registered (GET /detectors), dlib otherwise.
-    backend: Literal["dlib", "retinaface"] | None = None
+    backend: Literal["mtcnn", "dlib", "retinaface"] | None = None
     detector_id: str | None = Field(default=None, max_length=36)
     max_frames: int | None = Field(default=None, ge=1)
 
@@ -89,7 +89,7 @@ class PreprocessOptions(Strict):
     compression: Literal["raw", "c23", "c40"] | None = None
     methods: list[FfppMethod] | None = Field(default=None, min_length=1, max_length=6)
     variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")  # DeeperForensics' folder
-    backend: Literal["dlib", "retinaface"] | None = None
+    backend: Literal["mtcnn", "dlib", "retinaface"] | None = None
     detector_id: str | None = Field(default=None, max_length=36)
     max_clips: int = Field(default=8, ge=1, le=64)
     max_frames: int = Field(default=300, ge=8, le=10_000)
@@ -199,7 +199,7 @@ RESPONSE_SCHEMAS: dict[str, Any] = {
                        "owner": NULLABLE_STRING, "created_at": NULLABLE_TIMESTAMP}}}}},
     "DetectorList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
         "type": "object", "required": ["id", "name", "backend", "default"],
-        "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "backend": {"enum": ["dlib", "retinaface"]},
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "backend": {"enum": ["mtcnn", "dlib", "retinaface"]},
                        "default": {"type": "boolean"}, "files": {"type": "object"},
                        "created_at": NULLABLE_TIMESTAMP}}}}},
     "DatasetList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {

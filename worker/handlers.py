@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ftcn.faces.names import DEFAULT_BACKEND
 from jobs import reuse
 from jobs.archives import extract_archive
 from jobs.db import unit_of_work
@@ -103,7 +104,7 @@ class PredictSetup:
         storage_key, name, card = ctx.db(model_row)
         chosen = ctx.params.get("options") or {}
         network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
-        backend = ctx.state.backend(chosen.get("backend") or "dlib", chosen.get("detector_id"))
+        backend = ctx.state.backend(chosen.get("backend") or DEFAULT_BACKEND, chosen.get("detector_id"))
         options = PredictOptions(stride=chosen.get("stride"), max_frames=chosen.get("max_frames"),
                                  limits=video_limits(ctx.settings), precision=ctx.settings.precision,
                                  runtime=ctx.settings.runtime, card=card)
@@ -241,7 +242,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
     selection = standard.DatasetOptions(compression=chosen.get("compression") or "c23",
                                         methods=tuple(chosen.get("methods") or ()),
                                         variant=chosen.get("variant") or "end_to_end")
-    options["backend"] = options.get("backend") or "dlib"
+    options["backend"] = options.get("backend") or DEFAULT_BACKEND
     if detector_id := options.pop("detector_id", None):
         files = ctx.state.detector_files(detector_id)
         options.update(retinaface_weights=files["retinaface"], landmark_weights=files["landmarks"])

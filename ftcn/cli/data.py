@@ -9,6 +9,7 @@ from ftcn.cli.progress import StageBars
 from ftcn.cli.standard import (add_dataset_arguments, add_recipe_arguments, chosen_recipe, dataset_options,
                                print_recipe, resolve)
 from ftcn.errors import BadOption
+from ftcn.faces.names import BACKENDS, DEFAULT_BACKEND
 
 PREPROCESS_DEFAULTS = {"clip_len": 8, "size": 64, "max_clips": 8, "max_frames": 300}
 
@@ -28,7 +29,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     pre.add_argument("source", help="folder with real/ and fake/, a CSV manifest path,label[,split], or with "
                                     "--dataset a standard dataset's folder as downloaded")
     pre.add_argument("out", help="output folder or s3://bucket/prefix")
-    pre.add_argument("--backend", choices=["dlib", "retinaface"], default="dlib")
+    pre.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
     pre.add_argument("--retinaface-weights", help="mobilenet0.25_Final.pth (retinaface backend)")
     pre.add_argument("--landmark-weights", help="MobileNet_GDConv .pth.tar (retinaface backend)")
     pre.add_argument("--max-clips", type=int, help="clips kept per video (default 8)")

@@ -14,6 +14,7 @@ from ftcn.cards import card_line
 from ftcn.checkpoints import load_model
 from ftcn.cli.progress import StageBars
 from ftcn.errors import BadOption
+from ftcn.faces.names import BACKENDS, DEFAULT_BACKEND
 from ftcn.faces.backends import make_backend
 from ftcn.precision import Precision
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
@@ -52,7 +53,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """How videos are analysed: the options every command that scores videos shares."""
-    parser.add_argument("--backend", choices=["dlib", "retinaface"], default="dlib")
+    parser.add_argument("--backend", choices=BACKENDS, default=DEFAULT_BACKEND)
     parser.add_argument("--retinaface-weights", type=Path, help="mobilenet0.25_Final.pth (retinaface backend)")
     parser.add_argument("--landmark-weights", type=Path, help="MobileNet_GDConv .pth.tar (retinaface backend)")
     parser.add_argument("--detect-size", type=int, help="longer side of frames fed to the detector "

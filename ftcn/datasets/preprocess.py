@@ -31,6 +31,7 @@ from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.digests import file_sha256
 from ftcn.errors import InvalidSource
 from ftcn.faces.backends import make_backend
+from ftcn.faces.names import DEFAULT_BACKEND
 from ftcn.faces.tracking import link_faces
 from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
 from ftcn.predict.faces_pass import scan_faces
@@ -50,7 +51,7 @@ class PreprocessConfig:
     max_frames: int | None = 300
     face_thres: float = 0.5
     bbox_thres: int = 40  # smallest face box side in pixels (the reference preprocessing script's name)
-    backend: str = "dlib"
+    backend: str = DEFAULT_BACKEND
     retinaface_weights: str | None = None
     landmark_weights: str | None = None
     detect_every: int | None = None  # None: the backend's interval for the frame size

@@ -25,6 +25,7 @@ from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
 from ftcn.faces.dlib_backend import DlibBackend
 from ftcn.faces.mtcnn_backend import MtcnnBackend
+from ftcn.faces.names import BACKENDS, DLIB, MTCNN, RETINAFACE
 from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
@@ -197,21 +198,17 @@ class RetinaFaceBackend:
         return np.split(absolute, counts)
 
 
-#: The face backends by name; the first is the default where the official RetinaFace weights are not given.
-BACKENDS = ("mtcnn", "dlib", "retinaface")
-
-
 def make_backend(
     name: str, *, device: str = "cpu", detect_size: int | None = None, retinaface_weights: str | Path | None = None,
     landmark_weights: str | Path | None = None, min_face_px: int | None = None,
 ) -> FaceBackend:
     """Build a backend by name; the retinaface backend needs both official weight files."""
     floor = {"min_face_px": min_face_px} if min_face_px else {}
-    if name == "mtcnn":
+    if name == MTCNN:
         return MtcnnBackend(device=device, **floor)
-    if name == "dlib":
+    if name == DLIB:
         return DlibBackend(detect_size=detect_size, **floor)
-    if name == "retinaface":
+    if name == RETINAFACE:
         if not retinaface_weights or not landmark_weights:
             raise BackendUnavailable(
                 "the retinaface backend needs the official weight files: --retinaface-weights "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 #: What the API image does not install (numpy and everything built on it), and the model code.
 BLOCKED = ("torch", "numpy", "cv2", "av", "dlib", "openvino", "onnxruntime", "onnx", "matplotlib", "ftcn.models",
-           "ftcn.faces", "ftcn.video", "ftcn.training.train")
+           "ftcn.faces.backends", "ftcn.video", "ftcn.training.train")
 refused: list[str] = []
 
 

@@ -29,6 +29,8 @@ def test_api_image_holds_no_ml_stack(api_image: Image) -> None:
 def test_worker_image_runs_the_supported_python_and_torch(worker_image: Image) -> None:
     probe = ("import json, sys, torch, dlib, openvino, face_recognition_models, ftcn\n"
              "from ftcn.faces.dlib_backend import face_recognition_models_dir\n"
+             "from ftcn.models.mtcnn import load_mtcnn\n"
+             "load_mtcnn()  # the default detector's weights, from the facenet-pytorch wheel, digests checked\n"
              "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'torch': torch.__version__.split('+')[0],"
              " 'models': sorted(p.name for p in face_recognition_models_dir().glob('*.dat'))}))")
     done = worker_image.run(["python", "-c", probe])
@@ -36,6 +38,17 @@ def test_worker_image_runs_the_supported_python_and_torch(worker_image: Image) -
     found = json.loads(done.stdout)
     assert found["python"] == supported_python() and found["torch"] == supported_torch()
     assert {"shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat"} <= set(found["models"])
+
+
+def test_the_detector_weights_wheel_is_pinned_alike_everywhere() -> None:
+    """The Makefile (development and CI) and the worker image install the facenet-pytorch release whose weight
+    digests ftcn.models.mtcnn checks."""
+    from ftcn.models.mtcnn import WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION
+
+    pin = f"{WEIGHTS_DISTRIBUTION}=={WEIGHTS_VERSION}"
+    assert f"MTCNN_WEIGHTS ?= {pin}" in (ROOT / "Makefile").read_text()
+    worker = parse_dockerfile(ROOT / "Dockerfile.worker")
+    assert ["pip", "install", "--only-binary=:all:", "--no-deps", pin] in worker.pip_installs()
 
 
 def test_a_cuda_torch_of_another_version_is_refused() -> None:
@@ -53,7 +66,7 @@ def test_dockerfile_lines_are_read_as_docker_reads_them() -> None:
     worker = parse_dockerfile(ROOT / "Dockerfile.worker")
     assert worker.healthcheck[:2] == ["/bin/sh", "-c"] and "inspect ping" in worker.healthcheck[2]
     assert worker.cmd[:3] == ["celery", "-A", "worker"]
-    assert [argv[-1] for argv in worker.pip_installs()][-1] == ".[service]"
+    assert ".[service]" in [argv[-1] for argv in worker.pip_installs()]
 
 
 def _api_answers(image: Image, tmp_path: Path, redis_url: str) -> tuple[tuple[int, int] | int, str]:

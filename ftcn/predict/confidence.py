@@ -9,6 +9,11 @@ two of motion. A judged track with either kind of reason gets the verdict INCONC
 The video's verdict: FAKE when any face is reliably called forged (one forged face makes the video forged, as
 with scores); otherwise INCONCLUSIVE when any face could not be reliably called (a badly seen face may hide a
 forgery); otherwise REAL. The score stays the most suspicious face's, whatever the verdict.
+
+With no judged face at all, NO_FACE only when no detector saw one: a face that was seen but not judged (too small,
+too brief), or that the second look before NO_FACE saw where the pipeline could not follow it, makes the video
+INCONCLUSIVE, with what stopped it as the reason. A forgery that hides from the face stage must not pass as "no
+face" (FaceForensics++ fakes did, with dlib's HOG).
 """
 
 from __future__ import annotations
@@ -80,12 +85,21 @@ def assess_tracks(tracks: list[dict[str, Any]], windows: list[ClipWindow], brigh
             entry["verdict"] = INCONCLUSIVE
 
 
-def video_verdict(tracks: list[dict[str, Any]], base: str) -> tuple[str, list[str] | None]:
+def video_verdict(tracks: list[dict[str, Any]], base: str,
+                  second_look: dict[str, Any] | None = None) -> tuple[str, list[str] | None]:
     """The video's verdict from its assessed tracks, and the reasons when it is INCONCLUSIVE. ``base``: the
-    verdict from the score alone (FAKE, REAL or NO_FACE)."""
+    verdict from the score alone (FAKE, REAL or NO_FACE); ``second_look``: what the second detector saw, when
+    one looked (``ftcn.predict.second_look``)."""
     judged = [entry for entry in tracks if entry["score"] is not None]
-    if not judged or any(entry["verdict"] == Verdict.FAKE.value for entry in judged):
-        return base if not judged else Verdict.FAKE.value, None
+    if not judged:
+        seen = [f"face {entry['id']} was seen but not judged: {entry['unjudged_reason']}" for entry in tracks]
+        if second_look and second_look.get("frames_with_faces"):
+            seen.append(f"a second detector ({second_look['detector']}) saw a face in "
+                        f"{second_look['frames_with_faces']} of {second_look['frames_checked']} sampled frames that "
+                        "the pipeline could not follow")
+        return (INCONCLUSIVE, seen) if seen else (base, None)
+    if any(entry["verdict"] == Verdict.FAKE.value for entry in judged):
+        return Verdict.FAKE.value, None
     doubtful = [entry for entry in judged if entry["verdict"] == INCONCLUSIVE]
     if not doubtful:
         return base, None

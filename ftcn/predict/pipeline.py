@@ -174,7 +174,7 @@ def result_document(name: str, path: Path, found: StreamResult, cfg: Any, checkp
             looked = second_look(path, backend, found.frames_read, options.limits)
         second = looked.describe() if looked else None
     info = found.info
-    verdict, reasons = video_verdict(tracks_out, verdict_for(score, checkpoint.threshold).value)
+    verdict, reasons = video_verdict(tracks_out, verdict_for(score, checkpoint.threshold).value, second)
     return {
         "schema_version": RESULT_SCHEMA_VERSION,
         "input": {

@@ -113,8 +113,8 @@ def no_face_reason(tracks: list[dict[str, Any]], frames_read: int, smallest_face
                      f"{second['frames_checked']} sampled frames that the pipeline could not follow: the video may "
                      "be too compressed, blurred or turned away; a better copy or the retinaface backend may help")
         else:
-            text += (f"; a second detector ({second['detector']}) saw none in {second['frames_checked']} sampled "
-                     f"frames either (faces from about {second['smallest_face_px']:.0f} px)")
+            text += (f"; a second detector ({second['detector']}) saw none either in {second['frames_checked']} "
+                     f"frames sampled across the whole video (faces from about {second['smallest_face_px']:.0f} px)")
     return text
 
 

@@ -76,7 +76,7 @@ def test_retinaface_backend_needs_both_files() -> None:
     with pytest.raises(BackendUnavailable, match="--retinaface-weights"):
         make_backend("retinaface")
     with pytest.raises(BackendUnavailable, match="unknown face backend"):
-        make_backend("mtcnn")
+        make_backend("blazeface")
 
 
 def test_retinaface_batches_frames_without_changing_a_detection(tmp_path: Path) -> None:

@@ -95,15 +95,15 @@ class PredictSetup:
     def of(cls, ctx: JobContext) -> "PredictSetup":
         from ftcn.predict.pipeline import PredictOptions
 
-        def model_row(session: Session) -> tuple[str, str, dict[str, Any] | None]:
+        def model_row(session: Session) -> tuple[str, str, dict[str, Any] | None, str | None]:
             row = session.get(Model, ctx.params["model_id"])
             if row is None:
                 raise JobFailed(ErrorCode.UNKNOWN_MODEL, f"model {ctx.params['model_id']} no longer exists")
-            return row.storage_key, row.name, row.card
+            return row.storage_key, row.name, row.card, row.sha256
 
-        storage_key, name, card = ctx.db(model_row)
+        storage_key, name, card, sha256 = ctx.db(model_row)
         chosen = ctx.params.get("options") or {}
-        network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key)
+        network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key, sha256)
         backend = ctx.state.backend(chosen.get("backend") or DEFAULT_BACKEND, chosen.get("detector_id"))
         options = PredictOptions(stride=chosen.get("stride"), max_frames=chosen.get("max_frames"),
                                  limits=video_limits(ctx.settings), precision=ctx.settings.precision,

@@ -30,6 +30,7 @@ from jobs.queue import TASK_NAME, WEBHOOK_TASK, make_celery
 from jobs.reconcile import reconcile
 from jobs.settings import Settings
 from jobs.storage import Storage, open_storage
+from worker.weights_cache import cached_copy
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +67,21 @@ class WorkerState:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
-    def _local_copy(self, key: str, folder: str) -> Path:
-        """A stored object copied to this machine's cache once (weights are immutable under their key)."""
-        path = Path(tempfile.gettempdir()) / folder / key
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.storage.download(key, path)
-        return path
+    def _local_copy(self, key: str, folder: str, sha256: str | None = None) -> Path:
+        """A stored object copied to this machine's cache once (weights are immutable under their key), whole and
+        matching the registry's digest (``worker.weights_cache``)."""
+        return cached_copy(lambda path: self.storage.download(key, path), Path(tempfile.gettempdir()) / folder / key,
+                           sha256)
 
-    def model(self, model_id: str, storage_key: str) -> tuple[Any, Any]:
+    def model(self, model_id: str, storage_key: str, sha256: str | None = None) -> tuple[Any, Any]:
         """(network, checkpoint) of a registered model, downloaded and loaded once per process, on the device. A
         job that asks while the warm-up prepares models waits for it instead of preparing the same one twice."""
         with self._preparing:
             if model_id not in self._models:
                 from ftcn.checkpoints import load_model
 
-                self._models[model_id] = load_model(self._local_copy(storage_key, "ftcn-models"), self.device)
+                path = self._local_copy(storage_key, "ftcn-models", sha256)
+                self._models[model_id] = load_model(path, self.device)
             return self._models[model_id]
 
     def warm_up(self) -> dict[str, Any]:
@@ -99,15 +99,16 @@ class WorkerState:
 
         def defaults(session) -> dict[str, Any]:
             model_id = default_model(session, OPEN)
-            return {"model_id": model_id, "storage_key": session.get(Model, model_id).storage_key if model_id else None,
-                    **resolve_backend(session, None)}
+            row = session.get(Model, model_id) if model_id else None
+            return {"model_id": model_id, "storage_key": row.storage_key if row else None,
+                    "sha256": row.sha256 if row else None, **resolve_backend(session, None)}
 
         found = unit_of_work(self.sessions, defaults)
-        storage_key = found.pop("storage_key")
+        storage_key, sha256 = found.pop("storage_key"), found.pop("sha256")
         with self._preparing:  # held throughout: a job's engine_for then finds the engine made here
             self.backend(found["backend"], found["detector_id"])
             if found["model_id"]:
-                network, _ = self.model(found["model_id"], storage_key)
+                network, _ = self.model(found["model_id"], storage_key, sha256)
                 engine_for(network, self.settings.runtime, self.settings.precision)
         return found
 
@@ -145,7 +146,8 @@ class WorkerState:
                 return detector.name, detector.files
 
             name, files = unit_of_work(self.sessions, row)
-            paths = {role: str(self._local_copy(entry["key"], "ftcn-detectors")) for role, entry in files.items()}
+            paths = {role: str(self._local_copy(entry["key"], "ftcn-detectors", entry.get("sha256")))
+                     for role, entry in files.items()}
             described = {"detector_id": detector_id, "name": name,
                          "files": {role: {"sha256": entry["sha256"]} for role, entry in files.items()}}
             self._detectors[detector_id] = (paths, described)

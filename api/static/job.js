@@ -71,6 +71,10 @@
       (share < 0.5 ? ": much of it was not seen, so the verdict speaks only for those parts." : ".");
     if (result.verdict === "INCONCLUSIVE") {
       const reasons = (result.inconclusive_reasons || []).join("; ");
+      if (result.score === null || result.score === undefined) {
+        return `The model could not judge this video although a face was seen: ${reasons}. Look at it ` +
+               `yourself, or find a better copy.`;
+      }
       return `The model cannot tell whether this video is forged (score ${number(result.score)}, threshold ` +
              `${threshold}): ${reasons}. Look at it yourself, or find a better copy.` + covered;
     }

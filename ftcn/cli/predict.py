@@ -193,5 +193,6 @@ def one_line(result: dict) -> str:
     judged = sum(track["score"] is not None for track in result["tracks"])
     if result["verdict"] == "INCONCLUSIVE":
         card = "\n  " + "\n  ".join(result["inconclusive_reasons"]) + card
-    return (f"{name}: {result['verdict']} score={result['score']:.3f} threshold={result['threshold']:.3f} "
+    score = "-" if result["score"] is None else f"{result['score']:.3f}"
+    return (f"{name}: {result['verdict']} score={score} threshold={result['threshold']:.3f} "
             f"faces={judged} coverage={result['coverage']['share']:.0%} model={result['model']['name']}" + card)

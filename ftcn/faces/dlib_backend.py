@@ -260,7 +260,7 @@ class DlibBackend:
         window = cv2.warpAffine(rgb, rotation, (side, side), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
         best, best_overlap = None, 0.0
-        for found, score in self._find_in_window(window):
+        for found, score in self._find_in_window(window, face):
             x1, y1, x2, y2 = found
             corners = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64)
             mapped = corners @ rotation[:, :2].T + rotation[:, 2]
@@ -274,8 +274,8 @@ class DlibBackend:
             return None
         return self._face(rgb, best[0], best[1])
 
-    def _find_in_window(self, window: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Faces in the window around a followed face: (box [x1, y1, x2, y2] in window pixels, score)."""
+    def _find_in_window(self, window: np.ndarray, face: Face) -> list[tuple[np.ndarray, float]]:
+        """Faces in the window around a followed ``face``: (box [x1, y1, x2, y2] in window pixels, score)."""
         with self.timer.measure("detect"):
             rects, margins, _ = self._detector.run(np.ascontiguousarray(window), 0, MARGIN_AT_VALID)
         return [(np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64), margin_to_score(m))

@@ -39,10 +39,16 @@ SECOND_LOOK_MIN_SIDE = 360
 #: How far down a predictor box's centre lies from the MTCNN box's (share of its height).
 BOX_DROP = 0.05
 #: O-Net's probability that confirms a followed face (a scan needs 0.7 to find one). A face already found and
-#: followed by its landmarks only needs "still a face here": on the carphone talking head re-encoded at CRF 45,
-#: 0.7 kept it in 66 of 120 frames, 0.5 in 81, 0.3 in 119; on the same darkened to a mean brightness of 28 at
+#: confirmed on the frame before only needs "still a face here": on the carphone talking head re-encoded at CRF
+#: 45, 0.7 kept it in 66 of 120 frames, 0.5 in 81, 0.3 in 119; on the same darkened to a mean brightness of 28 at
 #: CRF 40, in 0, 14 and 96 frames. The tracker's own rules (peak and median score, skin) still judge the track.
 FOLLOW_THRESHOLD = 0.3
+#: A face that lost its confirmation (carried by its landmarks) must pass R-Net too, at 0.5, to be confirmed
+#: again (then O-Net at FOLLOW_THRESHOLD): after a face left, O-Net alone took the background where it had been
+#: for a face (0.55 and 0.81 on a face-free suit, where R-Net gave 0.38 and 0.26), and the ghost became a judged
+#: track. The carphone cases above keep their figures (119 and 96 frames); R-Net and O-Net at the scan's 0.7
+#: would lose the CRF 45 face in 45 frames.
+RECONFIRM_THRESHOLDS = (0.5, FOLLOW_THRESHOLD)
 #: In small frames faces are small too: the scan's floor drops to a sixth of the shorter side (QCIF: 24 px), not
 #: below this. It costs little there, where a 720p scan at 24 px would cost 2.8 times one at 40.
 SMALLEST_FLOOR_PX = 20.0
@@ -92,15 +98,19 @@ class MtcnnBackend(DlibBackend):
         floor = self.smallest_face_px(rgb.shape[1], rgb.shape[0]) * (2 if coarse else 1)
         return official.keep_valid([self._face(rgb, box, score) for box, score in self._found(rgb, floor)])
 
-    def _find_in_window(self, window: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """O-Net alone where the followed face should be (the window's centre, FOLLOW_WINDOW times smaller than
-        the window): a millisecond, where a scan of the window costs ten."""
+    def _find_in_window(self, window: np.ndarray, face: Face) -> list[tuple[np.ndarray, float]]:
+        """O-Net where the followed face should be (the window's centre, FOLLOW_WINDOW times smaller than the
+        window), after R-Net for a face that lost its confirmation: a millisecond, where a scan of the window costs
+        ten."""
         side = window.shape[0] / FOLLOW_WINDOW
         centre = window.shape[0] / 2
         expected = np.array([[centre - side / 2, centre - side / 2 - BOX_DROP * side,
                               centre + side / 2, centre + side / 2 - BOX_DROP * side]])
         with self.timer.measure("detect"):
-            found = confirm_faces(self._mtcnn, window, expected, FOLLOW_THRESHOLD)
+            if face.carried:
+                found = confirm_faces(self._mtcnn, window, expected, RECONFIRM_THRESHOLDS[1], RECONFIRM_THRESHOLDS[0])
+            else:
+                found = confirm_faces(self._mtcnn, window, expected, FOLLOW_THRESHOLD)
         return [(predictor_box(box), float(score)) for box, score in zip(found.boxes, found.scores)]
 
     def count_faces_slowly(self, rgb: np.ndarray) -> tuple[int, float]:

@@ -148,7 +148,9 @@ def test_a_face_seen_for_a_few_frames_gives_no_verdict(tmp_path: Path, tiny_weig
     assert result["tracks"], "the passing face must be found (else this test proves nothing)"
     assert all(t["verdict"] == "UNJUDGED" and t["score"] is None and "too short" in t["unjudged_reason"]
                for t in result["tracks"])
-    assert result["verdict"] == "NO_FACE" and result["score"] is None
+    # seen but not judged: never NO_FACE (a face hid from judging), INCONCLUSIVE with what stopped it
+    assert result["verdict"] == "INCONCLUSIVE" and result["score"] is None
+    assert any("seen but not judged" in reason and "too short" in reason for reason in result["inconclusive_reasons"])
     assert "none could be judged" in result["no_face_reason"] and result["coverage"]["frames_judged"] == 0
-    assert "NO_FACE (faces were seen" in capsys.readouterr().out
+    assert "INCONCLUSIVE score=-" in capsys.readouterr().out
     assert (tmp_path / "out" / "annotated.mp4").exists() and (tmp_path / "out" / "timeline.png").exists()

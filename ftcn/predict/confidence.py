@@ -93,7 +93,7 @@ def video_verdict(tracks: list[dict[str, Any]], base: str,
     judged = [entry for entry in tracks if entry["score"] is not None]
     if not judged:
         seen = [f"face {entry['id']} was seen but not judged: {entry['unjudged_reason']}" for entry in tracks]
-        if second_look and second_look.get("frames_with_faces"):
+        if second_look and second_look.get("saw_a_face"):
             seen.append(f"a second detector ({second_look['detector']}) saw a face in "
                         f"{second_look['frames_with_faces']} of {second_look['frames_checked']} sampled frames that "
                         "the pipeline could not follow")

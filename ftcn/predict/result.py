@@ -108,10 +108,14 @@ def no_face_reason(tracks: list[dict[str, Any]], frames_read: int, smallest_face
     else:
         text = f"no face was found in {frames_read} frames scanned{floor}"
     if second and second["frames_checked"]:
-        if second["frames_with_faces"]:
+        if second.get("saw_a_face"):
             text += (f"; a second detector ({second['detector']}) saw a face in {second['frames_with_faces']} of "
                      f"{second['frames_checked']} sampled frames that the pipeline could not follow: the video may "
                      "be too compressed, blurred or turned away; a better copy or the retinaface backend may help")
+        elif second["frames_with_faces"]:
+            text += (f"; a second detector ({second['detector']}) found a possible face in only "
+                     f"{second['frames_with_faces']} of {second['frames_checked']} frames sampled across the whole video, "
+                     f"too few to be a face that is there (faces from about {second['smallest_face_px']:.0f} px)")
         else:
             text += (f"; a second detector ({second['detector']}) saw none either in {second['frames_checked']} "
                      f"frames sampled across the whole video (faces from about {second['smallest_face_px']:.0f} px)")

@@ -120,9 +120,9 @@ def test_predict_says_inconclusive_with_its_reasons(tmp_path: Path, capsys) -> N
 def test_a_face_any_detector_saw_is_never_no_face() -> None:
     """No judged face: NO_FACE only when nothing was seen; a face the second look saw, or a track that could not
     be judged, makes the video INCONCLUSIVE with what stopped it."""
-    looked = {"detector": "MTCNN", "frames_checked": 12, "frames_with_faces": 0}
+    looked = {"detector": "MTCNN", "frames_checked": 12, "frames_with_faces": 1, "saw_a_face": False}
     assert video_verdict([], "NO_FACE", looked) == ("NO_FACE", None)
-    verdict, reasons = video_verdict([], "NO_FACE", {**looked, "frames_with_faces": 4})
+    verdict, reasons = video_verdict([], "NO_FACE", {**looked, "frames_with_faces": 4, "saw_a_face": True})
     assert verdict == "INCONCLUSIVE" and "saw a face in 4 of 12 sampled frames" in reasons[0]
     unjudged = [{"id": 0, "score": None, "verdict": "UNJUDGED", "unjudged_reason": "too short (6 frames)"}]
     verdict, reasons = video_verdict(unjudged, "NO_FACE", looked)

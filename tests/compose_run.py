@@ -35,6 +35,7 @@ import requests
 import yaml
 
 from tests.images import Image, parse_dockerfile, tail
+from tests.servers import wait_for_port
 
 #: What ``docker compose up`` would start, in order (profile cpu: a worker without a GPU).
 SERVICES = ("redis", "postgres", "minio", "minio-bucket", "migrate", "api", "worker-cpu", "webhooks")
@@ -82,18 +83,6 @@ class Namespaces:
                 str(self.hosts), hostname]
 
 
-def wait_port(port: int, process: subprocess.Popen | None, log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode} before listening on {port}:\n{tail(log)}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port} after {seconds:.0f} s:\n{tail(log)}")
-
-
 class Stack:
     def __init__(self, root: Path, config: dict[str, Any], images: dict[str, Image], folder: Path) -> None:
         self.root, self.config, self.images, self.folder = root, config, images, folder
@@ -113,7 +102,7 @@ class Stack:
         data.mkdir()
         self.processes["redis"] = subprocess.Popen([*command, "--dir", str(data), "--port", "6379"],
                                                    stdout=open(self.log("redis"), "ab"), stderr=subprocess.STDOUT)
-        wait_port(6379, self.processes["redis"], self.log("redis"))
+        wait_for_port(6379, self.processes["redis"], 60, self.log("redis"))
 
     def start_postgres(self) -> None:
         env = service_env(self.services["postgres"])
@@ -135,7 +124,7 @@ class Stack:
         self.processes["postgres"] = subprocess.Popen(
             [*as_postgres, str(binaries / "postgres"), "-D", str(data), "-p", "5432", "-k", str(sockets),
              "-c", "listen_addresses=127.0.0.1"], stdout=open(self.log("postgres"), "ab"), stderr=subprocess.STDOUT)
-        wait_port(5432, self.processes["postgres"], self.log("postgres"))
+        wait_for_port(5432, self.processes["postgres"], 60, self.log("postgres"))
         subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-U", env["POSTGRES_USER"], env["POSTGRES_DB"]],
                        env={**os.environ, "PGPASSWORD": env["POSTGRES_PASSWORD"]}, check=True, capture_output=True)
 
@@ -144,7 +133,7 @@ class Stack:
         self.processes["minio"] = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "9000"],
             stdout=open(self.log("minio"), "ab"), stderr=subprocess.STDOUT)
-        wait_port(9000, self.processes["minio"], self.log("minio"))
+        wait_for_port(9000, self.processes["minio"], 60, self.log("minio"))
         import boto3
 
         env = service_env(self.services["minio-bucket"])
@@ -242,7 +231,7 @@ def walkthrough(stack: Stack, checkpoint: Path, video: Path) -> None:
     stack.step("/readyz from the host", status=readiness.status_code)
     # The image honours SERVER_PORT (the reference server's variable): a second API on another port answers too.
     stack.start("api", {"SERVER_PORT": "8123"}, label="api-8123")
-    wait_port(8123, stack.processes["api-8123"], stack.log("api-8123"))
+    wait_for_port(8123, stack.processes["api-8123"], 60, stack.log("api-8123"))
     for path in ("/healthcheck", "/readyz"):
         answer = requests.get(f"http://localhost:8123{path}", timeout=10)
         if answer.status_code != 200:

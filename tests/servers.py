@@ -64,16 +64,23 @@ def redis_server() -> Iterator[str]:
         yield server.url
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) -> None:
+def wait_for_port(port: int, process: subprocess.Popen | None, seconds: float = 20, log: Path | None = None) -> None:
+    """Until something listens on the loopback ``port``; the server's exit (or the time out) raises, with the end
+    of its ``log`` when given."""
+    from tests.images import tail
+
+    def log_end() -> str:
+        return f":\n{tail(log)}" if log else ""
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}{log_end()}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port}")
+    raise RuntimeError(f"nothing listens on port {port} after {seconds:.0f} s{log_end()}")
 
 
 @contextmanager
@@ -161,7 +168,7 @@ class RedisProcess:
         self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                          "--appendonly", "no", "--dir", self.folder],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(self.port, self.process)
+        wait_for_port(self.port, self.process)
 
     def kill(self) -> None:
         """SIGKILL: everything Redis held (queued and unacknowledged messages) is gone."""

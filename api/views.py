@@ -1,4 +1,6 @@
-"""HTTP views: parse and validate, call a jobs.service function, shape the response. Nothing heavy here."""
+"""HTTP views: parse and validate, call ``jobs`` (service, batches, uploads, reuse, erasure, webhooks), shape the
+response; errors become problems in ``api.problems``. Nothing heavy here (no ML stack: the import contract test).
+Batch creation and cancellation still build their rows here; they belong in ``jobs`` (issue 37)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""FTCN+TT deepfake detection: models, checkpoints and (later) the face pipeline.
+"""FTCN+TT deepfake detection: the models and their checkpoints, the face pipeline, prediction, training, datasets
+and the command line.
 
 Importable without Flask, Celery, SQLAlchemy or boto3: the job service depends on this package, never the reverse.
 """

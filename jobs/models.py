@@ -1,4 +1,5 @@
-"""SQLAlchemy models: jobs, registered models (checkpoints), preprocessed datasets and API tokens.
+"""SQLAlchemy models: jobs, batches, long videos' segments, webhook deliveries, registered models (checkpoints)
+and face detectors, direct uploads, preprocessed datasets and API tokens.
 
 Status changes go through :meth:`Job.move_to`, which asks the state machine; nothing else assigns ``status``.
 """

@@ -1,4 +1,5 @@
-"""The job state machine, in one place: queued -> running -> succeeded | failed; queued | running -> canceled.
+"""A job's state machine, in one place: queued -> running -> succeeded | failed; queued | running -> canceled.
+(Segments, webhook deliveries and batches keep their statuses as strings of their own, without a table yet.)
 
 A job may also go back from running to queued when its worker died and the broker redelivers it (at-least-once
 delivery with late acks); every other move raises.

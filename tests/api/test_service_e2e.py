@@ -151,7 +151,7 @@ def test_the_worker_warms_up_when_it_starts(service: Service) -> None:
         assert time.monotonic() < deadline, log[-3000:]
         time.sleep(0.5)
     first = next(line for line in log.splitlines() if "warm-up: " in line)
-    assert "warm-up: no default model; face backend dlib ready in" in first, first
+    assert "warm-up: no default model; face backend mtcnn ready in" in first, first
 
 
 def test_predict_with_the_trained_model(service: Service, trained_model: str, tmp_path: Path) -> None:
@@ -316,11 +316,11 @@ def test_registered_retinaface_weights_do_the_work(service: Service, trained_mod
 
     post = service.url("/jobs/predict")
     listed = service.http.get(service.url("/detectors"), timeout=10).json()["items"]
-    assert [(d["backend"], d["default"]) for d in listed] == [("dlib", True)]
+    assert [(d["backend"], d["default"]) for d in listed] == [("mtcnn", True), ("dlib", False)]
     refused = service.http.post(post, json={"video_url": "http://localhost:1/a.mp4",  # localhost: allow-listed
                                             "options": {"backend": "retinaface"}}, timeout=10)
     assert refused.status_code == 422 and refused.json()["type"].endswith("/unknown-backend")
-    unknown = service.http.post(post, json={"video_url": "http://localhost:1/a.mp4", "options": {"backend": "mtcnn"}},
+    unknown = service.http.post(post, json={"video_url": "http://localhost:1/a.mp4", "options": {"backend": "blazeface"}},
                                 timeout=10)
     assert unknown.status_code == 422
 

@@ -101,7 +101,7 @@ def test_succeeded_job_calls_back_signed(stack: dict[str, Any]) -> None:
         event = _verified(stack["secret"], headers, body)
         assert event["type"] == "job.succeeded"
         assert event["data"]["id"] == job_id and event["data"]["status"] == "succeeded"
-        assert event["data"]["result"]["verdict"] in ("REAL", "FAKE", "NO_FACE")
+        assert event["data"]["result"]["verdict"] in ("REAL", "FAKE", "INCONCLUSIVE", "NO_FACE")
         assert headers["webhook-id"].startswith("msg_")
         with pytest.raises(WebhookVerificationError):
             _verified(stack["secret"], headers, body.replace(b"succeeded", b"failed"))

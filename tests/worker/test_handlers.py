@@ -63,7 +63,7 @@ def test_warm_up_prepares_the_default_model_before_any_job(state: WorkerState, m
     finds the engine ready and exports nothing."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    assert state.warm_up() == {"model_id": model_id, "backend": "dlib", "detector_id": None}
+    assert state.warm_up() == {"model_id": model_id, "backend": "mtcnn", "detector_id": None}
     exported = sorted((cache / "ftcn" / "onnx").glob("*.onnx"))
     assert len(exported) == 1
     made = exported[0].stat().st_mtime_ns
@@ -75,7 +75,7 @@ def test_warm_up_prepares_the_default_model_before_any_job(state: WorkerState, m
 
 
 def test_warm_up_without_a_default_model_prepares_only_the_face_backend(state: WorkerState) -> None:
-    assert state.warm_up() == {"model_id": None, "backend": "dlib", "detector_id": None}
+    assert state.warm_up() == {"model_id": None, "backend": "mtcnn", "detector_id": None}
 
 
 def test_warm_up_prepares_the_registered_retinaface_detector(state: WorkerState, tmp_path: Path) -> None:

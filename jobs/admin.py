@@ -21,7 +21,7 @@ from jobs.detectors import RETINAFACE, RETINAFACE_FILES
 from jobs.models import Detector, Model, Token, new_id
 from jobs.service import clear_default
 from jobs.settings import Settings
-from jobs.storage import open_storage
+from jobs.storage import detector_prefix, model_key, open_storage
 
 
 def _sessions(settings: Settings) -> sessionmaker:
@@ -40,7 +40,7 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
     checkpoint = load_checkpoint(checkpoint_path)
     model_from_checkpoint(checkpoint)  # strict load: refuse weights that do not fit before registering them
     model_id = new_id()
-    key = f"models/{model_id}/model.pt"
+    key = model_key(model_id)
     open_storage(settings).put_file(key, checkpoint_path)
     with session_scope(_sessions(settings)) as session:
         if default:
@@ -64,7 +64,7 @@ def register_detector(settings: Settings, retinaface_weights: Path, landmark_wei
     storage = open_storage(settings)
     files = {}
     for role, path in (("retinaface", retinaface_weights), ("landmarks", landmark_weights)):
-        key = f"detectors/{detector_id}/{RETINAFACE_FILES[role]}"
+        key = f"{detector_prefix(detector_id)}/{RETINAFACE_FILES[role]}"
         storage.put_file(key, path)
         files[role] = {"key": key, "sha256": file_sha256(path),
                        "bytes": path.stat().st_size}
@@ -72,7 +72,7 @@ def register_detector(settings: Settings, retinaface_weights: Path, landmark_wei
         if default:
             for row in session.scalars(select(Detector).where(Detector.is_default)):
                 row.is_default = False
-        session.add(Detector(id=detector_id, name=name, backend=RETINAFACE, storage_prefix=f"detectors/{detector_id}",
+        session.add(Detector(id=detector_id, name=name, backend=RETINAFACE, storage_prefix=detector_prefix(detector_id),
                              files=files, is_default=default))
     return detector_id
 

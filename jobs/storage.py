@@ -53,6 +53,25 @@ def upload_key(upload_id: str, name: str) -> str:
     return f"uploads/{upload_id}/{name}"
 
 
+def model_prefix(model_id: str) -> str:
+    """A registered model's files: ``model.pt`` (its checkpoint) and, when trained here, its plots and metrics."""
+    return f"models/{model_id}"
+
+
+def model_key(model_id: str, name: str = "model.pt") -> str:
+    return f"{model_prefix(model_id)}/{name}"
+
+
+def detector_prefix(detector_id: str) -> str:
+    """A registered detector's weight files (``jobs.detectors.RETINAFACE_FILES`` names them)."""
+    return f"detectors/{detector_id}"
+
+
+def dataset_prefix(dataset_id: str) -> str:
+    """A preprocessed dataset's clips and manifest."""
+    return f"datasets/{dataset_id}"
+
+
 def job_artifact_key(job_id: str, name: str) -> str:
     """Where a job's outputs are stored (result.json, annotated.mp4, faces/..., checkpoints)."""
     return f"{job_prefix(job_id)}/{name}"

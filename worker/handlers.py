@@ -29,7 +29,7 @@ from jobs.models import Dataset, Job, Model
 from jobs.service import clear_default
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
-from jobs.storage import Storage, copy_s3_prefix, job_artifact_key, job_input_key
+from jobs.storage import Storage, copy_s3_prefix, dataset_prefix, job_artifact_key, job_input_key, model_key
 from jobs.urls import fetch_url
 from worker.failures import JobFailed
 
@@ -247,7 +247,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
         files = ctx.state.detector_files(detector_id)
         options.update(retinaface_weights=files["retinaface"], landmark_weights=files["landmarks"])
     dataset_id = derived_id(ctx.job_id, "dataset")
-    location = ctx.storage.dataset_location(f"datasets/{dataset_id}")
+    location = ctx.storage.dataset_location(dataset_prefix(dataset_id))
     with tempfile.TemporaryDirectory(prefix="ftcn-job-") as folder:
         work = Path(folder)
         if "input_key" in ctx.params:
@@ -280,7 +280,7 @@ def preprocess(ctx: JobContext) -> dict[str, Any]:
         counts = split_dataset(store, split_options.get("val", 0.25), split_options.get("test", 0.0),
                                split_options.get("seed", 0))
     ctx.db(lambda session: session.merge(Dataset(
-        id=dataset_id, source_job_id=ctx.job_id, storage_prefix=f"datasets/{dataset_id}", owner=ctx.owner,
+        id=dataset_id, source_job_id=ctx.job_id, storage_prefix=dataset_prefix(dataset_id), owner=ctx.owner,
         counts={"videos": summary.videos, "failed": summary.failed, "clips": summary.clips, "split_videos": counts,
                 **described})))
     return {"dataset_id": dataset_id, "videos": summary.videos, "failed": summary.failed, "clips": summary.clips,
@@ -350,9 +350,8 @@ def train(ctx: JobContext) -> dict[str, Any]:
                                 else None)
         checkpoint = load_checkpoint(work / "run" / "best.pt")
         weights_digest = file_sha256(work / "run" / "best.pt")
-        prefix = f"models/{model_id}"
-        artifacts = {"checkpoint": f"{prefix}/model.pt", "loss_plot": f"{prefix}/loss.png",
-                     "auc_plot": f"{prefix}/auc.png", "metrics": f"{prefix}/metrics.jsonl"}
+        artifacts = {"checkpoint": model_key(model_id), "loss_plot": model_key(model_id, "loss.png"),
+                     "auc_plot": model_key(model_id, "auc.png"), "metrics": model_key(model_id, "metrics.jsonl")}
         ctx.storage.put_file(artifacts["checkpoint"], work / "run" / "best.pt")
         ctx.storage.put_file(artifacts["loss_plot"], work / "run" / "loss.png", "image/png")
         ctx.storage.put_file(artifacts["auc_plot"], work / "run" / "auc.png", "image/png")

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-DEFAULT_HOME = Path(os.environ.get("FTCN_HOME", "var")).absolute()
+def default_home() -> Path:
+    """Where the embedded defaults keep their files: ``FTCN_HOME`` (default ``var`` in the working directory), read
+    when settings are built, not when this module is imported."""
+    return Path(os.environ.get("FTCN_HOME", "var")).absolute()
 
 
 class SettingsError(ValueError):
@@ -20,11 +23,11 @@ class SettingsError(ValueError):
 
 
 def _default_database_url() -> str:
-    return f"sqlite:///{DEFAULT_HOME / 'ftcn.sqlite3'}"
+    return f"sqlite:///{default_home() / 'ftcn.sqlite3'}"
 
 
 def _default_storage_url() -> str:
-    return (DEFAULT_HOME / "storage").as_uri()
+    return (default_home() / "storage").as_uri()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ftcn.faces import official
@@ -121,8 +122,6 @@ class MtcnnBackend(DlibBackend):
         no colour): on face-free 720p scenes of the photo's suit and patches, 1 frame in 15 had a find scored 0.82
         whose skin share was 0.14, while the hard talking faces scored from 0.74 with skin 0.77-1.0 (or too dark
         to measure). A find in a face-free video would turn its NO_FACE into INCONCLUSIVE."""
-        import cv2
-
         height, width = rgb.shape[:2]
         scale = max(1.0, SECOND_LOOK_MIN_SIDE / min(height, width))
         image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)

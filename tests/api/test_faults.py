@@ -268,7 +268,10 @@ def test_object_store_failures(tmp_path: Path, checkpoint: Path, clips: dict[str
 def test_poison_inputs_fail_and_the_worker_goes_on(tmp_path: Path, checkpoint: Path,
                                                    clips: dict[str, bytes]) -> None:
     with RedisProcess() as redis_server:
-        env = embedded_env(tmp_path, redis_server.url, FTCN_PREDICT_TIME_LIMIT_S="20")
+        # One task for the long clip (segments off): each segment of a split video has the limit to itself, so a
+        # fast machine could finish every segment in time (CI did: two 80 s segments of 15 s each under 20 s).
+        # 10 s is ~5x what the 16-frame healthy job needs and a third of what the whole long clip needs.
+        env = embedded_env(tmp_path, redis_server.url, FTCN_PREDICT_TIME_LIMIT_S="10", FTCN_SEGMENT_S="0")
         with service(env, checkpoint, clips["short"]) as stack, celery_worker(env) as worker:
             warm = stack.submit().json()["id"]  # the first job also loads the model: not part of the limit test
             warmed = stack.wait_terminal([warm], timeout=120)[warm]

@@ -35,6 +35,7 @@ from jobs.detectors import UnknownBackend, list_detectors, resolve_backend
 from jobs.metrics import CONTENT_TYPE, JOBS_SUBMITTED, exposition
 from jobs.auth import visible
 from jobs.models import Batch, Dataset, Job, Model, rfc3339
+from jobs.moves import move_job
 from jobs.states import JobKind, JobStatus
 from jobs.storage import LocalStorage, check_key
 from jobs.urls import UnsafeURL, check_url
@@ -505,7 +506,7 @@ def cancel_batch(batch_id: str) -> Response:
         batch = service.get(session, Batch, batch_id, "batch", principal())
         stopped = [job for job in batches.batch_jobs(session, batch.id) if not JobStatus(job.status).finished]
         for job in stopped:
-            job.move_to(JobStatus.CANCELED)
+            move_job(session, job, JobStatus.CANCELED)
         session.flush()
         view = batches.batch_view(session, batch)
     for job in stopped:

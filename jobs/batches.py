@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 
 from ftcn.predict.batch import video_report
 from jobs.models import Batch, Job, WebhookDelivery, rfc3339, utcnow
-from jobs.states import JobStatus
+from jobs.states import BATCH, BatchStatus, JobStatus
 
 UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
 def _close(session: Session, batch: Batch) -> None:
+    BATCH.check(batch.status, BatchStatus.FINISHED)
     batch.finished_at = utcnow()
     hook = (batch.params or {}).get("webhook")
     if hook:
@@ -34,10 +35,8 @@ def _close(session: Session, batch: Batch) -> None:
                                     token_id=hook.get("token_id"), next_attempt_at=utcnow()))
 
 
-def job_finished(session: Session | None, job: Job) -> None:
-    """Called by ``Job.move_to`` when a job of a batch ends: close the batch if this was its last job."""
-    if session is None:
-        return
+def job_finished(session: Session, job: Job) -> None:
+    """Called by ``jobs.moves.move_job`` when a job of a batch ends: close the batch if this was its last job."""
     batch = session.scalars(select(Batch).where(Batch.id == job.batch_id).with_for_update()).first()
     if batch is None or batch.finished_at is not None:
         return
@@ -86,7 +85,7 @@ def batch_view(session: Session, batch: Batch, jobs: list[Job] | None = None) ->
         "id": batch.id,
         "name": batch.name,
         "owner": batch.owner,
-        "status": "finished" if batch.finished_at is not None else "running",
+        "status": batch.status.value,
         "total": batch.total,
         "counts": {status.value: counts.get(status.value, 0) for status in JobStatus},
         "model_id": (batch.params or {}).get("model_id"),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
 from jobs.models import Job, Upload, utcnow
+from jobs.moves import move_job
 from jobs.reuse import dependents
 from jobs.settings import Settings
 from jobs.states import JobStatus
@@ -48,7 +49,7 @@ def erase_job(session: Session, storage: Storage, job: Job, reason: str) -> Job:
     """Cancel the job if it has not finished, remove every stored file and what identifies its input. Repeating it
     is harmless (the files are looked for again; the row is already clean)."""
     if not JobStatus(job.status).finished:
-        job.move_to(JobStatus.CANCELED)
+        move_job(session, job, JobStatus.CANCELED)
     storage.delete_prefix(job_prefix(job.id))
     if job.erased_at is None:
         job.erased_at = utcnow()

@@ -11,7 +11,7 @@ began longer ago than its hard time limit, fails with a reason instead of taking
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -19,7 +19,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from jobs.errors import ErrorCode
-from jobs.models import Job, utcnow
+from jobs.models import Job, aware, utcnow
+from jobs.moves import move_job
 from jobs.settings import Settings
 from jobs.states import JobStatus
 
@@ -32,13 +33,6 @@ class Claim(str, Enum):
     GONE = "gone"  # finished, canceled or deleted: nothing to do
     BUSY = "busy"  # another live worker holds it
     ABANDONED = "abandoned"  # failed now: it stopped its workers too often or ran out of time
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns; all of ours are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
 
 
 def is_stale(job: Job, settings: Settings, now: datetime) -> bool:
@@ -83,8 +77,8 @@ def claim(session: Session, job_id: str, worker: str, settings: Settings, now: d
     if not won:
         return Claim.BUSY
     if job.status == JobStatus.RUNNING.value:  # its worker died: run it again
-        job.move_to(JobStatus.QUEUED)
-    job.move_to(JobStatus.RUNNING)
+        move_job(session, job, JobStatus.QUEUED)
+    move_job(session, job, JobStatus.RUNNING)
     job.worker, job.heartbeat_at = worker, now
     return Claim.RUN
 
@@ -104,4 +98,4 @@ def finish(session: Session, job_id: str, status: JobStatus, **fields: Any) -> N
         return
     for name, value in fields.items():
         setattr(job, name, value)
-    job.move_to(status)
+    move_job(session, job, status)

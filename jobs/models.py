@@ -1,7 +1,8 @@
 """SQLAlchemy models: jobs, batches, long videos' segments, webhook deliveries, registered models (checkpoints)
 and face detectors, direct uploads, preprocessed datasets and API tokens.
 
-Status changes go through :meth:`Job.move_to`, which asks the state machine; nothing else assigns ``status``.
+Status changes go through ``jobs.moves.move_job`` (which calls :meth:`Job.move_to`, asking the state machine);
+nothing else assigns ``status``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,20 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from jobs.states import JobStatus, check_transition
+from jobs.states import BatchStatus, DeliveryStatus, JobStatus, SegmentStatus, check_transition
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns; all of ours are UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
 
 
 def rfc3339(moment: datetime | None) -> str | None:
@@ -74,8 +82,9 @@ class Job(Base):
     #: The batch the job belongs to (jobs.batches), if any.
     batch_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
 
-    def move_to(self, new: JobStatus | str) -> None:
-        """The only way a job changes status: validated by the state machine, timestamps kept in step."""
+    def move_to(self, new: JobStatus | str) -> JobStatus:
+        """The job's status changed, validated by the state machine, timestamps kept in step. The state alone:
+        what a finished status brings (its webhook event, its batch closed) is ``jobs.moves.move_job``'s."""
         status = check_transition(self.status, new)
         self.status = status.value
         if status is JobStatus.RUNNING:
@@ -85,21 +94,7 @@ class Job(Base):
             self.started_at = None
         if status.finished:
             self.finished_at = utcnow()
-            self._record_webhook_event(status)
-            if self.batch_id:
-                from jobs.batches import job_finished
-
-                job_finished(object_session(self), self)
-
-    def _record_webhook_event(self, status: JobStatus) -> None:
-        """A job submitted with a webhook gets its event in the same transaction that finishes it (the outbox,
-        delivered by ``worker.webhooks``): the event exists exactly when the finished status does."""
-        hook = (self.params or {}).get("webhook")
-        session = object_session(self)
-        if not hook or session is None:
-            return
-        session.add(WebhookDelivery(job_id=self.id, event=f"job.{status.value}", url=hook["url"],
-                                    token_id=hook.get("token_id"), next_attempt_at=utcnow()))
+        return status
 
 
 class Batch(Base):
@@ -121,6 +116,10 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    @property
+    def status(self) -> BatchStatus:
+        return BatchStatus.FINISHED if self.finished_at is not None else BatchStatus.RUNNING
+
 
 def new_message_id() -> str:
     """A Standard Webhooks message id: stable over every retry of one event, so receivers can deduplicate."""
@@ -138,7 +137,7 @@ class WebhookDelivery(Base):
     event: Mapped[str] = mapped_column(String(32))  # job.succeeded, job.failed, job.canceled, batch.finished
     url: Mapped[str] = mapped_column(String(2048))
     token_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # whose secret signs it
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)  # jobs.states.DELIVERY
     attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     #: Until when a dispatcher or a delivering task holds it; a holder that died lets it go when this passes.
@@ -159,7 +158,7 @@ class Segment(Base):
     job_id: Mapped[str] = mapped_column(String(36), index=True)
     index: Mapped[int] = mapped_column(Integer)
     plan: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # ftcn.predict.segments.SegmentPlan
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, done, failed
+    status: Mapped[str] = mapped_column(String(16), default=SegmentStatus.QUEUED.value)  # jobs.states.SEGMENT
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from jobs.db import session_scope
 from jobs.errors import ErrorCode
-from jobs.lifecycle import abandon_reason, aware, finish, is_stale
+from jobs.lifecycle import abandon_reason, finish, is_stale
 from jobs.segments import is_split
-from jobs.models import Job, utcnow
+from jobs.models import Job, aware, utcnow
 from jobs import segments
 from jobs.queue import QUEUE_FOR_KIND, enqueue_many, enqueue_segments
 from jobs.settings import Settings

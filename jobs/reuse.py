@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ftcn.predict.versions import ANALYSIS_VERSION
 from jobs.models import Job, Model
+from jobs.moves import move_job
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
 
@@ -74,13 +75,13 @@ def wanted(params: dict[str, Any]) -> bool:
 
 def answer_from(session: Session, job_id: str, source: Job, key: str) -> Job:
     """Finish a queued job with the source's result, in the caller's transaction (webhook and batch events are
-    recorded by ``Job.move_to`` as for any job that ends)."""
+    recorded by ``jobs.moves.move_job`` as for any job that ends)."""
     job = session.get(Job, job_id)
     job.reuse_key, job.reused_from = key, source.id
     job.dispatched_at = job.dispatched_at or job.created_at
-    job.move_to(JobStatus.RUNNING)
+    move_job(session, job, JobStatus.RUNNING)
     job.result, job.progress, job.stage = reused_result(source), 100.0, "reused"
-    job.move_to(JobStatus.SUCCEEDED)
+    move_job(session, job, JobStatus.SUCCEEDED)
     session.flush()
     return job
 

@@ -24,12 +24,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from jobs.errors import ErrorCode
-from jobs.lifecycle import STALE_AFTER_BEATS, aware, finish
-from jobs.models import Job, Segment, utcnow
+from jobs.lifecycle import STALE_AFTER_BEATS, finish
+from jobs.models import Job, Segment, aware, utcnow
 from jobs.settings import Settings
-from jobs.states import JobStatus
+from jobs.states import SEGMENT, JobStatus, SegmentStatus
 
 SPLIT, MERGE = "segments", "merge"  # the stages of a split job
+#: A segment's statuses as stored, for queries; every move between them is checked against ``SEGMENT``.
+QUEUED, RUNNING, DONE = SegmentStatus.QUEUED.value, SegmentStatus.RUNNING.value, SegmentStatus.DONE.value
 SEGMENT_TASK, MERGE_TASK = "worker.run_segment", "worker.merge_segments"
 
 
@@ -55,12 +57,12 @@ def split(session: Session, job_id: str, plans: list[dict[str, Any]], now: datet
     for plan in plans:
         if plan["index"] not in existing:
             session.add(Segment(id=segment_id(job_id, plan["index"]), job_id=job_id, index=plan["index"], plan=plan,
-                                status="queued", attempts=0, sent_at=now))
+                                status=QUEUED, attempts=0, sent_at=now))
     job = session.get(Job, job_id)
     job.stage, job.heartbeat_at = SPLIT, now
     session.flush()
     return [segment_id(job_id, p["index"]) for p in plans if existing.get(p["index"]) is None
-            or existing[p["index"]].status != "done"]
+            or existing[p["index"]].status != DONE]
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,17 @@ def claim_segment(session: Session, seg_id: str, worker: str, settings: Settings
     now = now or utcnow()
     segment = session.get(Segment, seg_id)
     job = session.get(Job, segment.job_id) if segment is not None else None
-    if segment is None or job is None or job.status != JobStatus.RUNNING.value or segment.status in ("done",
-                                                                                                    "failed"):
+    if segment is None or job is None or job.status != JobStatus.RUNNING.value or SEGMENT.final(segment.status):
         return Taken(False, "gone")
-    if segment.status == "running" and not _stale(segment.heartbeat_at, settings, now):
+    if segment.status == RUNNING and not _stale(segment.heartbeat_at, settings, now):
         return Taken(False, "busy")
     if segment.attempts >= settings.max_attempts:
         give_up(session, segment, f"segment {segment.index} stopped its worker {segment.attempts} time(s)",
                 ErrorCode.WORKER_LOST)
         return Taken(False, "abandoned")
+    SEGMENT.check(segment.status, SegmentStatus.RUNNING)
     won = session.execute(update(Segment).where(Segment.id == seg_id, Segment.attempts == segment.attempts)
-                          .values(status="running", attempts=segment.attempts + 1, worker=worker, heartbeat_at=now)
+                          .values(status=RUNNING, attempts=segment.attempts + 1, worker=worker, heartbeat_at=now)
                           .execution_options(synchronize_session=False)).rowcount == 1
     if not won:
         return Taken(False, "busy")
@@ -98,19 +100,19 @@ def claim_segment(session: Session, seg_id: str, worker: str, settings: Settings
 
 def beat_segment(session: Session, seg_id: str, worker: str) -> None:
     session.execute(update(Segment).where(Segment.id == seg_id, Segment.worker == worker,
-                                          Segment.status == "running").values(heartbeat_at=utcnow())
+                                          Segment.status == RUNNING).values(heartbeat_at=utcnow())
                     .execution_options(synchronize_session=False))
 
 
 def segment_done(session: Session, seg_id: str, worker: str, result_key: str, seconds: float) -> tuple[int, int]:
     """Mark the segment done (if this worker still holds it); (segments done, segments) of its job."""
     session.execute(update(Segment).where(Segment.id == seg_id, Segment.worker == worker,
-                                          Segment.status == "running")
-                    .values(status="done", result_key=result_key, seconds=seconds, heartbeat_at=utcnow())
+                                          Segment.status == RUNNING)  # running -> done (SEGMENT)
+                    .values(status=DONE, result_key=result_key, seconds=seconds, heartbeat_at=utcnow())
                     .execution_options(synchronize_session=False))
     job_id = job_of(seg_id)
     statuses = list(session.scalars(select(Segment.status).where(Segment.job_id == job_id)))
-    done = sum(status == "done" for status in statuses)
+    done = sum(status == DONE for status in statuses)
     job = session.get(Job, job_id)
     if job is not None and job.status == JobStatus.RUNNING.value:
         job.progress = 5.0 + 80.0 * done / max(1, len(statuses))
@@ -121,17 +123,18 @@ def segment_failed(session: Session, seg_id: str, worker: str, code: ErrorCode, 
                    settings: Settings) -> bool:
     """A segment's run failed: True to send it again alone, False when it has no attempt left (the job fails)."""
     segment = session.get(Segment, seg_id)
-    if segment is None or segment.worker != worker or segment.status != "running":
+    if segment is None or segment.worker != worker or segment.status != RUNNING:
         return False
     if segment.attempts >= settings.max_attempts:
         give_up(session, segment, f"segment {segment.index} failed {segment.attempts} time(s): {message}", code)
         return False
-    segment.status, segment.error, segment.sent_at = "queued", message, utcnow()
+    segment.status = SEGMENT.check(segment.status, SegmentStatus.QUEUED).value
+    segment.error, segment.sent_at = message, utcnow()
     return True
 
 
 def give_up(session: Session, segment: Segment, message: str, code: ErrorCode) -> None:
-    segment.status, segment.error = "failed", message
+    segment.status, segment.error = SEGMENT.check(segment.status, SegmentStatus.FAILED).value, message
     finish(session, segment.job_id, JobStatus.FAILED, error_code=code.value, error_message=message)
 
 
@@ -144,7 +147,7 @@ def claim_merge(session: Session, job_id: str, worker: str, settings: Settings, 
     if job.stage == MERGE and not _stale(job.heartbeat_at, settings, now):
         return False
     statuses = list(session.scalars(select(Segment.status).where(Segment.job_id == job_id)))
-    if not statuses or any(status != "done" for status in statuses):
+    if not statuses or any(status != DONE for status in statuses):
         return False
     return session.execute(update(Job).where(Job.id == job_id, Job.stage == job.stage,
                                              Job.heartbeat_at == job.heartbeat_at)
@@ -176,13 +179,13 @@ def sweep(session: Session, settings: Settings, in_broker: set[str],
     merge: list[str] = []
     for job in jobs:
         segments = list(session.scalars(select(Segment).where(Segment.job_id == job.id)))
-        lost = [s for s in segments if (s.status == "queued" and s.id not in in_broker
+        lost = [s for s in segments if (s.status == QUEUED and s.id not in in_broker
                                         and now - (aware(s.sent_at) or now) > grace)
-                or (s.status == "running" and _stale(s.heartbeat_at, settings, now))]
+                or (s.status == RUNNING and _stale(s.heartbeat_at, settings, now))]
         for segment in lost:
             segment.sent_at = now
             resend.append(segment.id)
-        if segments and all(s.status == "done" for s in segments) and (
+        if segments and all(s.status == DONE for s in segments) and (
                 job.stage == SPLIT or _stale(job.heartbeat_at, settings, now)):
             merge.append(job.id)
     return resend, merge

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
 from jobs.models import Dataset, Job, Model, Upload, new_id, rfc3339, utcnow
+from jobs.moves import move_job
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage, job_input_key
 from jobs.uploads import hand_to_job
@@ -140,7 +141,7 @@ def list_rows(session: Session, entity: type, principal: Principal) -> list[Any]
 def cancel(session: Session, job_id: str, principal: Principal) -> Job:
     job = get(session, Job, job_id, "job", principal)
     try:
-        job.move_to(JobStatus.CANCELED)
+        move_job(session, job, JobStatus.CANCELED)
     except IllegalTransition as exc:
         raise Conflict(str(exc)) from None
     return job

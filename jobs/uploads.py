@@ -18,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
-from jobs.lifecycle import aware
-from jobs.models import Upload, new_id, rfc3339, utcnow
+from jobs.models import Upload, aware, new_id, rfc3339, utcnow
 from jobs.settings import Settings
 from jobs.storage import Storage, job_input_key, upload_key
 

@@ -1,7 +1,7 @@
 """Webhooks: which URLs may receive them, who signs them, and the rules of delivery, shared by API and worker.
 
 A job submitted with ``webhook_url`` gets one delivery row per terminal event (``job.succeeded``, ``job.failed``,
-``job.canceled``), written by ``Job.move_to`` in the transaction that finishes the job: the outbox. Nothing is
+``job.canceled``), written by ``jobs.moves.move_job`` in the transaction that finishes the job: the outbox. Nothing is
 sent from inside that transaction. Every worker's dispatcher (``worker.webhooks``) leases due rows and queues them
 on the ``webhooks`` queue; the delivering task leases the row again for the length of one attempt, POSTs, and
 records the attempt. So delivery is at least once: a message lost with Redis, or a worker killed mid-delivery,
@@ -27,9 +27,9 @@ from urllib.parse import urlparse
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from jobs.lifecycle import aware
-from jobs.models import Token, WebhookDelivery, rfc3339, utcnow
+from jobs.models import Job, Token, WebhookDelivery, aware, rfc3339, utcnow
 from jobs.settings import Settings
+from jobs.states import DELIVERY, DeliveryStatus, JobStatus
 from jobs.urls import UnsafeURL, check_url
 
 SECRET_PREFIX = "whsec_"
@@ -98,6 +98,7 @@ def backoff_s(settings: Settings) -> tuple[float, ...]:
 
 
 ATTEMPTING = "attempting"
+PENDING = DeliveryStatus.PENDING.value
 
 
 def _in_flight(delivery: WebhookDelivery) -> bool:
@@ -108,7 +109,7 @@ def _in_flight(delivery: WebhookDelivery) -> bool:
 def _swap(session: Session, delivery: WebhookDelivery, **values: Any) -> bool:
     """Change the row only if nobody changed its lease since it was read (compare-and-set on ``lease_version``)."""
     won = session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending",
+        update(WebhookDelivery).where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == PENDING,
                                       WebhookDelivery.lease_version == delivery.lease_version)
         .values(lease_version=delivery.lease_version + 1, **values)
         .execution_options(synchronize_session=False)).rowcount == 1
@@ -122,7 +123,7 @@ def due(session: Session, now: datetime | None = None, limit: int = 100) -> list
     An attempt whose task died (its lease ran out before it was recorded) is written down as lost."""
     now = now or utcnow()
     rows = session.scalars(
-        select(WebhookDelivery).where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+        select(WebhookDelivery).where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now,
                                       or_(WebhookDelivery.leased_until.is_(None), WebhookDelivery.leased_until < now))
         .order_by(WebhookDelivery.next_attempt_at).limit(limit)).all()
     taken = []
@@ -141,7 +142,7 @@ def take_for_attempt(session: Session, delivery_id: str, now: datetime | None = 
     duplicate message (delivered, given up, or being attempted right now)."""
     now = now or utcnow()
     delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.status != "pending":
+    if delivery is None or delivery.status != PENDING:
         return None
     held = aware(delivery.leased_until)
     if _in_flight(delivery) and held is not None and held > now:
@@ -181,10 +182,10 @@ def record_attempt(session: Session, delivery: WebhookDelivery, outcome: Outcome
     schedule = backoff_s(settings)  # the wait before retry n is schedule[n - 1]; past its end, no retry
     retry_at = now + timedelta(seconds=schedule[len(attempts) - 1]) if len(attempts) <= len(schedule) else None
     deadline = aware(delivery.created_at) + timedelta(hours=settings.webhook_retry_hours)
-    if outcome.delivered:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "delivered", now, None
-    elif outcome.permanent or retry_at is None or retry_at > deadline:
-        delivery.status, delivery.finished_at, delivery.next_attempt_at = "failed", now, None
+    if outcome.delivered or outcome.permanent or retry_at is None or retry_at > deadline:
+        ended = DeliveryStatus.DELIVERED if outcome.delivered else DeliveryStatus.FAILED
+        delivery.status = DELIVERY.check(delivery.status, ended).value
+        delivery.finished_at, delivery.next_attempt_at = now, None
     else:
         delivery.next_attempt_at = retry_at
     return delivery.status
@@ -198,7 +199,7 @@ def payload(event: str, job_view: dict[str, Any], now: datetime | None = None) -
 def delivery_view(delivery: WebhookDelivery) -> dict[str, Any]:
     return {"id": delivery.id, "event": delivery.event, "status": delivery.status,
             "attempts": [a for a in delivery.attempts if a.get("status") != ATTEMPTING],
-            "next_attempt_at": rfc3339(delivery.next_attempt_at) if delivery.status == "pending" else None,
+            "next_attempt_at": rfc3339(delivery.next_attempt_at) if delivery.status == PENDING else None,
             "created_at": rfc3339(delivery.created_at), "finished_at": rfc3339(delivery.finished_at)}
 
 
@@ -206,3 +207,12 @@ def deliveries_of(session: Session, job_id: str | None = None, batch_id: str | N
     """The deliveries of one job's events, or of one batch's."""
     which = WebhookDelivery.job_id == job_id if batch_id is None else WebhookDelivery.batch_id == batch_id
     return list(session.scalars(select(WebhookDelivery).where(which).order_by(WebhookDelivery.created_at)))
+
+
+def record_job_event(session: Session, job: Job, status: JobStatus) -> None:
+    """A job submitted with a webhook gets its event in the same transaction that finishes it (the outbox, delivered
+    by ``worker.webhooks``): the event exists exactly when the finished status does."""
+    hook = (job.params or {}).get("webhook")
+    if hook:
+        session.add(WebhookDelivery(job_id=job.id, event=f"job.{status.value}", url=hook["url"],
+                                    token_id=hook.get("token_id"), next_attempt_at=utcnow()))

@@ -1,9 +1,11 @@
 """Celery worker: ``celery -A worker worker -Q predict,train,webhooks``.
 
 Celery finds its app as ``worker.celery``; the attribute is resolved on first access by the one factory
-(``worker.state.worker_state``), so importing this package builds nothing. Jobs run in ``worker.tasks`` (the
-bookkeeping around each job), ``worker.handlers`` (what each job kind does) and ``worker.failures`` (which error
-code an exception becomes).
+(``worker.app.worker_state``), so importing this package builds nothing. The modules, from the bottom up:
+``failures`` (which error code an exception becomes), ``state`` (what a worker process holds), ``context`` (what
+a handler is given and returns), ``handlers`` (what each job kind does), ``bookkeeping`` (heartbeat, outcome and
+end of every task), ``tasks`` and ``segments`` (the job, segment and merge tasks), ``webhooks`` (deliveries), and
+``app`` (the Celery app with the tasks registered on it, and the process's signals).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "celery":
-        from worker.state import worker_state
+        from worker.app import worker_state
 
         return worker_state().celery
     raise AttributeError(name)

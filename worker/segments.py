@@ -3,7 +3,8 @@
 A segment task claims its segment, beats while it runs, stores its result (``ftcn.predict.segments``) under the
 job's files and marks it done; the one that completes the set claims the merge and runs it at once. The merge
 reads every segment's result, merges tracks and clips, writes the same result document and files as a one-worker
-run (``worker.handlers.publish_result``) and finishes the job, with the job's heartbeat held while it works.
+run (``worker.handlers.predict.publish_result``) and finishes the job, with the job's heartbeat held while it works.
+Both go through the same bookkeeping as a whole job (``worker.bookkeeping``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from jobs import segments
 from jobs.db import unit_of_work
-from jobs.lifecycle import finish
 from jobs.logs import job_context
 from jobs.models import Job
 from jobs.queue import enqueue_segments
 from jobs.states import JobKind, JobStatus
 from jobs.storage import job_artifact_key
-from worker.failures import classify
-from worker.handlers import JobContext, PredictSetup, fetch_input, publish_result
-from worker.tasks import Heartbeat, dispatch_next, worker_name
+from worker.bookkeeping import Ending, Heartbeat, close_job, dispatch_next, outcome_of, worker_name
+from worker.context import JobContext, Succeeded, fetch_input
+from worker.handlers.predict import PredictSetup, publish_result
 
 if TYPE_CHECKING:
     from worker.state import WorkerState
@@ -58,7 +58,8 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
         started = time.monotonic()
         heart = Heartbeat(state.sessions, seg_id, me, settings.heartbeat_s,
                            beat=lambda session, sid, worker, fields: segments.beat_segment(session, sid, worker))
-        try:
+
+        def analyse_part() -> Succeeded:
             with heart, tempfile.TemporaryDirectory(prefix="ftcn-segment-") as folder:
                 ctx = _context(state, job_id, taken.params, taken.owner)
                 video = Path(folder) / "input.mp4"
@@ -67,10 +68,11 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
                 part = analyse(video, setup.network, setup.checkpoint, setup.backend, setup.options, plan)
                 key = job_artifact_key(job_id, f"segments/{plan.index}.json")
                 ctx.storage.put_bytes(key, json.dumps(part).encode(), "application/json")
-        except Exception as exc:  # noqa: BLE001 - the segment is sent again alone, or the job fails with the reason
-            failure = classify(exc, settings.time_limits()[JobKind.PREDICT.value])
-            if failure.internal:
-                log.exception("segment %s failed", seg_id)
+                return Succeeded({"key": key})
+
+        ending = outcome_of(analyse_part, JobKind.PREDICT, state, f"segment {seg_id}")
+        assert isinstance(ending, Ending)  # a segment never splits
+        if (failure := ending.failure) is not None:  # sent again alone, or the job fails with the reason
             again = unit_of_work(state.sessions, lambda s: segments.segment_failed(
                 s, seg_id, me, failure.code, failure.message, settings))
             if again:
@@ -78,6 +80,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
                 return "again"
             dispatch_next(state)
             return "failed"
+        key = ending.fields["result"]["key"]
         seconds = time.monotonic() - started
         done, total = unit_of_work(state.sessions, lambda s: segments.segment_done(s, seg_id, me, key, seconds))
         log.info("segment %s (frames %d-%d) done in %.1f s; %d of %d", seg_id, plan.start, plan.end, seconds, done,
@@ -102,43 +105,20 @@ def merge(state: WorkerState, job_id: str) -> JobStatus | None:
 
         params, owner, keys, described = unit_of_work(state.sessions, read)
         started = time.monotonic()
+
+        def merged(ctx: JobContext) -> Succeeded:
+            with tempfile.TemporaryDirectory(prefix="ftcn-merge-") as folder:
+                work = Path(folder)
+                video = work / "input.mp4"
+                fetch_input(ctx, video)
+                setup = PredictSetup.of(ctx)
+                parts = [json.loads(ctx.storage.get_bytes(key)) for key in keys]
+                result = merged_document(video, parts, setup.network, setup.checkpoint, setup.backend, setup.options)
+                result["segments"] = described
+                return Succeeded(publish_result(ctx, setup, video, result, work))
+
         with Heartbeat(state.sessions, job_id, me, settings.heartbeat_s) as heart:
             ctx = _context(state, job_id, params, owner, heart)
-            try:
-                with tempfile.TemporaryDirectory(prefix="ftcn-merge-") as folder:
-                    work = Path(folder)
-                    video = work / "input.mp4"
-                    fetch_input(ctx, video)
-                    setup = PredictSetup.of(ctx)
-                    parts = [json.loads(ctx.storage.get_bytes(key)) for key in keys]
-                    result = merged_document(video, parts, setup.network, setup.checkpoint, setup.backend,
-                                             setup.options)
-                    result["segments"] = described
-                    summary = publish_result(ctx, setup, video, result, work)
-                status, fields = JobStatus.SUCCEEDED, {"result": summary, "progress": 100.0, "stage": "done"}
-            except Exception as exc:  # noqa: BLE001 - every ending becomes the job's outcome, in one table
-                failure = classify(exc, settings.time_limits()[JobKind.PREDICT.value])
-                if failure.internal:
-                    log.exception("merging job %s failed", job_id)
-                status, fields = JobStatus.FAILED, {"error_code": failure.code.value,
-                                                    "error_message": failure.message}
-        unit_of_work(state.sessions, lambda s: finish(s, job_id, status, **fields))
-        from jobs.metrics import JOBS_FINISHED
-
-        JOBS_FINISHED.labels(kind=JobKind.PREDICT.value, status=status.value).inc()
-        dispatch_next(state)
-        log.info("job %s merged from %d segments: %s in %.1f s", job_id, len(keys), status.value,
-                 time.monotonic() - started)
-        return status
-
-
-def segment_task(task: Any, seg_id: str) -> None:
-    from worker.state import worker_state
-
-    run_segment(worker_state(), seg_id)
-
-
-def merge_task(task: Any, job_id: str) -> None:
-    from worker.state import worker_state
-
-    merge(worker_state(), job_id)
+            ending = outcome_of(lambda: merged(ctx), JobKind.PREDICT, state, f"merging job {job_id}")
+        assert isinstance(ending, Ending)
+        return close_job(state, job_id, JobKind.PREDICT, ending, started, f" merged from {len(keys)} segments")

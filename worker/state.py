@@ -1,8 +1,8 @@
 """Everything a worker process holds, built by one factory: settings, database sessions, storage, the Celery app,
 loaded models and face backends.
 
-Mirrors ``api.create_app()``: the worker reads the environment once, in :func:`worker_state`; nothing is built
-at import time, and the reconciler shares the same state. Connections are made
+Built once per process by ``worker.app.worker_state`` (which reads the environment, as ``api.create_app()`` does)
+and shared by the tasks and the reconciler; this module imports nothing from the rest of ``worker``. Connections are made
 lazily: Celery builds the state in its main process and forks the pool children from it, and a database pool or
 an S3 client inherited across a fork is not safe to use, so :meth:`WorkerState.after_fork` drops them and each
 child makes its own on first use.
@@ -10,27 +10,20 @@ child makes its own on first use.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.orm import sessionmaker
 
-from jobs import erasure
-from jobs.db import make_engine, session_scope
-from jobs.queue import TASK_NAME, WEBHOOK_TASK, make_celery
-from jobs.reconcile import reconcile
+from jobs.db import make_engine
 from jobs.settings import Settings
 from jobs.storage import Storage, open_storage
-from worker.weights_cache import cached_copy
+from jobs.weights_cache import cached_copy
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +62,7 @@ class WorkerState:
 
     def _local_copy(self, key: str, folder: str, sha256: str | None = None) -> Path:
         """A stored object copied to this machine's cache once (weights are immutable under their key), whole and
-        matching the registry's digest (``worker.weights_cache``)."""
+        matching the registry's digest (``jobs.weights_cache``)."""
         return cached_copy(lambda path: self.storage.download(key, path), Path(tempfile.gettempdir()) / folder / key,
                            sha256)
 
@@ -159,104 +152,3 @@ class WorkerState:
         if self._sessions is not None:
             self._sessions.kw["bind"].dispose(close=False)
         self._sessions, self._storage = None, None
-
-
-@functools.cache
-def worker_state() -> WorkerState:
-    """The process's one state; the first call (Celery loading ``worker.celery``) builds it and wires the task."""
-    from worker.tasks import run_job
-
-    settings = Settings.from_env()
-    state = WorkerState(settings=settings, celery=make_celery(settings))
-    from worker.webhooks import deliver_task
-
-    state.celery.task(name=TASK_NAME, bind=True)(run_job)
-    state.celery.task(name=WEBHOOK_TASK, bind=True, acks_late=True)(deliver_task)
-    from jobs.segments import MERGE_TASK, SEGMENT_TASK
-    from worker.segments import merge_task, segment_task
-
-    state.celery.task(name=SEGMENT_TASK, bind=True)(segment_task)
-    state.celery.task(name=MERGE_TASK, bind=True)(merge_task)
-    return state
-
-
-@setup_logging.connect
-def _logging(loglevel: Any = None, **_: Any) -> None:
-    """Celery leaves logging to us when this signal has a receiver: text or JSON lines, job ids on them."""
-    from jobs.logs import configure
-
-    configure(worker_state().settings, "worker", loglevel or logging.INFO)
-
-
-@worker_init.connect
-def _before_pool(**_: Any) -> None:
-    """In the worker's main process, before the pool forks and before anything imports prometheus_client: the
-    folder the pool's processes write their metrics to (``jobs.multiproc``)."""
-    from jobs.multiproc import prepare
-
-    prepare("ftcn-worker-metrics-")
-
-
-@worker_process_shutdown.connect
-def _pool_child_gone(pid: int | None = None, **_: Any) -> None:
-    from jobs.metrics import mark_process_dead
-
-    mark_process_dead(pid or os.getpid())
-
-
-@worker_process_init.connect
-def _forked(**_: Any) -> None:
-    state = worker_state()
-    state.after_fork()
-    threading.Thread(target=_warm_up, args=(state,), name="ftcn-warm-up", daemon=True).start()
-
-
-def _warm_up(state: WorkerState) -> None:
-    """In each pool process, beside its first jobs (not before: the process is ready at once)."""
-    started = time.perf_counter()
-    try:
-        prepared = state.warm_up()
-    except Exception:  # noqa: BLE001 - a job prepares what it needs itself; the warm-up only saves it the wait
-        log.warning("warm-up failed; jobs will prepare their model themselves", exc_info=True)
-        return
-    model = f"model {prepared['model_id']}" if prepared["model_id"] else "no default model"
-    log.info("warm-up: %s; face backend %s ready in %.1f s", model, prepared["backend"], time.perf_counter() - started)
-
-
-def _sweep_forever(state: WorkerState) -> None:
-    """Reconcile SQL with the broker; the worker that won the sweep's lock also enforces retention."""
-    first = True
-    while True:
-        swept = False
-        try:
-            swept = "skipped" not in reconcile(state.settings, state.sessions, state.celery, lock=not first)
-            first = False
-        except Exception:  # noqa: BLE001 - the next sweep tries again (Redis or the database may be down)
-            log.warning("reconciler sweep failed", exc_info=True)
-        if swept:
-            try:
-                with session_scope(state.sessions) as session:
-                    erased = erasure.sweep(session, state.storage, state.settings)
-                if any(erased.values()):
-                    log.info("retention sweep: %s", erased)
-            except Exception:  # noqa: BLE001 - storage or database down: the next sweep tries again
-                log.warning("retention sweep failed", exc_info=True)
-        time.sleep(state.settings.reconcile_interval_s)
-
-
-@worker_ready.connect
-def _start_reconciler(**_: Any) -> None:
-    """In the main process: a sweep at start-up (jobs lost while no worker ran), then one every interval; the
-    webhook dispatcher; the metrics endpoint (FTCN_WORKER_METRICS_PORT, 0 = none)."""
-    from worker.webhooks import start_dispatcher
-
-    state = worker_state()
-    threading.Thread(target=_sweep_forever, args=(state,), daemon=True, name="reconciler").start()
-    start_dispatcher(state)
-    if state.settings.worker_metrics_port:
-        from jobs.metrics import serve
-
-        try:
-            serve(state.settings.worker_metrics_port)
-        except OSError as exc:  # another worker on this host has the port: its scrape covers only itself
-            log.warning("metrics endpoint not started on port %d: %s", state.settings.worker_metrics_port, exc)

@@ -91,12 +91,6 @@ def deliver(state: WorkerState, delivery_id: str) -> str | None:
     return status
 
 
-def deliver_task(task: Any, delivery_id: str) -> None:
-    from worker.state import worker_state
-
-    deliver(worker_state(), delivery_id)
-
-
 def dispatch_once(state: WorkerState) -> int:
     """Queue every due delivery; how many were queued."""
     ids = unit_of_work(state.sessions, webhooks.due)

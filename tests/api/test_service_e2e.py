@@ -145,7 +145,7 @@ def trained_model(service: Service, dataset_zip: bytes) -> str:
 
 def test_the_worker_warms_up_when_it_starts(service: Service) -> None:
     """Each pool process prepares the face backend and the shared default model as it starts, beside its first
-    jobs (``worker.state._warm_up``); this worker started before any model was registered."""
+    jobs (``worker.app._warm_up``); this worker started before any model was registered."""
     deadline = time.monotonic() + 60
     while "warm-up: " not in (log := Path(service.worker_log).read_text()):
         assert time.monotonic() < deadline, log[-3000:]

@@ -18,6 +18,7 @@ from ftcn.cli import main as ftcn
 from ftcn.training.train import weights_digest
 from jobs.db import session_scope, upgrade
 from jobs.models import Dataset, Job
+from jobs.moves import move_job
 from jobs.queue import make_celery
 from jobs.service import create_job
 from jobs.settings import Settings
@@ -113,7 +114,8 @@ def test_canceling_a_distributed_train_job_stops_its_processes(state: WorkerStat
         time.sleep(0.5)
     assert trainers()
     with session_scope(state.sessions) as session:
-        session.get(Job, job_id).move_to(JobStatus.CANCELED)
+        job_row = session.get(Job, job_id)
+        move_job(session, job_row, JobStatus.CANCELED)
     runner.join(timeout=60)
     assert not runner.is_alive() and outcome == [JobStatus.CANCELED]
     assert job(state, job_id).status == JobStatus.CANCELED.value

@@ -29,7 +29,8 @@ from jobs.storage import SourceTooLarge
 from tests.datasets import write_clip_dataset
 from tests.media import FACE_PHOTO, TALKING_FACE, no_face_video
 from worker.failures import CODES, classify, without_paths
-from worker.handlers import HANDLERS, JobContext
+from worker.context import JobContext, Succeeded
+from worker.handlers import HANDLERS
 from worker.state import WorkerState
 from worker.tasks import execute
 
@@ -190,7 +191,7 @@ def test_every_error_code_is_reached_with_a_readable_reason(state: WorkerState, 
 
 def test_a_bug_is_internal_and_its_details_stay_in_the_log(state: WorkerState, tmp_path: Path, model_id: str,
                                                           monkeypatch, caplog) -> None:
-    def broken(ctx: JobContext) -> dict:
+    def broken(ctx: JobContext) -> Succeeded:
         raise KeyError("secret detail at /srv/ftcn/worker.py")
 
     monkeypatch.setitem(HANDLERS, JobKind.PREDICT, broken)
@@ -221,7 +222,9 @@ def test_predict_reports_progress_and_stores_its_artifacts(state: WorkerState, t
     context = JobContext(job_id=submit(state, JobKind.PREDICT, {}), params={
         "model_id": model_id, "input_key": key, "filename": "talk.mp4", "options": {"max_frames": 24}},
         state=state, progress=lambda stage, percent: reports.append((stage, percent)), owner="tester")
-    result = HANDLERS[JobKind.PREDICT](context)
+    outcome = HANDLERS[JobKind.PREDICT](context)
+    assert isinstance(outcome, Succeeded)
+    result = outcome.result
     stages = [stage for stage, _ in reports]
     assert stages[0] == "faces" and "clips" in stages and stages[-1] == "annotate"
     percents = [percent for _, percent in reports]

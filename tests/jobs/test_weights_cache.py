@@ -1,4 +1,4 @@
-"""The worker's copies of stored weights are whole and verified, or absent (worker.weights_cache)."""
+"""The worker's copies of stored weights are whole and verified, or absent (jobs.weights_cache)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from jobs.storage import StorageError
-from worker.weights_cache import cached_copy
+from jobs.weights_cache import cached_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = os.urandom(3 * 1024 * 1024)
@@ -29,7 +29,7 @@ def test_a_copy_killed_half_way_leaves_nothing_that_a_later_job_would_trust(tmp_
     code = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
-        "from worker.weights_cache import cached_copy\n"
+        "from jobs.weights_cache import cached_copy\n"
         "def download(path):\n"
         "    with open(path, 'wb') as handle:\n"
         "        handle.write(b'x' * 1_000_000)  # half of the file, then the worker dies\n"

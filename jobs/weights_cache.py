@@ -1,4 +1,4 @@
-"""The worker's local copies of stored weights (models, detectors): whole and verified, or absent.
+"""Local copies of stored weights (models, detectors) for the worker: whole and verified, or absent.
 
 A copy is written under a temporary name in the cache's folder and renamed into place only once it is complete and,
 when the registry knows the file's SHA-256, matches it. So another process never loads a half-written file, and a

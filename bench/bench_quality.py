@@ -4,7 +4,7 @@ For the tiny and small models, trains on three sets of synthetic fakes (the past
 mix of all), each with the same kinds of real videos (talking faces, a photo and a group photo under a moving
 camera), then scores one held-out set with every method through ``ftcn predict`` on its labels.csv: video-level
 AUC, accuracy at the model's own threshold, and the false-positive rate on the real videos, per method. Every
-step is the public command line, with fixed seeds, so the table in the README is reproduced by
+step is the public command line, with fixed seeds, so the table in docs/benchmarks.md is reproduced by
 
     .venv/bin/python bench/bench_quality.py            # about 15 minutes on 2 CPU cores
 

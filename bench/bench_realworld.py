@@ -11,7 +11,7 @@ where labels are given, the video AUC.
 The AUC means something only with trained weights (``--weights``: ftcn_tt.pth or a checkpoint of ours); without
 them an untrained tiny model stands in, and only the face figures (NO_FACE, coverage, faces judged), which do not
 depend on the model, are printed. The media are not in the repository (they have no licence to share): the
-README's "Real footage" section says how the development corpus's manifest is rebuilt from the public repositories
+"Real footage" section of docs/benchmarks.md says how the development corpus's manifest is rebuilt from the public repositories
 that committed the videos.
 """
 

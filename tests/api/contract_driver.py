@@ -83,7 +83,9 @@ def main(work: Path, redis_url: str, video: Path) -> None:
             driven.append(f"{method} {rule.rule} {answer.status_code}")
             if answer.status_code >= 500 and not (rule.rule == "/readyz" and answer.status_code == 503):
                 failures.append(f"{method} {rule.rule}: {answer.status_code} {answer.get_data(as_text=True)[:300]}")
-    report = client.get(f"/batches/{batch_id}", headers=auth).get_json()["report"]
+    shown = client.get(f"/batches/{batch_id}", headers=auth)
+    assert shown.status_code == 200, shown.get_data(as_text=True)
+    report = shown.get_json()["report"]
     print(json.dumps({"refused": sorted(set(refused)), "failures": failures, "driven": driven,
                       "report_auc": report and report.get("auc"),
                       "loaded": sorted(m for m in BLOCKED if m in sys.modules)}))

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import sessionmaker
@@ -80,11 +80,20 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Ending:
-    """How a piece of work ended: the status it gives the job and the fields recorded with it."""
+    """How a piece of work ended: the status it gives the job, with its result or its failure."""
 
     status: JobStatus
-    fields: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
     failure: Failure | None = None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """What the job's row records with the status (``jobs.lifecycle.finish``)."""
+        if self.failure is not None:
+            return {"error_code": self.failure.code.value, "error_message": self.failure.message}
+        if self.result is not None:
+            return {"result": self.result, "progress": 100.0, "stage": "done"}
+        return {}
 
 
 def outcome_of(work: Callable[[], Outcome], kind: JobKind, state: WorkerState, what: str) -> Ending | Split:
@@ -98,10 +107,10 @@ def outcome_of(work: Callable[[], Outcome], kind: JobKind, state: WorkerState, w
         failure = classify(exc, state.settings.time_limits()[kind.value])
         if failure.internal:
             log.exception("%s failed", what)
-        return Ending(JobStatus.FAILED, {"error_code": failure.code.value, "error_message": failure.message}, failure)
+        return Ending(JobStatus.FAILED, failure=failure)
     if isinstance(outcome, Split):
         return outcome
-    return Ending(JobStatus.SUCCEEDED, {"result": outcome.result, "progress": 100.0, "stage": "done"})
+    return Ending(JobStatus.SUCCEEDED, result=outcome.result)
 
 
 def dispatch_next(state: WorkerState) -> None:

@@ -80,7 +80,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
                 return "again"
             dispatch_next(state)
             return "failed"
-        key = ending.fields["result"]["key"]
+        key = ending.result["key"]
         seconds = time.monotonic() - started
         done, total = unit_of_work(state.sessions, lambda s: segments.segment_done(s, seg_id, me, key, seconds))
         log.info("segment %s (frames %d-%d) done in %.1f s; %d of %d", seg_id, plan.start, plan.end, seconds, done,

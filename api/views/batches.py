@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.access import principal
 from api.problems import Problem
 from api.schemas import BatchRequest
+from api.views.common import app_state, bp, json_body, notified, on_key_race, reuse_param, usable_upload, with_backend
 from jobs import batches, service, webhooks
 from jobs.db import session_scope
 from jobs.metrics import JOBS_SUBMITTED
@@ -18,8 +19,6 @@ from jobs.auth import visible
 from jobs.models import Batch, rfc3339
 from jobs.states import JobKind
 from jobs.urls import UnsafeURL, check_url
-
-from api.views.common import on_key_race, json_body, notified, reuse_param, usable_upload, with_backend, app_state, bp
 
 
 @bp.post("/batches")

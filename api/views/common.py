@@ -121,7 +121,7 @@ def _create_or_find(kind: JobKind, params: Callable[[Session], dict[str, Any]], 
                     upload: tuple[Any, str] | None, upload_id: str | None) -> tuple[dict[str, Any], bool]:
     state = app_state()
     with session_scope(state.sessions) as session:
-        values = params(session) if callable(params) else params
+        values = params(session)
         existing = service.find_idempotent(session, key, kind.value, values)
         if existing is not None:
             return service.job_view(existing, state.storage, state.settings.link_ttl_s), False

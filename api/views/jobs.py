@@ -15,16 +15,15 @@ from api.problems import Problem
 from api.schemas import (
     PredictOptions, PredictRequest, PreprocessOptions, PreprocessRequest, ReferencePredictRequest, TrainRequest,
 )
+from api.views.common import (
+    ARCHIVE_SUFFIXES, MAX_OFFSET, VIDEO_SUFFIXES, accept, accepted, form_options, json_body, json_payload,
+    refused_as_problem, reuse_param, submit, uploaded_file, with_backend, app_state, bp,
+)
 from jobs import erasure, service, uploads, webhooks
 from jobs.db import session_scope
 from jobs.models import Dataset, Job, Model
 from jobs.states import JobKind, JobStatus
 from jobs.urls import check_url
-
-from api.views.common import (
-    ARCHIVE_SUFFIXES, MAX_OFFSET, VIDEO_SUFFIXES, accept, accepted, form_options, json_body, json_payload,
-    refused_as_problem, reuse_param, submit, uploaded_file, with_backend, app_state, bp,
-)
 
 
 @bp.post("/predict")

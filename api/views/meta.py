@@ -9,13 +9,12 @@ from flask import Response, jsonify, request
 from api.access import principal
 from api.problems import Problem
 from api.schemas import openapi_document
+from api.views.common import app_state, bp
 from jobs import service, webhooks
 from jobs.db import session_scope
 from jobs.detectors import list_detectors
 from jobs.metrics import CONTENT_TYPE, exposition
 from jobs.models import Dataset, Model
-
-from api.views.common import app_state, bp
 
 
 @bp.get("/models")
@@ -27,7 +26,7 @@ def index_models() -> Response:
 
 @bp.get("/detectors")
 def index_detectors() -> Response:
-    """Face backends this service can run: dlib always, RetinaFace once its weights are registered."""
+    """Face backends this service can run: mtcnn and dlib always, RetinaFace once its weights are registered."""
     with session_scope(app_state().sessions) as session:
         return jsonify({"items": list_detectors(session)})
 

@@ -9,10 +9,9 @@ from flask import Response, jsonify, request, send_file
 from api.access import principal
 from api.problems import Problem
 from api.schemas import UploadRequest
+from api.views.common import VIDEO_SUFFIXES, app_state, bp, json_body, local_signed
 from jobs import uploads
 from jobs.db import session_scope
-
-from api.views.common import VIDEO_SUFFIXES, json_body, local_signed, app_state, bp
 
 
 @bp.post("/uploads")

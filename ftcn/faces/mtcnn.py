@@ -106,8 +106,7 @@ def _crops(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.Ten
 @torch.inference_mode()
 def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig()) -> Detections:
     """The faces MTCNN finds in one RGB frame (uint8, [H, W, 3])."""
-    device = next(model.parameters()).device
-    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float()
+    image = _as_image(model, rgb)
     height, width = rgb.shape[:2]
     first, second, third = config.thresholds
 
@@ -125,18 +124,30 @@ def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfi
     width_, height_ = rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1]
     boxes = _square(rows[:, :4] + rows[:, 5:9] * np.column_stack([width_, height_, width_, height_]))
 
-    crops, valid = _crops(image, boxes, 24)
-    if not len(valid):
-        return Detections.empty()
-    offsets, probability = (t.cpu().numpy() for t in model.rnet(_normalise(crops)))
-    passed = probability > second
-    boxes, offsets, scores = boxes[valid][passed], offsets[passed], probability[passed]
+    boxes, offsets, scores = _refine_stage(model, image, boxes, second)
     if not len(boxes):
         return Detections.empty()
     keep = nms(boxes, scores, 0.7)
     boxes = _square(_regress(boxes[keep], offsets[keep]))
 
     return _output_stage(model, image, boxes, third)
+
+
+def _as_image(model: MTCNN, rgb: np.ndarray) -> torch.Tensor:
+    """An RGB frame (uint8, [H, W, 3]) as the float batch of one the networks take, on the model's device."""
+    device = next(model.parameters()).device
+    return torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float()
+
+
+def _refine_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-Net on square boxes: the boxes it passes, with their regression offsets and probabilities."""
+    crops, valid = _crops(image, boxes, 24)
+    if not len(valid):
+        return boxes[:0], np.zeros((0, 4)), np.zeros(0)
+    offsets, probability = (t.cpu().numpy() for t in model.rnet(_normalise(crops)))
+    passed = probability > threshold
+    return boxes[valid][passed], offsets[passed], probability[passed]
 
 
 def _output_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray, threshold: float) -> Detections:
@@ -165,13 +176,8 @@ def confirm_faces(model: MTCNN, rgb: np.ndarray, boxes: np.ndarray, threshold: f
     by O-Net's regression."""
     if not len(boxes):
         return Detections.empty()
-    device = next(model.parameters()).device
-    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float()
+    image = _as_image(model, rgb)
     boxes = _square(np.asarray(boxes, np.float64))
     if refine_threshold is not None:
-        crops, valid = _crops(image, boxes, 24)
-        if not len(valid):
-            return Detections.empty()
-        probability = model.rnet(_normalise(crops))[1].cpu().numpy()
-        boxes = boxes[valid][probability > refine_threshold]
+        boxes = _refine_stage(model, image, boxes, refine_threshold)[0]
     return _output_stage(model, image, boxes, threshold)

@@ -139,12 +139,17 @@ class _OpenTrack:
         return not minimum or not self.skin or float(np.median(self.skin)) >= minimum
 
     def predicted_box(self, frame: int) -> np.ndarray:
-        """Constant-velocity extrapolation of the box to ``frame`` (keeps crossing faces apart)."""
+        """The last box moved to ``frame`` at its centre's constant velocity (keeps crossing faces apart).
+
+        Only the centre is extrapolated, never the size: a detector's box jumps in size between pyramid levels
+        (dlib: 44 px, then 36 px, at the same face), and that jump carried over a bridged gap shrank the prediction
+        to a sliver that no longer overlapped the face, splitting one track in two."""
         last = self.boxes[-1]
         if len(self.boxes) < 2:
             return last
-        velocity = (self.boxes[-1] - self.boxes[-2]) / (self.frames[-1] - self.frames[-2])
-        return last + velocity * (frame - self.frames[-1])
+        centres = [(box[:2] + box[2:]) / 2 for box in self.boxes[-2:]]
+        velocity = (centres[1] - centres[0]) / (self.frames[-1] - self.frames[-2])
+        return last + np.tile(velocity * (frame - self.frames[-1]), 2)
 
     @property
     def settled_end(self) -> int:

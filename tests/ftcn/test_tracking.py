@@ -29,6 +29,18 @@ def test_face_that_leaves_briefly_is_one_track_with_a_bridged_gap() -> None:
     np.testing.assert_allclose(track.boxes[11, 0], 111.0)  # interpolated between frame 9 (109) and 13 (113)
 
 
+def test_a_box_that_jumps_in_size_before_a_gap_stays_one_track() -> None:
+    """dlib's box for one face jumps between pyramid levels (44 px, then 36 px a frame later). Extrapolating that
+    shrink across a 2-frame gap once predicted a sliver, and the face came back as a second track."""
+    frames = [[face(100 - 5 * t, 60, size=44)] for t in range(8)]
+    frames.append([face(100 - 5 * 8 + 4, 64, size=36)])  # the same face, a smaller box
+    frames += [[], []]
+    frames += [[face(100 - 5 * t, 60, size=44)] for t in range(11, 20)]
+    tracks = link_faces(frames, TrackerConfig(max_gap=5))
+    assert [(t.start, t.end) for t in tracks] == [(0, 20)]
+    assert tracks[0].detection_index[9:11] == [-1, -1]
+
+
 def test_face_that_leaves_for_long_comes_back_as_a_new_track() -> None:
     frames = [[face(100, 50)] for _ in range(10)] + [[] for _ in range(20)] + [[face(100, 50)] for _ in range(10)]
     tracks = link_faces(frames, TrackerConfig(max_gap=5))

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.faces.names import BACKENDS  # noqa: E402
 from ftcn.faces.tracking import boxes_at, iou, link_faces  # noqa: E402
-from ftcn.predict.faces_pass import FULL_KEYFRAME_S, scan_faces  # noqa: E402
+from ftcn.faces.scan import FULL_KEYFRAME_S, scan_faces  # noqa: E402
 from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene  # noqa: E402
 
 FOUND_IOU = 0.3

@@ -3,7 +3,7 @@
 - reference: what the official script does: a clip at every frame (stride 1), batch 6, the detector on every
   frame, official tracking (two decodes);
 - default: ``PredictOptions()`` as the CLI and the service use it (one decode, ftcn.predict.stream; the adaptive
-  pass, ftcn.predict.adaptive; faces scanned where following needs it, ftcn.predict.faces_pass);
+  pass, ftcn.predict.adaptive; faces scanned where following needs it, ftcn.faces.scan);
 - default borderline: the default on a video whose every track is borderline (the checkpoint's inconclusive band
   covers the whole scale), so the adaptive pass looks at every track again: its worst case;
 - half clip: clips every half clip on every track (the default before the adaptive pass);

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.models import build_model, config_for_size  # noqa: E402
-from ftcn.predict.faces_pass import scan_interval  # noqa: E402
+from ftcn.faces.scan import scan_interval  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, predict_video, result_document  # noqa: E402
 from ftcn.predict.segments import SegmentPlan, merge_segments, plan_segments, run_segment  # noqa: E402
 from ftcn.render.annotate import write_annotated_video  # noqa: E402

@@ -26,7 +26,8 @@ import torch  # noqa: E402
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.predict.adaptive import looks_borderline  # noqa: E402
-from ftcn.predict.pipeline import PredictOptions, _stream  # noqa: E402
+from ftcn.predict.options import PredictOptions  # noqa: E402
+from ftcn.predict.passes import streamed  # noqa: E402
 from ftcn.runtime import engine_for  # noqa: E402
 from ftcn.timing import StageTimer  # noqa: E402
 from ftcn.training.metrics import roc_auc  # noqa: E402
@@ -38,7 +39,7 @@ def clip_scores(path: Path, model, backend, stride: int) -> list[list[float]]:
     """Each judged track's clip probabilities at a fixed stride."""
     options = PredictOptions(stride=stride, adaptive=False).resolved(model, backend)
     engine = engine_for(model, options.runtime, options.precision)
-    found = _stream(path, model, backend, engine, options, lambda *_: None, StageTimer())
+    found = streamed(path, model, backend, engine, options, lambda *_: None, StageTimer())
     judged = sum(reason is None for reason in found.unjudged)
     return [[float(p) for p, w in zip(found.probabilities, found.windows) if w.track == j] for j in range(judged)]
 

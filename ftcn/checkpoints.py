@@ -7,6 +7,7 @@ layouts are adapted by each model module's ``checkpoint_filter_fn``; loading is 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import pickle
 from dataclasses import dataclass, field
@@ -104,6 +105,16 @@ def load_strict(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str
     model.load_state_dict(state_dict, strict=True)
 
 
+def weights_digest(model: nn.Module, context: bytes = b"") -> str:
+    """SHA-256 of ``context`` then every parameter and buffer in state_dict order: equal digests, the same model
+    (DDP's replicas are compared by it; with the configuration as context it keys the exported graphs' cache)."""
+    digest = hashlib.sha256(context)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _parse_ours(obj: dict[str, Any], path: str | Path) -> Checkpoint:
     version = obj.get("version")
     if version != CHECKPOINT_VERSION:
@@ -159,7 +170,7 @@ def model_from_checkpoint(checkpoint: Checkpoint, device: str | torch.device = "
     """Build the network the checkpoint describes and fill it strictly; eval mode, channels-last-3d.
 
     Channels-last-3d memory format measured 1.4-1.9x faster on CPU (bench/bench_model.py) with identical outputs
-    up to float rounding; inputs are converted to match in :func:`ftcn.predict.clip_pass.to_model_input`.
+    up to float rounding; inputs are converted to match in :func:`ftcn.predict.classify.to_model_input`.
     """
     model = build_model(checkpoint.config)
     load_strict(model, checkpoint.state_dict, f"checkpoint ({checkpoint.config.name})")

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ftcn.checkpoints import weights_digest
 from ftcn.errors import BadOption
 from ftcn.models import FTCN
 from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, dtype_name, resolve_precision
@@ -276,19 +277,15 @@ EXPORT_REVISION = 2
 frames), so that graphs exported before are not reused."""
 
 
-def weights_digest(model: FTCN) -> str:
-    """Digest of the export revision, the configuration and every weight: the exported graph's cache key."""
-    digest = hashlib.sha256(f"revision {EXPORT_REVISION}\n".encode())
-    digest.update(json.dumps(model.cfg.to_dict(), sort_keys=True).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+def graph_key(model: FTCN) -> str:
+    """The exported graph's cache key: the export revision, the configuration and every weight."""
+    context = f"revision {EXPORT_REVISION}\n".encode() + json.dumps(model.cfg.to_dict(), sort_keys=True).encode()
+    return weights_digest(model, context)
 
 
 def _exported(model: FTCN) -> Path:
     """The model's ONNX graph (batch dimension free), exported and checked once, then taken from the cache."""
-    path = cache_folder() / f"{model.cfg.name}-{weights_digest(model)[:24]}.onnx"
+    path = cache_folder() / f"{model.cfg.name}-{graph_key(model)[:24]}.onnx"
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,17 +13,15 @@ same numbers and none is lost when a process restarts.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client import values as _values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-#: The folder of multiprocess samples, as it was when prometheus-client was imported (what decides its mode).
-MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Seconds: from sub-second API calls to day-long training jobs.
@@ -86,8 +84,14 @@ def exposition(*extra: Collector) -> bytes:
     return generate_latest(_process_registry()) + generate_latest(service)
 
 
+def multiprocess() -> bool:
+    """Whether prometheus-client runs in multiprocess mode: its own decision, taken once when it was imported (it
+    reads ``PROMETHEUS_MULTIPROC_DIR`` then), so it is asked rather than the environment read again here."""
+    return _values.ValueClass is not _values.MutexValue
+
+
 def _process_registry() -> CollectorRegistry:
-    if not MULTIPROCESS_DIR:
+    if not multiprocess():
         return REGISTRY
     registry = CollectorRegistry()
     _multiprocess.MultiProcessCollector(registry)
@@ -96,7 +100,7 @@ def _process_registry() -> CollectorRegistry:
 
 def mark_process_dead(pid: int) -> None:
     """A finished process's live gauges leave the multiprocess folder (its counters stay, as they should)."""
-    if MULTIPROCESS_DIR:
+    if multiprocess():
         _multiprocess.mark_process_dead(pid)
 
 

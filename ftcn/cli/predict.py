@@ -18,8 +18,7 @@ from ftcn.faces.names import BACKENDS, DEFAULT_BACKEND
 from ftcn.faces.backends import make_backend
 from ftcn.precision import Precision
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
-from ftcn.render.annotate import write_annotated_video
-from ftcn.render.timeline import write_timeline_plot
+from ftcn.render.artifacts import write_artifacts
 from ftcn.runtime import Runtime
 from ftcn.video.decode import probe
 
@@ -105,13 +104,12 @@ def _loaded(args: argparse.Namespace) -> tuple:
     return model, checkpoint, backend
 
 
-def _write(args, video: Path, result: dict, out: Path, options: PredictOptions, bars) -> None:
-    """timeline.png and, unless --no-video, annotated.mp4 in ``out`` (result.json is the caller's)."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_timeline_plot(result, out / "timeline.png")
-    if not args.no_video:
-        write_annotated_video(video, result, out / "annotated.mp4", options.limits,
-                              on_frame=lambda frame: bars("annotate", frame.index + 1, result["input"]["frames_read"]))
+def _write(args, video: Path, result: dict, out: Path, options: PredictOptions, bars, with_result: bool = True
+           ) -> None:
+    """result.json, timeline.png, the face pictures and, unless --no-video, annotated.mp4 in ``out``."""
+    frames = result["input"]["frames_read"]
+    write_artifacts(video, result, out, options.limits, annotated=not args.no_video, with_result=with_result,
+                    on_frame=lambda frame: bars("annotate", frame.index + 1, frames))
 
 
 def _run_one(args: argparse.Namespace, video: Path) -> int:
@@ -121,8 +119,6 @@ def _run_one(args: argparse.Namespace, video: Path) -> int:
     bars = StageBars()
     try:
         result = predict_video(video, model, checkpoint, backend, options, progress=bars)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "result.json").write_text(json.dumps(result, indent=2))
         _write(args, video, result, args.out, options, bars)
     finally:
         bars.close()
@@ -149,7 +145,7 @@ def score_items(args: argparse.Namespace, items: list, out: Path, show: bool) ->
         probe(item.path, options.limits)
         result = predict_video(item.path, model, checkpoint, backend, options)
         result["input"]["filename"] = item.name
-        _write(args, item.path, result, folder, options, bars)
+        _write(args, item.path, result, folder, options, bars, with_result=False)  # run_batch writes it last
         if show:
             bars.close()
             print(one_line(result))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ftcn.datasets.reading import DatasetKind, DatasetOptions, check_present, entry, relative, require_file
 from ftcn.datasets.sources import VideoEntry
-from ftcn.datasets.standard import DatasetKind, DatasetOptions, check_present, entry, relative, require_file
 from ftcn.errors import InvalidSource
 
 TITLE = "Celeb-DF"

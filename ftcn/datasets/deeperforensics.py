@@ -15,9 +15,16 @@ import re
 from pathlib import Path
 
 from ftcn.datasets import ffpp
+from ftcn.datasets.reading import (
+    DatasetKind,
+    DatasetOptions,
+    check_present,
+    entry,
+    relative,
+    require_file,
+    require_folder,
+)
 from ftcn.datasets.sources import VideoEntry
-from ftcn.datasets.standard import (DatasetKind, DatasetOptions, check_present, entry, relative, require_file,
-                                    require_folder)
 from ftcn.errors import InvalidSource
 
 TITLE = "DeeperForensics-1.0"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ftcn.datasets.reading import DatasetKind, DatasetOptions, check_present, entry, load_json, relative
 from ftcn.datasets.sources import VideoEntry
-from ftcn.datasets.standard import DatasetKind, DatasetOptions, check_present, entry, load_json, relative
 from ftcn.errors import InvalidSource
 
 TITLE = "DFDC"

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ftcn.datasets.reading import DatasetKind, DatasetOptions, check_present, entry, load_json, relative, require_folder
 from ftcn.datasets.sources import VideoEntry
-from ftcn.datasets.standard import (DatasetKind, DatasetOptions, check_present, entry, load_json, relative,
-                                    require_folder)
 from ftcn.errors import InvalidSource
 
 TITLE = "FaceForensics++"

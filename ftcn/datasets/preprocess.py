@@ -31,10 +31,10 @@ from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.digests import file_sha256
 from ftcn.errors import InvalidSource
 from ftcn.faces.backends import make_backend
+from ftcn.faces.clip_plan import iter_aligned_clips, plan_clips
 from ftcn.faces.names import DEFAULT_BACKEND
+from ftcn.faces.scan import scan_faces
 from ftcn.faces.tracking import link_faces
-from ftcn.predict.clip_pass import iter_aligned_clips, plan_clips
-from ftcn.predict.faces_pass import scan_faces
 from ftcn.video.decode import InvalidVideo, VideoLimits
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from ftcn.faces.align import clip_affine
+from ftcn.faces.clip_plan import ClipPlan, iter_aligned_clips
 from ftcn.faces.clips import ClipWindow, crop_boxes, padded_positions
 from ftcn.faces.types import Track
-from ftcn.predict.clip_pass import ClipPlan, iter_aligned_clips
 from ftcn.predict.stream import StreamResult, mean_brightness
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoLimits

@@ -15,7 +15,6 @@ from ftcn.predict.scoring import frame_scores, mean_score
 from ftcn.predict.versions import ANALYSIS_VERSION, RESULT_SCHEMA_VERSION  # noqa: F401 (re-exported)
 
 
-
 class Verdict(str, Enum):
     FAKE = "FAKE"
     REAL = "REAL"

@@ -29,7 +29,11 @@ from ftcn.faces.tracking import iou, track_order
 from ftcn.faces.types import Track
 from ftcn.models import FTCN
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
+from ftcn.predict.options import PredictOptions, Progress
+from ftcn.predict.passes import streamed
+from ftcn.predict.pipeline import looked_again, result_document
 from ftcn.predict.stream import StreamResult
+from ftcn.runtime import engine_for
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoInfo
 
@@ -68,12 +72,9 @@ def plan_segments(frame_count: int, fps: float, segment_s: float, clip_len: int,
             for i, (a, b) in enumerate(zip(starts, ends))]
 
 
-def run_segment(path: str | Path, model: FTCN, checkpoint: Checkpoint, backend: FaceBackend, options: Any,
-                plan: SegmentPlan, progress: Any = None) -> dict[str, Any]:
-    """Faces, tracks and clip probabilities of one segment, as plain data (``options``: PredictOptions)."""
-    from ftcn.predict.pipeline import _stream
-    from ftcn.runtime import engine_for
-
+def run_segment(path: str | Path, model: FTCN, checkpoint: Checkpoint, backend: FaceBackend,
+                options: PredictOptions, plan: SegmentPlan, progress: Progress | None = None) -> dict[str, Any]:
+    """Faces, tracks and clip probabilities of one segment, as plain data."""
     options = options.resolved(model, backend)
     timer = StageTimer()
     engine = engine_for(model, options.runtime, options.precision)
@@ -82,7 +83,7 @@ def run_segment(path: str | Path, model: FTCN, checkpoint: Checkpoint, backend: 
     backend.timer.reset()
     report = progress or (lambda stage, done, total: None)
     with timer.measure("total"):
-        found = _stream(Path(path), model, backend, engine, options, report, timer, start_frame=plan.decode_start)
+        found = streamed(Path(path), model, backend, engine, options, report, timer, start_frame=plan.decode_start)
     timer.merge(backend.timer)
     judged = [track for track, reason in zip(found.tracks, found.unjudged) if reason is None]
     owned = [(window, float(p), float(light)) for window, p, light in
@@ -204,12 +205,10 @@ def merge_segments(parts: list[dict[str, Any]], clip_len: int, judging: JudgingR
 
 
 def merged_document(path: str | Path, parts: list[dict[str, Any]], model: FTCN, checkpoint: Checkpoint,
-                    backend: FaceBackend, options: Any, timer: StageTimer | None = None) -> dict[str, Any]:
+                    backend: FaceBackend, options: PredictOptions, timer: StageTimer | None = None
+                    ) -> dict[str, Any]:
     """The result document of a video analysed in segments: the merged tracks, the adaptive pass's second look
     at the borderline ones (a track's doubt shows only once it is whole), as one run would write it."""
-    from ftcn.predict.pipeline import looked_again, result_document
-    from ftcn.runtime import engine_for
-
     timer = timer or StageTimer()
     options = options.resolved(model, backend)
     engine = engine_for(model, options.runtime, options.precision)

@@ -1,7 +1,7 @@
 """One decode for a whole prediction: faces are found, linked and cut into clips while the model classifies the
 clips already cut.
 
-The two-pass path (:mod:`ftcn.predict.faces_pass`, then :mod:`ftcn.predict.clip_pass`) decodes the video twice and
+The two-pass path (:mod:`ftcn.faces.scan`, then :mod:`ftcn.faces.clip_plan`) decodes the video twice and
 leaves the model idle until every face of the video is known. Here a producer thread decodes each frame once,
 finds its faces, links them (:class:`ftcn.faces.tracking.Linker`) and keeps, per open track, only the crop regions
 a clip may still need; a clip is aligned and queued as soon as its frames are final, and the model (the calling
@@ -32,9 +32,9 @@ import numpy as np
 from ftcn.faces.align import clip_affine, crop_region, warp_clip
 from ftcn.faces.backends import FaceBackend
 from ftcn.faces.clips import ClipWindow, clip_windows, crop_boxes
+from ftcn.faces.scan import ScanSchedule, frames_expected, iter_frame_faces, scan_schedule
 from ftcn.faces.tracking import Linker, TrackerConfig, gap_boxes, track_order
 from ftcn.faces.types import Track
-from ftcn.predict.faces_pass import ScanSchedule, frames_expected, iter_frame_faces, scan_schedule
 from ftcn.predict.judging import JudgingRules, unjudged_reasons
 from ftcn.timing import StageTimer
 from ftcn.video.decode import Frame, VideoInfo, VideoLimits, probe

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint
+from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint, weights_digest
 from ftcn.datasets.split import load_split_rows, rows_from_split_file
 from ftcn.datasets.storage import open_store
 from ftcn.errors import BadOption, DatasetError
@@ -260,15 +259,6 @@ def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
     if is_main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def weights_digest(model: nn.Module) -> str:
-    """SHA-256 of a model's parameters and buffers, in state_dict order (equal digests: the same model)."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _same_model_everywhere(model: nn.Module, device: torch.device) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ftcn import errors
+from ftcn.video.types import Frame, VideoInfo, VideoLimits
 
 #: Record kinds on the child's stdout: info (JSON), frame (header + pixels), error (JSON), done.
 INFO, FRAME, ERROR, DONE = b"I", b"F", b"E", b"D"
@@ -168,7 +169,7 @@ def _raise(report: dict[str, Any]) -> None:
     raise kind(report["message"])
 
 
-def _request(op: str, path: str | Path, limits: Any, cage: Cage, **extra: Any) -> dict[str, Any]:
+def _request(op: str, path: str | Path, limits: VideoLimits, cage: Cage, **extra: Any) -> dict[str, Any]:
     plain = {k: v for k, v in asdict(limits).items() if k != "cage"}
     return {"op": op, "path": str(Path(path).resolve()), "limits": plain, "cage": asdict(cage), **extra}
 
@@ -193,7 +194,7 @@ def _run(request: dict[str, Any], name: str, cage: Cage) -> Iterator[tuple[bytes
         child.stdout.close()
 
 
-def caged_probe(path: str | Path, limits: Any) -> Any:
+def caged_probe(path: str | Path, limits: VideoLimits) -> VideoInfo:
     """The video's facts from a caged child; a file probed before (same path, size and modification time, same
     limits) is not probed again: a job probes its input several times (split or not, stream, second look)."""
     path = Path(path).resolve()
@@ -205,9 +206,7 @@ def caged_probe(path: str | Path, limits: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _probed(path: str, size: int, mtime_ns: int, limits: Any) -> Any:
-    from ftcn.video.decode import VideoInfo
-
+def _probed(path: str, size: int, mtime_ns: int, limits: VideoLimits) -> VideoInfo:
     cage = limits.cage
     for kind, value in _run(_request("probe", path, limits, cage), Path(path).name, cage):
         if kind == INFO and "video" in value:
@@ -215,10 +214,8 @@ def _probed(path: str, size: int, mtime_ns: int, limits: Any) -> Any:
     raise errors.InvalidVideo(f"{Path(path).name}: no decodable video frame")
 
 
-def caged_frames(path: str | Path, limits: Any, max_frames: int | None, scale: float, start_frame: int
-                 ) -> Iterator[Any]:
-    from ftcn.video.decode import Frame
-
+def caged_frames(path: str | Path, limits: VideoLimits, max_frames: int | None, scale: float, start_frame: int
+                 ) -> Iterator[Frame]:
     cage = limits.cage
     request = _request("frames", path, limits, cage, max_frames=max_frames, scale=scale, start_frame=start_frame)
     for kind, value in _run(request, Path(path).name, cage):

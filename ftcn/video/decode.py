@@ -8,49 +8,16 @@ recorders); ``fps`` is only the stream's average rate, reported for information.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 
 from ftcn.errors import InvalidVideo, NotAVideo, VideoTooLarge
+from ftcn.video.cage import caged_frames, caged_probe
+from ftcn.video.types import Frame, VideoInfo, VideoLimits
 
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """Bounds checked before and while decoding (a service must not be stalled by one huge upload)."""
-
-    max_duration_s: float = 600.0
-    max_frames: int = 36_000
-    max_pixels: int = 3840 * 2160
-    max_fps: float = 240.0
-    max_streams: int = 8  # all kinds: a file with dozens of streams is a bomb, not a recording
-    #: ``ftcn.video.cage.Cage``: decode in a locked-in child process (the service does; None: in this process).
-    cage: Any = None
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about the video, with width/height as displayed (after rotation)."""
-
-    width: int
-    height: int
-    fps: float
-    duration_s: float | None
-    frame_count: int | None
-    codec: str
-    rotation: int
-
-
-@dataclass(frozen=True)
-class Frame:
-    index: int
-    time_s: float
-    rgb: np.ndarray  # [H, W, 3] uint8, as displayed
-    #: Pixels of ``rgb`` per pixel of the video (frames decoded smaller for a smaller output are < 1).
-    scale: float = 1.0
+__all__ = ["Frame", "VideoInfo", "VideoLimits", "probe", "iter_frames", "scaled"]
 
 
 #: A video whose frames run out before this share of what its header announces (duration x rate) is damaged (cut
@@ -171,8 +138,6 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
     """
     limits = limits or VideoLimits()
     if limits.cage is not None:
-        from ftcn.video.cage import caged_probe
-
         return caged_probe(path, limits)
     name = Path(path).name
     with _open(path, limits) as container:
@@ -206,8 +171,6 @@ def iter_frames(
     """
     limits = limits or VideoLimits()
     if limits.cage is not None:
-        from ftcn.video.cage import caged_frames
-
         yield from caged_frames(path, limits, max_frames, scale, start_frame)
         return
     name = Path(path).name

@@ -1,4 +1,4 @@
-"""The adaptive pass (ftcn.predict.adaptive) and where faces are scanned (ftcn.predict.faces_pass.ScanSchedule).
+"""The adaptive pass (ftcn.predict.adaptive) and where faces are scanned (ftcn.faces.scan.ScanSchedule).
 
 The adaptive pass must give exactly the half-clip stride's result for a track it looks at again and exactly one
 pass's result for a track it does not; the schedule must scan where following needs it and nowhere else.
@@ -16,7 +16,7 @@ from ftcn.faces.backends import make_backend
 from ftcn.faces.clips import clip_windows
 from ftcn.faces.types import Face, Track
 from ftcn.predict.adaptive import NEAR_LOGIT, half_shifted, looks_borderline, window_starts
-from ftcn.predict.faces_pass import ScanSchedule
+from ftcn.faces.scan import ScanSchedule
 from ftcn.predict.pipeline import PredictOptions, predict_video
 from ftcn.video.decode import Frame
 from tests.media import TALKING_FACE
@@ -126,18 +126,18 @@ def test_a_fixed_schedule_scans_every_nth_frame_only():
 
 
 def test_the_talking_face_is_followed_with_few_scans(monkeypatch):
-    from ftcn.predict import faces_pass
+    from ftcn.faces import scan
 
     scans = []
-    original = faces_pass._faces_of
+    original = scan._faces_of
 
     def counting(frame, backend, scan, previous):
         scans.append(scan)
         return original(frame, backend, scan, previous)
 
-    monkeypatch.setattr(faces_pass, "_faces_of", counting)
+    monkeypatch.setattr(scan, "_faces_of", counting)
     backend = make_backend("dlib")
-    found = faces_pass.scan_faces(TALKING_FACE, backend)
+    found = scan.scan_faces(TALKING_FACE, backend)
     assert all(len(faces) >= 1 for faces in found.faces)
     budget = math.ceil(len(found.faces) / found.detect_every)  # scans at the fixed interval
     full = scans.count("full")
@@ -148,7 +148,7 @@ def test_a_face_entering_while_another_is_followed_is_found_by_the_next_keyframe
     """Following skips full scans, so a newcomer must wait for a keyframe; the schedule promises the coarse one's
     interval for a face the coarse scan sees."""
     from ftcn.faces.tracking import boxes_at, iou, link_faces
-    from ftcn.predict.faces_pass import KEYFRAME_S, scan_faces
+    from ftcn.faces.scan import KEYFRAME_S, scan_faces
     from ftcn.synth.scenes import OtherFace, SceneSpec, render_scene, write_scene
 
     fps, enters = 25.0, 27

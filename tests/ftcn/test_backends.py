@@ -16,7 +16,7 @@ from ftcn.faces.backends import (
     make_backend,
 )
 from ftcn.faces.dlib_backend import DLIB_TRACKING, skin_share
-from ftcn.predict.faces_pass import scan_faces
+from ftcn.faces.scan import scan_faces
 from ftcn.video.encode import write_video
 from tests.media import face_photo
 from tests.parity_recipe import write_recipe_detector_files

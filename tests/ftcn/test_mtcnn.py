@@ -17,7 +17,7 @@ from ftcn.faces.mtcnn import MtcnnConfig, detect_faces
 from ftcn.faces.names import DEFAULT_BACKEND
 from ftcn.faces.tracking import boxes_at, iou, link_faces
 from ftcn.models import mtcnn
-from ftcn.predict.faces_pass import scan_faces
+from ftcn.faces.scan import scan_faces
 from ftcn.synth.scenes import SceneSpec, render_scene, write_scene
 from ftcn.video.decode import iter_frames
 from ftcn.video.encode import VideoWriter

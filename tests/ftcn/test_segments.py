@@ -13,7 +13,7 @@ import torch
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint
 from ftcn.faces.backends import make_backend
 from ftcn.models import build_model, tiny_config
-from ftcn.predict.faces_pass import scan_interval
+from ftcn.faces.scan import scan_interval
 from ftcn.predict.pipeline import PredictOptions, predict_video
 from ftcn.predict.result import load_schema
 from ftcn.predict.segments import merged_document, plan_segments, run_segment

@@ -15,7 +15,7 @@ import pytest
 
 from ftcn.checkpoints import load_model
 from ftcn.cli import main as ftcn
-from ftcn.training.train import weights_digest
+from ftcn.checkpoints import weights_digest
 from jobs.db import session_scope, upgrade
 from jobs.models import Dataset, Job
 from jobs.moves import move_job

@@ -8,9 +8,7 @@ backend come from the worker's state (loaded once per process).
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +85,7 @@ def predict(ctx: JobContext) -> Outcome:
 def _split_if_long(ctx: JobContext, setup: PredictSetup, video: Path) -> int:
     """A video longer than ``FTCN_SEGMENT_S`` goes on as segments on any free workers (``jobs.segments``): how many,
     once they are recorded and sent. 0: the video is short enough to run here."""
-    from ftcn.predict.faces_pass import scan_interval
+    from ftcn.faces.scan import scan_interval
     from ftcn.predict.segments import plan_segments
     from ftcn.video.decode import probe
     from jobs.queue import enqueue_segments
@@ -122,28 +120,17 @@ def publish_result(ctx: JobContext, setup: PredictSetup, video: Path, result: di
                    work: Path) -> dict[str, Any]:
     """Annotated video, face pictures, timeline and result.json stored under the job; the job's summary."""
     from ftcn.cards import card_line
-    from ftcn.render.annotate import write_annotated_video
-    from ftcn.render.thumbnails import FaceThumbnails
-    from ftcn.render.timeline import write_timeline_plot
+    from ftcn.render.artifacts import content_type, write_artifacts
     from jobs.metrics import observe_stages  # not at import: the worker picks the metrics mode first (jobs.multiproc)
 
     result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
     ctx.progress("annotate", 90.0)
-    faces = FaceThumbnails(result)  # cropped during the annotation pass: no third decode
-    encoding = time.perf_counter()
-    write_annotated_video(video, result, work / "annotated.mp4", setup.options.limits, on_frame=faces.see)
-    observe_stages(result["timings_s"], encode_s=time.perf_counter() - encoding)
-    thumbnails = faces.write(work / "faces")
-    write_timeline_plot(result, work / "timeline.png")
-    (work / "result.json").write_text(json.dumps(result, indent=2))
-    artifacts = {name: job_artifact_key(ctx.job_id, file) for name, file in (
-        ("result", "result.json"), ("annotated_video", "annotated.mp4"), ("timeline", "timeline.png"))}
-    ctx.storage.put_file(artifacts["result"], work / "result.json", "application/json")
-    ctx.storage.put_file(artifacts["annotated_video"], work / "annotated.mp4", "video/mp4")
-    ctx.storage.put_file(artifacts["timeline"], work / "timeline.png", "image/png")
-    for track_id, path in sorted(thumbnails.items()):
-        artifacts[f"face_{track_id}"] = job_artifact_key(ctx.job_id, f"faces/{track_id}.jpg")
-        ctx.storage.put_file(artifacts[f"face_{track_id}"], path, "image/jpeg")
+    written = write_artifacts(video, result, work / "artifacts", setup.options.limits)
+    observe_stages(result["timings_s"], encode_s=written.encode_s)
+    artifacts = {}
+    for name, tail in written.relative(work / "artifacts").items():
+        artifacts[name] = job_artifact_key(ctx.job_id, tail)
+        ctx.storage.put_file(artifacts[name], written.files[name], content_type(written.files[name]))
     return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
             "faces": sum(track["score"] is not None for track in result["tracks"]),
             "faces_seen": len(result["tracks"]), "coverage": result["coverage"],

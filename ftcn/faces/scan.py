@@ -1,7 +1,7 @@
 """First pass over a video: decode, find faces, keep only their coordinates (never the pixels).
 
 Keeping coordinates only is what lets the whole pipeline run in memory independent of the video's length; the
-pixels are decoded again, one window at a time, by :mod:`ftcn.predict.clip_pass`.
+pixels are decoded again, one window at a time, by :mod:`ftcn.faces.clip_plan`.
 """
 
 from __future__ import annotations

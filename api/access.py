@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import current_app, g, request
 
@@ -17,16 +21,50 @@ from jobs.auth import OPEN, Principal, authenticate, hash_secret
 from jobs.db import session_scope
 from jobs.settings import Settings, SettingsError
 
-#: Endpoints anyone may call: probes, the API description, signed downloads and upload PUTs (the signature is the
-#: credential).
-PUBLIC_ENDPOINTS = {"api.healthcheck", "api.openapi", "api.download", "api.receive_upload"}
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class Access(str, Enum):
+    """How a view is reached, marked on the view itself by a decorator (:func:`public`, :func:`submits`)."""
+
+    TOKEN = "token"  # the default: a token (with FTCN_AUTH=tokens), and the per-endpoint rate limit
+    PUBLIC = "public"  # anyone: probes, the API description, signed links (the signature is the credential)
+    SUBMIT = "submit"  # a token, and the tighter submission limit, shared by every endpoint that creates jobs
+
+
+def _marked(access: Access) -> Callable[[View], View]:
+    def mark(view: View) -> View:
+        view.access = access  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+#: Marks a view anyone may call.
+public = _marked(Access.PUBLIC)
+#: Marks a view that creates jobs.
+submits = _marked(Access.SUBMIT)
+
+
+def needs_train(view: View) -> View:
+    """Marks a view only tokens with the train permission may call (preprocess and train jobs)."""
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        require_train()
+        return view(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+def access_of(endpoint: str | None) -> Access:
+    view = current_app.view_functions.get(endpoint or "")
+    return getattr(view, "access", Access.TOKEN)
+
 #: Seconds a verified token is remembered per API process: a revoked token stops working within this time, and
 #: a busy client costs no database look-up per request.
 AUTH_CACHE_S = 5.0
 AUTH_CACHE_MAX = 10_000
 _cache_lock = threading.Lock()
-#: Endpoints that create jobs: they get the (tighter) submit limit.
-SUBMIT_ENDPOINTS = {"api.submit_predict", "api.submit_preprocess", "api.submit_train", "api.submit_batch"}
 
 
 def bearer() -> str | None:
@@ -57,10 +95,11 @@ def limit_request() -> None:
     """Count the request against its token's limits (per endpoint; all submissions share one count), or the
     client address's without a token (FTCN_AUTH=open); 429 with Retry-After past a limit. Runs after
     authentication, so a token's limits follow the token itself, whatever it is called from."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    access = access_of(request.endpoint)
+    if access is Access.PUBLIC:
         return
     who = f"token:{g.principal.token_id}" if g.principal.token_id else f"addr:{request.remote_addr}"
-    submit = request.endpoint in SUBMIT_ENDPOINTS
+    submit = access is Access.SUBMIT
     limits: RateLimits = current_app.extensions["ftcn"].rate_limits
     _enforce(limits.limiter, f"{'submit' if submit else request.endpoint}:{who}",
              limits.submit if submit else limits.default)
@@ -75,7 +114,7 @@ def _enforce(limiter: RateLimiter, key: str, rates: tuple[Rate, ...]) -> None:
 
 def authenticate_request() -> None:
     """Set ``g.principal`` for API endpoints; 401 without a valid token when FTCN_AUTH=tokens."""
-    if request.endpoint in PUBLIC_ENDPOINTS:
+    if access_of(request.endpoint) is Access.PUBLIC:
         return
     state = current_app.extensions["ftcn"]
     if state.settings.auth == "open":

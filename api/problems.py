@@ -1,7 +1,12 @@
-"""Errors as ``application/problem+json`` (RFC 9457), mapped in one place from the exceptions raised below."""
+"""Errors as ``application/problem+json`` (RFC 9457), mapped in one place from the exceptions raised below.
+
+Views raise :class:`Problem` only for what they decide themselves about a request's form (a malformed body, a bad
+query); every refusal that a rule of ``jobs`` makes arrives here as that rule's own exception and is answered
+from :data:`REFUSALS`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, json
@@ -9,9 +14,12 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from jobs.db import is_unavailable
-from jobs.service import Conflict, NotFound
+from jobs.detectors import UnknownBackend
+from jobs.service import BadIdempotencyKey, Conflict, NotFound
 from jobs.storage import StorageError
+from jobs.uploads import UploadRefused
 from jobs.urls import UnsafeURL
+from jobs.webhooks import WebhookRefused
 
 PROBLEM_BASE = "https://ftcn.dev/problems/"
 
@@ -40,29 +48,43 @@ def _unavailable(slug: str, title: str, detail: str) -> Problem:
     return Problem(503, slug, title, detail, headers={"Retry-After": str(RETRY_UNAVAILABLE_S)})
 
 
+def _invalid_request(error: ValidationError) -> Problem:
+    errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
+    return Problem(422, "invalid-request", "Invalid request", "the request body does not match the schema",
+                   errors=errors)
+
+
+def _http(error: HTTPException) -> Problem:
+    slug = {413: "too-large", 404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(
+        error.code or 500, "http-error")
+    return Problem(error.code or 500, slug, error.name, error.description or error.name)
+
+
+#: Each exception a rule raises, and the problem that answers it (the first matching type wins).
+REFUSALS: tuple[tuple[type[Exception], Callable[[Any], Problem]], ...] = (
+    (Problem, lambda error: error),
+    (NotFound, lambda error: Problem(404, "not-found", f"Unknown {error.what}", str(error))),
+    (Conflict, lambda error: Problem(409, "conflict", "Conflict", str(error))),
+    (BadIdempotencyKey, lambda error: Problem(400, "bad-idempotency-key", "Bad Idempotency-Key", str(error))),
+    (UnsafeURL, lambda error: Problem(422, "unsafe-url", "URL refused", str(error))),
+    (UploadRefused, lambda error: Problem(error.status, error.slug, "Upload refused", str(error))),
+    (WebhookRefused, lambda error: Problem(409, "no-webhook-secret", "No webhook secret", str(error))),
+    (UnknownBackend, lambda error: Problem(422, "unknown-backend", "Unknown face backend", str(error))),
+    (ValidationError, _invalid_request),
+    (StorageError, lambda error: _unavailable("storage-unavailable", "Storage unavailable",
+                                              "the object store cannot be reached; nothing was changed, retry "
+                                              "shortly")),
+    (HTTPException, _http),
+)
+
+
 def _from_exception(error: Exception) -> Problem:
-    if isinstance(error, Problem):
-        return error
-    if isinstance(error, NotFound):
-        return Problem(404, "not-found", f"Unknown {error.what}", str(error))
-    if isinstance(error, Conflict):
-        return Problem(409, "conflict", "Conflict", str(error))
-    if isinstance(error, UnsafeURL):
-        return Problem(422, "unsafe-url", "URL refused", str(error))
-    if isinstance(error, ValidationError):
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()]
-        return Problem(422, "invalid-request", "Invalid request", "the request body does not match the schema",
-                       errors=errors)
     if is_unavailable(error):
         return _unavailable("database-unavailable", "Database unavailable",
                             "the job database cannot be reached; nothing was changed, retry shortly")
-    if isinstance(error, StorageError):
-        return _unavailable("storage-unavailable", "Storage unavailable",
-                            "the object store cannot be reached; nothing was changed, retry shortly")
-    if isinstance(error, HTTPException):
-        slug = {413: "too-large", 404: "not-found", 405: "method-not-allowed", 400: "bad-request"}.get(
-            error.code or 500, "http-error")
-        return Problem(error.code or 500, slug, error.name, error.description or error.name)
+    for kind, answer in REFUSALS:
+        if isinstance(error, kind):
+            return answer(error)
     return Problem(500, "internal", "Internal error", "the server failed; the error was logged")
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.errors import ErrorCode
+from jobs.params import PredictChoices, PreprocessChoices, TrainChoices
 from jobs.states import JobKind, JobStatus
 
 
@@ -18,14 +19,6 @@ class Notified(Strict):
     """Any job submission may name a URL to call when the job ends (``jobs.webhooks``)."""
 
     webhook_url: str | None = Field(default=None, max_length=2048)
-
-
-class PredictOptions(Strict):
-    stride: int | None = Field(default=None, ge=1, le=64)
-    #: None: RetinaFace when its weights are registered (GET /detectors), dlib otherwise.
-    backend: Literal["mtcnn", "dlib", "retinaface"] | None = None
-    detector_id: str | None = Field(default=None, max_length=36)
-    max_frames: int | None = Field(default=None, ge=1)
 
 
 class VideoSource(Strict):
@@ -43,7 +36,7 @@ class VideoSource(Strict):
 
 class PredictRequest(VideoSource, Notified):
     model_id: str | None = None
-    options: PredictOptions = PredictOptions()
+    options: PredictChoices = PredictChoices()
     #: false: run the model even when a finished job already answered the same content (jobs.reuse)
     reuse: bool = True
 
@@ -61,7 +54,7 @@ class BatchRequest(Notified):
     items: list[BatchItem] = Field(min_length=1)
     name: str | None = Field(default=None, max_length=200)
     model_id: str | None = None
-    options: PredictOptions = PredictOptions()
+    options: PredictChoices = PredictChoices()
     reuse: bool = True
 
 
@@ -76,53 +69,13 @@ class ReferencePredictRequest(BaseModel):
     max_frames: int | None = Field(default=None, ge=1)
 
 
-#: The standard datasets a preprocess job reads as they come on disk (``ftcn.datasets.standard``, which the API does
-#: not import: it runs without the ML library) and FaceForensics++'s method names.
-DatasetKindName = Literal["ffpp", "celebdf", "dfdc", "dfo"]
-FfppMethod = Literal["Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection"]
-
-
-class PreprocessOptions(Strict):
-    #: the archive or prefix holds this standard dataset as downloaded; its official split is kept (``val`` is then
-    #: the share of training videos made validation where the dataset has no validation split)
-    dataset: DatasetKindName | None = None
-    compression: Literal["raw", "c23", "c40"] | None = None
-    methods: list[FfppMethod] | None = Field(default=None, min_length=1, max_length=6)
-    variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")  # DeeperForensics' folder
-    backend: Literal["mtcnn", "dlib", "retinaface"] | None = None
-    detector_id: str | None = Field(default=None, max_length=36)
-    max_clips: int = Field(default=8, ge=1, le=64)
-    max_frames: int = Field(default=300, ge=8, le=10_000)
-    face_thres: float = Field(default=0.5, ge=0, le=1)
-    bbox_thres: int = Field(default=40, ge=1)  # smallest face box side (px), the reference script's flag
-    clip_len: int = Field(default=8, ge=2, le=64)
-    size: int = Field(default=64, ge=16, le=448)
-    val: float = Field(default=0.25, ge=0, lt=1)
-    test: float = Field(default=0.0, ge=0, lt=1)
-    seed: int = 0
-
-
 class PreprocessRequest(Notified):
     s3_prefix: str = Field(pattern=r"^s3://[^/]+/.*$", max_length=1024)
-    options: PreprocessOptions = PreprocessOptions()
+    options: PreprocessChoices = PreprocessChoices()
 
 
-class TrainRequest(Notified):
-    dataset_id: str
-    freeze: bool = False
-    init_model_id: str | None = None
-    epochs: int = Field(default=10, ge=1, le=500)
-    batch_size: int = Field(default=8, ge=1, le=256)
-    lr: float = Field(default=1e-3, gt=0, le=1)
-    model_size: Literal["tiny", "small", "full"] = "tiny"
-    name: str | None = Field(default=None, max_length=200)
-    make_default: bool = False
-    #: video id (or file name) -> split, instead of the dataset's own split (the reference script's split file)
-    split: dict[str, Literal["train", "val", "test"]] | None = Field(default=None, max_length=100_000)
-    #: the dataset must have been preprocessed from this standard dataset (its official split then trains)
-    dataset: DatasetKindName | None = None
-    #: the paper's recipe (ftcn train --recipe paper); fields given here still win over it
-    recipe: Literal["paper"] | None = None
+class TrainRequest(TrainChoices, Notified):
+    pass
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}

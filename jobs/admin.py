@@ -18,10 +18,11 @@ from sqlalchemy.orm import sessionmaker
 from jobs.auth import create_token, revoke_token, token_view
 from jobs.db import make_engine, session_scope, upgrade
 from jobs.detectors import RETINAFACE, RETINAFACE_FILES
+from jobs.keys import detector_key, detector_prefix, model_key
 from jobs.models import Detector, Model, Token, new_id
 from jobs.service import clear_default
 from jobs.settings import Settings
-from jobs.storage import detector_prefix, model_key, open_storage
+from jobs.storage import open_storage
 
 
 def _sessions(settings: Settings) -> sessionmaker:
@@ -64,7 +65,7 @@ def register_detector(settings: Settings, retinaface_weights: Path, landmark_wei
     storage = open_storage(settings)
     files = {}
     for role, path in (("retinaface", retinaface_weights), ("landmarks", landmark_weights)):
-        key = f"{detector_prefix(detector_id)}/{RETINAFACE_FILES[role]}"
+        key = detector_key(detector_id, RETINAFACE_FILES[role])
         storage.put_file(key, path)
         files[role] = {"key": key, "sha256": file_sha256(path),
                        "bytes": path.stat().st_size}

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from ftcn.predict.batch import video_report
 from jobs.models import Batch, Job, WebhookDelivery, rfc3339, utcnow
+from jobs.params import PredictParams, read_params, webhook_of
 from jobs.states import BATCH, BatchStatus, JobStatus
 
 UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -29,7 +30,7 @@ UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 def _close(session: Session, batch: Batch) -> None:
     BATCH.check(batch.status, BatchStatus.FINISHED)
     batch.finished_at = utcnow()
-    hook = (batch.params or {}).get("webhook")
+    hook = webhook_of(batch.params)
     if hook:
         session.add(WebhookDelivery(batch_id=batch.id, event="batch.finished", url=hook["url"],
                                     token_id=hook.get("token_id"), next_attempt_at=utcnow()))
@@ -59,8 +60,8 @@ def report_rows(jobs: list[Job]) -> list[dict[str, Any]]:
     """Summary rows in ``ftcn.predict.batch``'s shape, one per job."""
     rows = []
     for job in jobs:
-        result = job.result or {}
-        rows.append({"video": (job.params or {}).get("item") or job.id, "label": (job.params or {}).get("label") or "",
+        result, params = job.result or {}, read_params(PredictParams, job.params)
+        rows.append({"video": params.item or job.id, "label": params.label or "",
                      "method": "", "verdict": result.get("verdict"), "score": result.get("score"),
                      "threshold": result.get("threshold"), "faces": result.get("faces"),
                      "coverage": (result.get("coverage") or {}).get("share"),

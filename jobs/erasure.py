@@ -21,16 +21,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
+from jobs.keys import job_input_prefix, job_prefix
 from jobs.models import Job, Upload, utcnow
 from jobs.moves import move_job
+from jobs.params import IDENTIFYING
 from jobs.reuse import dependents
 from jobs.settings import Settings
 from jobs.states import JobStatus
-from jobs.storage import Storage, job_prefix
+from jobs.storage import Storage
 from jobs.uploads import sweep_unused
 
-#: Params that identify the input (and so, often, a person); removed on erasure.
-IDENTIFYING_PARAMS = ("filename", "video_url", "sha256", "input_key", "s3_prefix", "item")
 #: Result entries kept on an erased job: the verdict summary.
 SUMMARY_RESULT = ("verdict", "score", "threshold", "faces", "faces_seen", "coverage", "no_face_reason", "backend",
                   "model_id", "dataset_id", "inconclusive_reasons")
@@ -55,7 +55,7 @@ def erase_job(session: Session, storage: Storage, job: Job, reason: str) -> Job:
         job.erased_at = utcnow()
         job.erased_reason = reason
     job.input_erased_at = job.input_erased_at or job.erased_at
-    job.params = {k: v for k, v in (job.params or {}).items() if k not in IDENTIFYING_PARAMS}
+    job.params = {k: v for k, v in (job.params or {}).items() if k not in IDENTIFYING}
     session.execute(delete(Upload).where(Upload.job_id == job.id))  # the direct upload's record (its file name)
     if job.result:
         job.result = {k: v for k, v in job.result.items() if k in SUMMARY_RESULT}
@@ -86,7 +86,7 @@ def sweep(session: Session, storage: Storage, settings: Settings, now: datetime 
         cutoff = now - timedelta(days=settings.input_retention_days)
         for job in session.scalars(select(Job).where(finished, Job.input_erased_at.is_(None),
                                                      Job.finished_at < cutoff)):
-            storage.delete_prefix(f"{job_prefix(job.id)}/input")
+            storage.delete_prefix(job_input_prefix(job.id))
             job.input_erased_at = now
             job.params = _without_input(job.params)
             counts["inputs"] += 1

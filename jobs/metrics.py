@@ -3,8 +3,8 @@
 Both sides run several processes (gunicorn workers, Celery's prefork pool), so the metrics use prometheus-client's
 multiprocess mode whenever ``PROMETHEUS_MULTIPROC_DIR`` is set before this module is first imported: each process
 writes its samples to files in that folder and a scrape adds them up. :func:`jobs.multiproc.prepare` sets it in
-the parent process before anything forks: ``api.gunicorn_conf`` for the API, ``worker.app`` for Celery. Without it (a single process: tests, ``flask run``) the default
-registry serves.
+the parent process before anything forks: ``api.gunicorn_conf`` for the API, ``worker.app`` for Celery. Without
+it (a single process: tests, ``flask run``) the default registry serves.
 
 Figures that are true of the whole service rather than of one process, jobs by kind and status, and queue depths,
 are read at scrape time from the database and Redis (:class:`ServiceCollector`), so every API replica reports the

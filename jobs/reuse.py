@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ftcn.predict.versions import ANALYSIS_VERSION
 from jobs.models import Job, Model
 from jobs.moves import move_job
+from jobs.params import PredictParams
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
 
@@ -46,9 +47,9 @@ def reuse_key(content_sha256: str, weights: str, options: dict[str, Any]) -> str
                                      sort_keys=True).encode()).hexdigest()
 
 
-def key_for(session: Session, params: dict[str, Any], content_sha256: str) -> str:
+def key_for(session: Session, params: PredictParams, content_sha256: str) -> str:
     """The reuse key of a predict job's params once its input's digest is known."""
-    return reuse_key(content_sha256, model_digest(session, params["model_id"]), params.get("options") or {})
+    return reuse_key(content_sha256, model_digest(session, params.model_id), params.options.model_dump())
 
 
 def find_source(session: Session, key: str, owner: str | None, settings: Settings,
@@ -69,8 +70,8 @@ def reused_result(source: Job) -> dict[str, Any]:
     return {**(source.result or {}), "reused_from": source.id}
 
 
-def wanted(params: dict[str, Any]) -> bool:
-    return params.get("reuse", True) is not False
+def wanted(params: PredictParams) -> bool:
+    return params.reuse
 
 
 def answer_from(session: Session, job_id: str, source: Job, key: str) -> Job:
@@ -86,7 +87,7 @@ def answer_from(session: Session, job_id: str, source: Job, key: str) -> Job:
     return job
 
 
-def on_worker(session: Session, job_id: str, params: dict[str, Any], content_sha256: str,
+def on_worker(session: Session, job_id: str, params: PredictParams, content_sha256: str,
               settings: Settings) -> dict[str, Any] | None:
     """A running predict job's input is digested: record its key (so later jobs can reuse it once it succeeds)
     and, if a finished job already answered the same, the result to finish with (None: run the model)."""

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from jobs.auth import Principal, can_see, may_see, visible
 from jobs.batches import batch_jobs
+from jobs.keys import job_input_key
 from jobs.models import Batch, Dataset, Job, Model, Upload, new_id, rfc3339, utcnow
 from jobs.moves import move_job
 from jobs.states import IllegalTransition, JobKind, JobStatus
-from jobs.storage import Storage, job_input_key
+from jobs.storage import Storage
 from jobs.uploads import hand_to_job
 
 
@@ -30,6 +31,10 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The request contradicts the current state (idempotency key reuse, finished job, missing default model)."""
+
+
+class BadIdempotencyKey(ValueError):
+    """An Idempotency-Key header that cannot be one (too long, or not printable)."""
 
 
 def fingerprint(kind: str, params: dict[str, Any]) -> str:
@@ -46,7 +51,7 @@ def scoped_key(key: str | None, principal: Principal) -> str | None:
     if not key:
         return None
     if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ValueError(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} printable characters")
+        raise BadIdempotencyKey(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} printable characters")
     return hashlib.sha256(f"{principal.owner or ''}\n{key}".encode()).hexdigest()
 
 

@@ -1,8 +1,8 @@
 """Artifact storage for the service: inputs, results, annotated videos, datasets and models.
 
-Key layout: ``jobs/<id>/...``, ``datasets/<id>/...``, ``models/<id>/...``. Two implementations behind one
-interface: S3 (any S3-compatible store; presigned GET links) and local files (the embedded default; links are
-served by the API and carry an expiring HMAC signature, so a link cannot be forged or reused forever).
+Keys are built in ``jobs.keys``. Two implementations behind one interface: S3 (any S3-compatible store; presigned
+GET links) and local files (the embedded default; links are served by the API and carry an expiring HMAC
+signature, so a link cannot be forged or reused forever).
 """
 
 from __future__ import annotations
@@ -36,45 +36,6 @@ class SourceTooLarge(ValueError):
 
 class SourceUnreadable(ValueError):
     """A client's s3:// source cannot be listed or read, or is empty (its problem, not our store's)."""
-
-
-def job_prefix(job_id: str) -> str:
-    """Everything stored for a job lives under this prefix: erasing the job removes it whole."""
-    return f"jobs/{job_id}"
-
-
-def job_input_key(job_id: str, name: str) -> str:
-    """Where a job's uploaded input is stored (``name`` is ours: ``video.mp4``, ``dataset.zip``)."""
-    return f"{job_prefix(job_id)}/input/{name}"
-
-
-def upload_key(upload_id: str, name: str) -> str:
-    """Where a direct upload waits for the job that will take it (then moved to that job's input)."""
-    return f"uploads/{upload_id}/{name}"
-
-
-def model_prefix(model_id: str) -> str:
-    """A registered model's files: ``model.pt`` (its checkpoint) and, when trained here, its plots and metrics."""
-    return f"models/{model_id}"
-
-
-def model_key(model_id: str, name: str = "model.pt") -> str:
-    return f"{model_prefix(model_id)}/{name}"
-
-
-def detector_prefix(detector_id: str) -> str:
-    """A registered detector's weight files (``jobs.detectors.RETINAFACE_FILES`` names them)."""
-    return f"detectors/{detector_id}"
-
-
-def dataset_prefix(dataset_id: str) -> str:
-    """A preprocessed dataset's clips and manifest."""
-    return f"datasets/{dataset_id}"
-
-
-def job_artifact_key(job_id: str, name: str) -> str:
-    """Where a job's outputs are stored (result.json, annotated.mp4, faces/..., checkpoints)."""
-    return f"{job_prefix(job_id)}/{name}"
 
 
 def check_key(key: str) -> str:

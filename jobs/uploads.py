@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.auth import Principal
+from jobs.keys import job_input_key, upload_key, upload_prefix
 from jobs.models import Upload, aware, new_id, rfc3339, utcnow
 from jobs.settings import Settings
-from jobs.storage import Storage, job_input_key, upload_key
+from jobs.storage import Storage
 
 #: How long a client has to PUT its file and submit the job.
 UPLOAD_TTL_S = 3600
@@ -130,7 +131,7 @@ def sweep_unused(session: Session, storage: Storage, now: datetime | None = None
     now = now or utcnow()
     stale = list(session.scalars(select(Upload).where(Upload.job_id.is_(None), Upload.expires_at < now)))
     for row in stale:
-        storage.delete_prefix(str(PurePosixPath(row.storage_key).parent))
+        storage.delete_prefix(upload_prefix(row.id))
         session.delete(row)
     session.flush()
     return len(stale)

@@ -28,6 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from jobs.models import Job, Token, WebhookDelivery, aware, rfc3339, utcnow
+from jobs.params import webhook_of
 from jobs.settings import Settings
 from jobs.states import DELIVERY, DeliveryStatus, JobStatus
 from jobs.urls import UnsafeURL, check_url
@@ -212,7 +213,7 @@ def deliveries_of(session: Session, job_id: str | None = None, batch_id: str | N
 def record_job_event(session: Session, job: Job, status: JobStatus) -> None:
     """A job submitted with a webhook gets its event in the same transaction that finishes it (the outbox, delivered
     by ``worker.webhooks``): the event exists exactly when the finished status does."""
-    hook = (job.params or {}).get("webhook")
+    hook = webhook_of(job.params)
     if hook:
         session.add(WebhookDelivery(job_id=job.id, event=f"job.{status.value}", url=hook["url"],
                                     token_id=hook.get("token_id"), next_attempt_at=utcnow()))

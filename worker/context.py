@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from jobs.db import unit_of_work
 from jobs.models import Job
+from jobs.params import PredictParams, read_params
 from jobs.settings import Settings
 from jobs.states import JobStatus
 from jobs.storage import Storage
@@ -88,10 +89,21 @@ def video_limits(settings: Settings) -> Any:
                        cage=Cage(memory_mb=settings.decode_memory_mb, cpu_s=settings.decode_cpu_s))
 
 
+def dataset_store(ctx: JobContext, prefix: str) -> Any:
+    """The ``ftcn`` dataset store at ``prefix`` of the service's storage, opened with the service's S3 endpoint
+    (``ftcn.datasets.storage.DatasetStore``)."""
+    from ftcn.datasets.storage import open_store
+
+    return open_store(ctx.storage.dataset_location(prefix), ctx.settings.s3_endpoint_url)
+
+
 def fetch_input(ctx: JobContext, video: Path) -> None:
     """The job's video, from storage (uploads) or from its URL."""
-    if "input_key" in ctx.params:
-        ctx.storage.download(ctx.params["input_key"], video)
-    else:
-        fetch_url(ctx.params["video_url"], video, max_bytes=ctx.settings.max_upload_mb * 1024 * 1024,
+    params = read_params(PredictParams, ctx.params)
+    if params.input_key is not None:
+        ctx.storage.download(params.input_key, video)
+    elif params.video_url is not None:
+        fetch_url(params.video_url, video, max_bytes=ctx.settings.max_upload_mb * 1024 * 1024,
                   allowlist=ctx.settings.url_allowlist)
+    else:  # the API always records one of them: a row without either is a bug (an internal failure)
+        raise RuntimeError(f"predict job {ctx.job_id} names no input")

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from jobs import segments
 from jobs.db import unit_of_work
+from jobs.keys import segment_result_key
 from jobs.logs import job_context
 from jobs.models import Job
 from jobs.queue import enqueue_segments
 from jobs.states import JobKind, JobStatus
-from jobs.storage import job_artifact_key
 from worker.bookkeeping import Ending, Heartbeat, close_job, dispatch_next, outcome_of, worker_name
 from worker.context import JobContext, Succeeded, fetch_input
 from worker.handlers.predict import PredictSetup, publish_result
@@ -66,7 +66,7 @@ def run_segment(state: WorkerState, seg_id: str) -> str | None:
                 fetch_input(ctx, video)
                 setup = PredictSetup.of(ctx)
                 part = analyse(video, setup.network, setup.checkpoint, setup.backend, setup.options, plan)
-                key = job_artifact_key(job_id, f"segments/{plan.index}.json")
+                key = segment_result_key(job_id, plan.index)
                 ctx.storage.put_bytes(key, json.dumps(part).encode(), "application/json")
                 return Succeeded({"key": key})
 

@@ -8,20 +8,22 @@ from typing import Any
 from flask import Response, jsonify
 from sqlalchemy import select
 
-from api.access import principal
+from api.access import principal, submits
 from api.problems import Problem
 from api.schemas import BatchRequest
 from api.views.common import app_state, bp, json_body, notified, on_key_race, reuse_param, usable_upload, with_backend
 from jobs import batches, service, webhooks
+from jobs.auth import visible
 from jobs.db import session_scope
 from jobs.metrics import JOBS_SUBMITTED
-from jobs.auth import visible
 from jobs.models import Batch, rfc3339
+from jobs.params import PredictParams, new_params, webhook_of
 from jobs.states import JobKind
 from jobs.urls import UnsafeURL, check_url
 
 
 @bp.post("/batches")
+@submits
 def submit_batch() -> Response:
     """Many predict jobs in one request, all or none: every item is checked (URL rules, the caller's usable
     uploads, the model) before anything is created. Each item becomes a predict job; the batch reports on them."""
@@ -35,7 +37,7 @@ def submit_batch() -> Response:
             try:
                 check_url(item.video_url, state.settings.url_allowlist)
             except UnsafeURL as exc:
-                raise Problem(422, "unsafe-url", "Unsafe URL", f"item {index}: {exc}") from None
+                raise UnsafeURL(f"item {index}: {exc}") from None  # which item, for the problem's detail
     common = {**reuse_param(None if body.reuse else "false")}
     digest = service.fingerprint("batch", body.model_dump())
     return on_key_race(lambda key: _create_batch(body, common, key, digest))
@@ -54,8 +56,9 @@ def _create_batch(body: BatchRequest, common: dict[str, Any], key: str | None, d
         if len(held) != sum(item.upload_id is not None for item in body.items):
             raise Problem(422, "upload-repeated", "Upload repeated", "each upload can be used by one item only")
         job_values = {"model_id": values["model_id"], "options": values["options"], **common}
-        items = [service.BatchItem({**job_values, "item": item.name or item.video_url or f"upload {item.upload_id}",
-                                    **({"label": item.label} if item.label else {})},
+        items = [service.BatchItem(new_params(PredictParams, **job_values,
+                                              item=item.name or item.video_url or f"upload {item.upload_id}",
+                                              **({"label": item.label} if item.label else {})),
                                    video_url=item.video_url, upload=held.get(item.upload_id))
                  for item in body.items]
         batch = service.create_batch(session, state.storage, principal().owner, body.name, values, items, key,
@@ -106,7 +109,7 @@ def show_batch(batch_id: str) -> Response:
     with session_scope(state.sessions) as session:
         batch = service.get(session, Batch, batch_id, "batch", principal())
         view = batches.batch_view(session, batch)
-        hook = (batch.params or {}).get("webhook")
+        hook = webhook_of(batch.params)
         if hook:
             view["webhook"] = {"url": hook["url"], "deliveries": [
                 webhooks.delivery_view(d) for d in webhooks.deliveries_of(session, batch_id=batch_id)]}

@@ -17,8 +17,9 @@ from api.bodies import parse_json, read_json_body
 from api.problems import Problem
 from jobs import reuse, service, uploads, webhooks
 from jobs.db import session_scope
-from jobs.detectors import UnknownBackend, resolve_backend
+from jobs.detectors import resolve_backend
 from jobs.metrics import JOBS_SUBMITTED
+from jobs.params import PredictParams, read_params
 from jobs.states import JobKind
 from jobs.storage import LocalStorage, check_key
 
@@ -97,10 +98,7 @@ def notified(params: dict[str, Any] | Callable[[Session], dict[str, Any]],
         plain = params(session) if callable(params) else params
         if webhook_url is None:
             return plain
-        try:
-            hook = webhooks.webhook_params(session, webhook_url, principal().token_id, app_state().settings)
-        except webhooks.WebhookRefused as exc:
-            raise Problem(409, "no-webhook-secret", "No webhook secret", str(exc)) from None
+        hook = webhooks.webhook_params(session, webhook_url, principal().token_id, app_state().settings)
         return {**plain, "webhook": hook}
 
     return values
@@ -150,10 +148,7 @@ def _create_or_find(kind: JobKind, params: Callable[[Session], dict[str, Any]], 
 def on_key_race(create: Callable[[str | None], T]) -> T:
     """``create(key)`` with the request's (owner-scoped) Idempotency-Key, run again once when a concurrent request
     with the same key inserted first: the second run finds what that request made."""
-    try:
-        key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
-    except ValueError as exc:
-        raise Problem(400, "bad-idempotency-key", "Bad Idempotency-Key", str(exc)) from None
+    key = service.scoped_key(request.headers.get("Idempotency-Key"), principal())
     try:
         return create(key)
     except IntegrityError:
@@ -165,10 +160,13 @@ def on_key_race(create: Callable[[str | None], T]) -> T:
 def _answered_now(session: Session, kind: JobKind, values: dict[str, Any], key: str | None) -> Any:
     """A predict job whose upload was digested on arrival, answered from a finished job with the same content,
     model weights and options (``jobs.reuse``): created succeeded, its input not stored. None: it must run."""
-    if kind is not JobKind.PREDICT or "sha256" not in values or not reuse.wanted(values):
+    if kind is not JobKind.PREDICT:
+        return None
+    params = read_params(PredictParams, values)
+    if params.sha256 is None or not reuse.wanted(params):
         return None
     settings = app_state().settings
-    reuse_key = reuse.key_for(session, values, values["sha256"])
+    reuse_key = reuse.key_for(session, params, params.sha256)
     source = reuse.find_source(session, reuse_key, principal().owner, settings)
     if source is None:
         return None
@@ -176,17 +174,9 @@ def _answered_now(session: Session, kind: JobKind, values: dict[str, Any], key: 
     return reuse.answer_from(session, job.id, source, reuse_key)
 
 
-def refused_as_problem(check: Callable[[], Any]) -> Any:
-    try:
-        return check()
-    except uploads.UploadRefused as refused:
-        raise Problem(refused.status, refused.slug, "Upload refused", str(refused)) from None
-
-
 def usable_upload(session: Session, upload_id: str) -> Any:
     state = app_state()
-    return refused_as_problem(lambda: uploads.usable_upload(session, state.storage, upload_id, principal(),
-                                                             state.settings))
+    return uploads.usable_upload(session, state.storage, upload_id, principal(), state.settings)
 
 
 def accepted(view: dict[str, Any], status: int) -> Response:
@@ -221,7 +211,4 @@ def local_signed(key: str, elsewhere: str, missing: str) -> tuple[LocalStorage, 
 
 def with_backend(session: Session, options: dict[str, Any]) -> dict[str, Any]:
     """The options with the face backend (and detector weights) decided now, so every worker runs the same."""
-    try:
-        return {**options, **resolve_backend(session, options.get("backend"), options.get("detector_id"))}
-    except UnknownBackend as exc:
-        raise Problem(422, "unknown-backend", "Unknown face backend", str(exc)) from None
+    return {**options, **resolve_backend(session, options.get("backend"), options.get("detector_id"))}

@@ -10,18 +10,19 @@ from typing import Any
 from flask import Response, jsonify, request
 from sqlalchemy.orm import Session
 
-from api.access import principal, require_train
+from api.access import needs_train, principal, submits
 from api.problems import Problem
-from api.schemas import (
-    PredictOptions, PredictRequest, PreprocessOptions, PreprocessRequest, ReferencePredictRequest, TrainRequest,
-)
+from api.schemas import PredictRequest, PreprocessRequest, ReferencePredictRequest, TrainRequest
 from api.views.common import (
     ARCHIVE_SUFFIXES, MAX_OFFSET, VIDEO_SUFFIXES, accept, accepted, form_options, json_body, json_payload,
-    refused_as_problem, reuse_param, submit, uploaded_file, with_backend, app_state, bp,
+    reuse_param, submit, uploaded_file, with_backend, app_state, bp,
 )
 from jobs import erasure, service, uploads, webhooks
 from jobs.db import session_scope
 from jobs.models import Dataset, Job, Model
+from jobs.params import (
+    PredictChoices, PredictParams, PreprocessChoices, PreprocessParams, TrainParams, new_params, webhook_of,
+)
 from jobs.states import JobKind, JobStatus
 from jobs.urls import check_url
 
@@ -33,10 +34,10 @@ def reference_predict() -> Response:
     state = app_state()
     body = ReferencePredictRequest.model_validate(json_payload())
     check_url(body.file_path, state.settings.url_allowlist)
-    options = PredictOptions(max_frames=body.max_frames)
-    view, _ = submit(JobKind.PREDICT, lambda session: {
-        "model_id": service.resolve_model(session, None, principal()),
-        "options": with_backend(session, options.model_dump()), "video_url": body.file_path})
+    options = PredictChoices(max_frames=body.max_frames)
+    view, _ = submit(JobKind.PREDICT, lambda session: new_params(
+        PredictParams, model_id=service.resolve_model(session, None, principal()),
+        options=with_backend(session, options.model_dump()), video_url=body.file_path))
     deadline = time.monotonic() + state.settings.predict_wait_s
     while not JobStatus(view["status"]).finished and time.monotonic() < deadline:
         time.sleep(0.25)
@@ -56,9 +57,10 @@ def reference_predict() -> Response:
 
 
 @bp.post("/jobs/predict")
+@submits
 def submit_predict() -> Response:
     if request.files:
-        options = form_options(PredictOptions)
+        options = form_options(PredictChoices)
         upload, name, digest = uploaded_file("video", VIDEO_SUFFIXES, refuse_still_images=True)
         model_id = request.form.get("model_id") or None
         webhook_url = request.form.get("webhook_url") or None
@@ -77,31 +79,34 @@ def submit_predict() -> Response:
 
     def params(session: Session) -> dict[str, Any]:
         if upload_id is not None:  # someone else's upload is refused before anything else is looked at
-            refused_as_problem(lambda: uploads.owned_upload(session, upload_id, principal()))
-        return {"model_id": service.resolve_model(session, model_id, principal()),
-                "options": with_backend(session, options.model_dump()), **extra}
+            uploads.owned_upload(session, upload_id, principal())
+        return new_params(PredictParams, model_id=service.resolve_model(session, model_id, principal()),
+                          options=with_backend(session, options.model_dump()), **extra)
 
     return accept(JobKind.PREDICT, params, stored, upload_id, webhook_url)
 
 
 @bp.post("/jobs/preprocess")
+@submits
+@needs_train
 def submit_preprocess() -> Response:
-    require_train()
     if request.files:
-        options = form_options(PreprocessOptions)
+        options = form_options(PreprocessChoices)
         upload, name, digest = uploaded_file("archive", ARCHIVE_SUFFIXES)
         stored_name = "dataset.zip" if name.endswith(".zip") else "dataset.tar"
-        return accept(JobKind.PREPROCESS, lambda session: {
-            "options": with_backend(session, options.model_dump()), "filename": name, "sha256": digest},
+        return accept(JobKind.PREPROCESS, lambda session: new_params(
+            PreprocessParams, options=with_backend(session, options.model_dump()), filename=name, sha256=digest),
             (upload, stored_name), webhook_url=request.form.get("webhook_url") or None)
     body = json_body(PreprocessRequest)
-    return accept(JobKind.PREPROCESS, lambda session: {"options": with_backend(session, body.options.model_dump()),
-                                                        "s3_prefix": body.s3_prefix}, webhook_url=body.webhook_url)
+    return accept(JobKind.PREPROCESS, lambda session: new_params(
+        PreprocessParams, options=with_backend(session, body.options.model_dump()), s3_prefix=body.s3_prefix),
+        webhook_url=body.webhook_url)
 
 
 @bp.post("/jobs/train")
+@submits
+@needs_train
 def submit_train() -> Response:
-    require_train()
     state = app_state()
     body = json_body(TrainRequest)
     with session_scope(state.sessions) as session:
@@ -112,10 +117,10 @@ def submit_train() -> Response:
     if body.dataset and kind != body.dataset:
         found = f"was preprocessed from {kind}" if kind else "was not preprocessed as a standard dataset"
         raise Problem(422, "wrong-dataset", "Wrong dataset", f"dataset {body.dataset_id} {found}, not {body.dataset}")
-    params = body.model_dump(exclude={"webhook_url"})
-    if body.recipe:  # the worker applies the recipe to the fields the request did not set
-        params["given"] = sorted(body.model_fields_set - {"recipe", "webhook_url"})
-    return accept(JobKind.TRAIN, params, webhook_url=body.webhook_url)
+    given = {"given": sorted(body.model_fields_set - {"recipe", "webhook_url"})} if body.recipe else {}
+    # the worker applies the recipe to the fields the request did not set
+    return accept(JobKind.TRAIN, new_params(TrainParams, **body.model_dump(exclude={"webhook_url"}), **given),
+                  webhook_url=body.webhook_url)
 
 
 @bp.get("/jobs/<job_id>")
@@ -125,7 +130,7 @@ def show_job(job_id: str) -> Response:
     with session_scope(state.sessions) as session:
         job = service.get(session, Job, job_id, "job", principal())
         view = service.job_view(job, state.storage, state.settings.link_ttl_s)
-        hook = (job.params or {}).get("webhook")
+        hook = webhook_of(job.params)
         if hook:
             view["webhook"] = {"url": hook["url"], "deliveries": [
                 webhooks.delivery_view(d) for d in webhooks.deliveries_of(session, job_id)]}

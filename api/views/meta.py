@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from api.access import principal
+from api.access import principal, public
 from api.problems import Problem
 from api.schemas import openapi_document
 from api.views.common import app_state, bp
@@ -73,12 +73,14 @@ def metrics() -> Response:
 
 
 @bp.get("/openapi.json")
+@public
 def openapi() -> Response:
     return jsonify(openapi_document())
 
 
 @bp.get("/healthcheck")
 @bp.get("/readyz")
+@public
 def healthcheck() -> Response:
     deep = request.path == "/readyz" or request.args.get("deep") in ("1", "true")
     if not deep:

@@ -6,7 +6,7 @@ from pathlib import PurePosixPath
 
 from flask import Response, jsonify, request, send_file
 
-from api.access import principal
+from api.access import principal, public
 from api.problems import Problem
 from api.schemas import UploadRequest
 from api.views.common import VIDEO_SUFFIXES, app_state, bp, json_body, local_signed
@@ -31,6 +31,7 @@ def create_upload() -> Response:
 
 
 @bp.put("/uploads/<path:key>")
+@public
 def receive_upload(key: str) -> Response:
     """The embedded mode's PUT target (S3 takes the PUT itself): the signature is the credential; the body is
     streamed to storage, refused past the upload limit."""
@@ -47,6 +48,7 @@ def receive_upload(key: str) -> Response:
 
 
 @bp.get("/files/<path:key>")
+@public
 def download(key: str) -> Response:
     """Local-storage artifacts, only through a valid, unexpired signed link."""
     storage, expires, signature = local_signed(key, "artifacts are served by the object store", "no such file")

@@ -8,6 +8,7 @@ from pathlib import Path
 from ftcn.cli.progress import StageBars
 from ftcn.cli.standard import (add_dataset_arguments, add_recipe_arguments, chosen_recipe, dataset_options,
                                print_recipe, resolve)
+from ftcn.cli.stores import store_at
 from ftcn.errors import BadOption
 from ftcn.faces.names import BACKENDS, DEFAULT_BACKEND
 
@@ -91,7 +92,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
         entries = load_source(args.source)
     bars = StageBars()
     try:
-        summary = preprocess(entries, args.out, cfg, workers=args.workers,
+        summary = preprocess(entries, store_at(args.out), cfg, workers=args.workers,
                              on_video=lambda done, total: bars("videos", done, total), origin=described)
     finally:
         bars.close()
@@ -110,9 +111,8 @@ def _keep_official_split(args: argparse.Namespace, options, entries) -> None:
 
     from ftcn.datasets.split import keep_official_split
     from ftcn.datasets.standard import description
-    from ftcn.datasets.storage import open_store
 
-    store = open_store(args.out)
+    store = store_at(args.out)
     split = keep_official_split(store, args.val)
     store.put("dataset.json", json.dumps({**description(args.kind, options, entries), "split": split},
                                          indent=2).encode())
@@ -124,11 +124,10 @@ def _keep_official_split(args: argparse.Namespace, options, entries) -> None:
 
 def run_split(args: argparse.Namespace) -> int:
     from ftcn.datasets.split import split_dataset
-    from ftcn.datasets.storage import open_store
 
     location = args.dataset
     if location.endswith("manifest.csv"):
         location = location[: -len("manifest.csv")].rstrip("/") or "."
-    counts = split_dataset(open_store(location), args.val, args.test, args.seed)
+    counts = split_dataset(store_at(location), args.val, args.test, args.seed)
     print(f"split by video into {location}/split.csv: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0

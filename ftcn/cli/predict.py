@@ -18,6 +18,7 @@ from ftcn.faces.names import BACKENDS, DEFAULT_BACKEND
 from ftcn.faces.backends import make_backend
 from ftcn.precision import Precision
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video
+from ftcn.predict.summary import summary
 from ftcn.render.artifacts import write_artifacts
 from ftcn.runtime import Runtime
 from ftcn.video.decode import probe
@@ -186,7 +187,7 @@ def one_line(result: dict) -> str:
     card = "\n  " + card_line(result["model"]["name"], result["model"].get("card"))
     if result["verdict"] == "NO_FACE":
         return f"{name}: NO_FACE ({result['no_face_reason']})" + card
-    judged = sum(track["score"] is not None for track in result["tracks"])
+    judged = summary(result)["faces"]
     if result["verdict"] == "INCONCLUSIVE":
         card = "\n  " + "\n  ".join(result["inconclusive_reasons"]) + card
     score = "-" if result["score"] is None else f"{result['score']:.3f}"

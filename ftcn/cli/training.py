@@ -10,6 +10,7 @@ from pathlib import Path
 from ftcn.cli.progress import StageBars
 from ftcn.cli.standard import (add_dataset_arguments, add_recipe_arguments, chosen_recipe, dataset_options,
                                print_recipe, resolve)
+from ftcn.cli.stores import store_at
 from ftcn.datasets.standard import dataset_kinds
 from ftcn.errors import BadOption, DatasetError
 
@@ -79,7 +80,7 @@ def run_train(args: argparse.Namespace) -> int:
                       recipe=chosen.name if chosen is not None else None)
     bars = StageBars()
     try:
-        summary = train(args.dataset, args.out, cfg, progress=bars)
+        summary = train(store_at(args.dataset), args.out, cfg, progress=bars)
     finally:
         bars.close()
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 speaks for the run
@@ -109,9 +110,7 @@ def _evaluate_standard(args: argparse.Namespace) -> int:
 
 def _require_kind(dataset: str, kind: str) -> None:
     """The dataset must be the named standard dataset, preprocessed with its official split."""
-    from ftcn.datasets.storage import open_store
-
-    store = open_store(dataset)
+    store = store_at(dataset)
     described = json.loads(store.get("dataset.json")) if store.exists("dataset.json") else {}
     if described.get("kind") != kind:
         found = f"was preprocessed from {described['kind']}" if described else "was not preprocessed with --dataset"
@@ -126,7 +125,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     source = Path(args.dataset)
     if source.suffix.lower() == ".csv" or ((source / "real").is_dir() and (source / "fake").is_dir()):
         return _evaluate_videos(args, source)
-    result = evaluate(args.checkpoint, args.dataset, args.split, args.out, args.device)
+    result = evaluate(args.checkpoint, store_at(args.dataset), args.split, args.out, args.device)
     print(json.dumps({k: result[k] for k in ("split", "threshold", "clip", "video")}, indent=2))
     return 0
 

@@ -128,9 +128,8 @@ def _worker_init(cfg: PreprocessConfig) -> None:
                                    landmark_weights=cfg.landmark_weights)
 
 
-def _work(job: tuple[VideoEntry, PreprocessConfig, str, str]) -> dict:
-    entry, cfg, location, checksum = job
-    store = open_store(location)
+def _work(job: tuple[VideoEntry, PreprocessConfig, DatasetStore, str]) -> dict:
+    entry, cfg, store, checksum = job
     try:
         arrays, reason = process_video(entry, cfg, _worker_backend)
     except Exception as exc:  # noqa: BLE001 - one bad video must not stop a dataset run; the reason is recorded
@@ -154,7 +153,7 @@ class PreprocessSummary:
 
 
 def preprocess(
-    entries: list[VideoEntry], out: str | Path, cfg: PreprocessConfig | None = None, workers: int = 1,
+    entries: list[VideoEntry], out: str | Path | DatasetStore, cfg: PreprocessConfig | None = None, workers: int = 1,
     on_video: Callable[[int, int], None] | None = None, origin: dict[str, Any] | None = None,
 ) -> PreprocessSummary:
     """Preprocess every entry into ``out`` (folder or s3://), resumably; returns what happened. ``origin`` says
@@ -170,7 +169,7 @@ def preprocess(
         if _is_done(store, entry, checksum):
             summary.skipped += 1
         else:
-            jobs.append((entry, cfg, store.location, checksum))
+            jobs.append((entry, cfg, store, checksum))
     done = summary.skipped
     if on_video:
         on_video(done, len(entries))

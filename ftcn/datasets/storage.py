@@ -5,10 +5,12 @@ boto3 is imported only when an ``s3://`` location is used, so ``ftcn`` stays imp
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from ftcn.errors import DatasetError
@@ -66,20 +68,29 @@ class LocalStore:
 
 @dataclass
 class S3Store:
-    """``s3://bucket/prefix``; endpoint from ``endpoint_url`` or ``FTCN_S3_ENDPOINT_URL`` (credentials: boto3's
-    usual environment variables). An S3 PUT is atomic, so no partial objects are ever visible."""
+    """``s3://bucket/prefix`` at ``endpoint_url`` (None: AWS, or boto3's own ``AWS_ENDPOINT_URL_S3``; credentials:
+    boto3's usual environment variables). An S3 PUT is atomic, so no partial objects are ever visible.
+
+    The endpoint is given by whoever opens the store (the CLI from ``FTCN_S3_ENDPOINT_URL``, the worker from its
+    settings), never read here. The client is made on first use and left out of pickling, so a store can be
+    handed to the processes of a pool (preprocessing) as it is."""
 
     bucket: str
     prefix: str
     endpoint_url: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            import boto3
-        except ImportError:
-            raise RuntimeError("s3:// locations need boto3 (pip install boto3)") from None
-        endpoint = self.endpoint_url or os.environ.get("FTCN_S3_ENDPOINT_URL") or None
-        self._client = boto3.client("s3", endpoint_url=endpoint)
+        if importlib.util.find_spec("boto3") is None:  # said now, with the way out, rather than at first use
+            raise RuntimeError("s3:// locations need boto3 (pip install boto3)")
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "_client"}
 
     @property
     def location(self) -> str:
@@ -119,7 +130,11 @@ def s3_object_exists(client, bucket: str, key: str) -> bool:
         raise
 
 
-def open_store(location: str | Path, endpoint_url: str | None = None) -> DatasetStore:
+def open_store(location: str | Path | DatasetStore, endpoint_url: str | None = None) -> DatasetStore:
+    """The store at ``location`` (a folder, or ``s3://bucket/prefix`` at ``endpoint_url``); a store is returned
+    as it is, so functions that take a location take an opened store too."""
+    if not isinstance(location, (str, Path)):
+        return location
     text = str(location)
     if text.startswith("s3://"):
         parsed = urlparse(text)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ftcn.datasets.sources import VIDEO_SUFFIXES, parse_label
 from ftcn.errors import FtcnError, InvalidSource
+from ftcn.predict.summary import summary
 from ftcn.training.ranking import average_precision, equal_error_rate, roc_auc
 
 SUMMARY_FIELDS = ["video", "label", "method", "verdict", "score", "threshold", "faces", "coverage", "reasons", "error"]
@@ -105,10 +106,9 @@ def folder_for(out: Path, item: Item) -> Path:
 def summary_row(item: Item, result: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
     row: dict[str, Any] = {"video": item.name, "label": item.label or "", "method": item.method, "error": error or ""}
     if result is not None:
-        row.update(verdict=result["verdict"], score=result["score"], threshold=result["threshold"],
-                   faces=sum(t["score"] is not None for t in result["tracks"]),
-                   coverage=(result.get("coverage") or {}).get("share"),
-                   reasons="; ".join(result.get("inconclusive_reasons") or []))
+        brief = summary(result)
+        row.update(verdict=brief["verdict"], score=brief["score"], threshold=brief["threshold"], faces=brief["faces"],
+                   coverage=(brief["coverage"] or {}).get("share"), reasons="; ".join(brief["inconclusive_reasons"]))
     return row
 
 

@@ -11,7 +11,7 @@ import torch
 
 from ftcn.checkpoints import load_model
 from ftcn.datasets.split import load_split_rows
-from ftcn.datasets.storage import open_store
+from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.errors import DatasetError
 from ftcn.training.data import ClipDataset, clip_refs
 from ftcn.training.metrics import by_video, roc_curve
@@ -19,11 +19,12 @@ from ftcn.training.plots import write_roc_plot
 from ftcn.training.train import evaluate_model
 
 
-def evaluate(checkpoint_path: str | Path, dataset: str, split: str = "test", out: str | Path | None = None,
-             device: str = "cpu", batch_size: int = 8) -> dict[str, Any]:
+def evaluate(checkpoint_path: str | Path, dataset: str | DatasetStore, split: str = "test",
+             out: str | Path | None = None, device: str = "cpu", batch_size: int = 8) -> dict[str, Any]:
     """Metrics at the checkpoint's own threshold; writes evaluation.json and roc.png into ``out`` when given."""
     model, checkpoint = load_model(checkpoint_path, device)
     store = open_store(dataset)
+    dataset = store.location
     refs = clip_refs(load_split_rows(store), split)
     if not refs:
         raise DatasetError(f"{dataset}: no clips in the {split!r} split")

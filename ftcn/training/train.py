@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from ftcn.checkpoints import load_checkpoint, load_strict, load_training_state, save_checkpoint, weights_digest
 from ftcn.datasets.split import load_split_rows, rows_from_split_file
-from ftcn.datasets.storage import open_store
+from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.errors import BadOption, DatasetError
 from ftcn.models import FTCN, build_model, config_for_size
 from ftcn.training.data import ClipDataset, clip_refs, read_clip
@@ -121,14 +121,16 @@ def _rank(metrics: dict[str, Any], loss: float) -> tuple[float, float, float]:
     return (metrics["video"]["auc"] or 0.0, metrics["clip"]["auc"] or 0.0, -loss)
 
 
-def train(dataset: str, out: str | Path, cfg: TrainConfig | None = None,
+def train(dataset: str | DatasetStore, out: str | Path, cfg: TrainConfig | None = None,
           progress: Callable[[str, int, int | None], None] | None = None) -> dict[str, Any]:
-    """Train and return the summary (also in ``out/summary.json``); checkpoints in ``out/best.pt``/``last.pt``."""
+    """Train on ``dataset`` (a location, or a store opened with its endpoint) and return the summary (also in
+    ``out/summary.json``); checkpoints in ``out/best.pt``/``last.pt``."""
     cfg = cfg or TrainConfig()
     out = Path(out)
     report = progress or (lambda stage, done, total: None)
     torch.manual_seed(cfg.seed)
     store = open_store(dataset)
+    dataset = store.location
     rows = rows_from_split_file(store, cfg.split_file) if cfg.split_file else load_split_rows(store)
     train_refs, val_refs = clip_refs(rows, "train"), clip_refs(rows, "val")
     if not train_refs:

@@ -32,7 +32,7 @@ def test_preprocess_split_and_train_on_s3(tmp_path: Path, s3_endpoint: str, caps
     location = "s3://datasets/runs/synthetic"
     assert main(["preprocess", str(synth), location, "--max-clips", "2"]) == 0
     assert "6 processed" in capsys.readouterr().out
-    store = open_store(location)
+    store = open_store(location, s3_endpoint)  # the library reads no environment: the caller gives the endpoint
     rows = read_manifest(store)
     assert rows and all(store.exists(r["path"]) for r in rows if r["status"] == "ok")
     assert main(["preprocess", str(synth), location, "--max-clips", "2"]) == 0

@@ -11,11 +11,12 @@ from sqlalchemy.orm import sessionmaker
 
 from jobs import erasure
 from jobs.db import make_engine, session_scope, upgrade
+from jobs.keys import job_artifact_key, job_prefix
 from jobs.models import Job, utcnow
 from jobs.service import create_job_with_input
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
-from jobs.storage import LocalStorage, job_artifact_key, job_prefix
+from jobs.storage import LocalStorage
 
 
 @pytest.fixture()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import sessionmaker
 
-from jobs.db import make_engine, session_scope, upgrade
+from jobs.db import session_scope
 from jobs.lifecycle import Claim, beat, claim
 from jobs.models import Job, utcnow
 from jobs.reconcile import plan
@@ -17,13 +15,6 @@ from jobs.settings import Settings
 from jobs.states import JobKind
 
 SETTINGS = Settings(heartbeat_s=10, max_attempts=3, reconcile_interval_s=30, predict_time_limit_s=1800)
-
-
-@pytest.fixture()
-def sessions(tmp_path: Path) -> sessionmaker:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    upgrade(url)
-    return sessionmaker(make_engine(url), expire_on_commit=False)
 
 
 def new_job(sessions: sessionmaker) -> str:

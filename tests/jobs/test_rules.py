@@ -5,16 +5,14 @@ are claimed, failed, given up and merged (``jobs.segments``)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from jobs import batches, segments, webhooks
-from jobs.db import make_engine, session_scope, upgrade
+from jobs.db import session_scope
 from jobs.errors import ErrorCode
 from jobs.models import Batch, Job, Segment, WebhookDelivery, utcnow
 from jobs.moves import move_job
@@ -24,15 +22,6 @@ from jobs.states import BATCH, DELIVERY, JOB, SEGMENT, IllegalTransition, JobKin
 
 SETTINGS = Settings(heartbeat_s=10, max_attempts=2, reconcile_interval_s=30)
 HOOK = {"webhook": {"url": "https://hooks.example.org/x", "token_id": None}}
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
 
 
 @pytest.mark.parametrize("machine", [JOB, SEGMENT, DELIVERY, BATCH], ids=lambda m: m.noun)

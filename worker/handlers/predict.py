@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from ftcn.faces.names import DEFAULT_BACKEND
 from jobs import reuse
 from jobs.errors import ErrorCode
+from jobs.keys import job_artifact_key, job_input_key
+from jobs.params import PredictParams, read_params
 from jobs.models import Job, Model
-from jobs.storage import job_artifact_key, job_input_key
 from worker.context import JobContext, Outcome, Split, Succeeded, fetch_input, video_limits
 from worker.failures import JobFailed
 
@@ -39,17 +40,19 @@ class PredictSetup:
     def of(cls, ctx: JobContext) -> "PredictSetup":
         from ftcn.predict.pipeline import PredictOptions
 
+        params = read_params(PredictParams, ctx.params)
+
         def model_row(session: Session) -> tuple[str, str, dict[str, Any] | None, str | None]:
-            row = session.get(Model, ctx.params["model_id"])
+            row = session.get(Model, params.model_id)
             if row is None:
-                raise JobFailed(ErrorCode.UNKNOWN_MODEL, f"model {ctx.params['model_id']} no longer exists")
+                raise JobFailed(ErrorCode.UNKNOWN_MODEL, f"model {params.model_id} no longer exists")
             return row.storage_key, row.name, row.card, row.sha256
 
         storage_key, name, card, sha256 = ctx.db(model_row)
-        chosen = ctx.params.get("options") or {}
-        network, checkpoint = ctx.state.model(ctx.params["model_id"], storage_key, sha256)
-        backend = ctx.state.backend(chosen.get("backend") or DEFAULT_BACKEND, chosen.get("detector_id"))
-        options = PredictOptions(stride=chosen.get("stride"), max_frames=chosen.get("max_frames"),
+        chosen = params.options
+        network, checkpoint = ctx.state.model(params.model_id, storage_key, sha256)
+        backend = ctx.state.backend(chosen.backend or DEFAULT_BACKEND, chosen.detector_id)
+        options = PredictOptions(stride=chosen.stride, max_frames=chosen.max_frames,
                                  limits=video_limits(ctx.settings), precision=ctx.settings.precision,
                                  runtime=ctx.settings.runtime, card=card)
         return cls(name, card, network, checkpoint, backend, options)
@@ -64,7 +67,8 @@ def predict(ctx: JobContext) -> Outcome:
         video = work / "input.mp4"
         fetch_input(ctx, video)
         digest = file_sha256(video)
-        reused = ctx.db(lambda session: reuse.on_worker(session, ctx.job_id, ctx.params, digest, ctx.settings))
+        params = read_params(PredictParams, ctx.params)
+        reused = ctx.db(lambda session: reuse.on_worker(session, ctx.job_id, params, digest, ctx.settings))
         if reused is not None:  # a finished job already answered this content with this model and options
             return Succeeded(reused)
         ctx.progress("faces", 1.0)
@@ -101,7 +105,8 @@ def _split_if_long(ctx: JobContext, setup: PredictSetup, video: Path) -> int:
                           scan_interval(setup.backend, info, setup.options.detect_every))
     if len(plans) < 2:
         return 0
-    if "input_key" not in ctx.params:  # fetched from a URL: every segment's worker reads the stored copy
+    if read_params(PredictParams, ctx.params).input_key is None:
+        # fetched from a URL: every segment's worker reads the stored copy
         key = job_input_key(ctx.job_id, "video.mp4")
         ctx.storage.put_file(key, video, "video/mp4")
         ctx.db(lambda session: _store_input_key(session, ctx.job_id, key))
@@ -120,10 +125,12 @@ def publish_result(ctx: JobContext, setup: PredictSetup, video: Path, result: di
                    work: Path) -> dict[str, Any]:
     """Annotated video, face pictures, timeline and result.json stored under the job; the job's summary."""
     from ftcn.cards import card_line
+    from ftcn.predict.summary import summary
     from ftcn.render.artifacts import content_type, write_artifacts
     from jobs.metrics import observe_stages  # not at import: the worker picks the metrics mode first (jobs.multiproc)
 
-    result["input"]["filename"] = ctx.params.get("filename") or ctx.params.get("video_url", "video")
+    params = read_params(PredictParams, ctx.params)
+    result["input"]["filename"] = params.filename or params.video_url or "video"
     ctx.progress("annotate", 90.0)
     written = write_artifacts(video, result, work / "artifacts", setup.options.limits)
     observe_stages(result["timings_s"], encode_s=written.encode_s)
@@ -131,12 +138,8 @@ def publish_result(ctx: JobContext, setup: PredictSetup, video: Path, result: di
     for name, tail in written.relative(work / "artifacts").items():
         artifacts[name] = job_artifact_key(ctx.job_id, tail)
         ctx.storage.put_file(artifacts[name], written.files[name], content_type(written.files[name]))
-    return {"verdict": result["verdict"], "score": result["score"], "threshold": result["threshold"],
-            "faces": sum(track["score"] is not None for track in result["tracks"]),
-            "faces_seen": len(result["tracks"]), "coverage": result["coverage"],
-            "no_face_reason": result["no_face_reason"], "inconclusive_reasons": result["inconclusive_reasons"],
-            "band": result["band"], "backend": result["faces"]["backend"],
-            "model_id": ctx.params["model_id"], "model_name": setup.model_name, "model_card": result["model"]["card"],
+    return {**summary(result),
+            "model_id": params.model_id, "model_name": setup.model_name, "model_card": result["model"]["card"],
             "model_card_line": card_line(setup.model_name, result["model"]["card"]),
             **({"segments": len(result["segments"])} if result.get("segments") else {}),
             "artifacts": artifacts}

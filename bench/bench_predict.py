@@ -44,8 +44,6 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from children import in_child  # noqa: E402
 
@@ -56,7 +54,7 @@ from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # 
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
 from ftcn.runtime import engine_for, threads_beside  # noqa: E402
 from ftcn.video.cage import Cage  # noqa: E402
-from ftcn.video.decode import VideoLimits, iter_frames  # noqa: E402
+from ftcn.video.decode import VideoLimits  # noqa: E402
 from ftcn.synth.generate import looped_sample  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "ftcn" / "synth" / "media" / "carphone_pristine.mp4"

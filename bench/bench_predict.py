@@ -12,6 +12,9 @@
   video whose faces are all there from the start, as the sample's is). It is the floor of this pipeline: the
   fewest clips that cover every frame, and the least face finding.
 
+Any mode but the reference may end with a precision, ``bf16`` or ``int8`` ("default int8", "limit int8"): the
+same run in that arithmetic (int8 quantized before the clock), with its own limit row for honest ratios.
+
 ``--looped S`` compares the modes on the sample looped forwards and backwards to S seconds and scaled to 720p
 (issue 27's 10-s talking head: ``--looped 10``).
 
@@ -52,6 +55,7 @@ from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # noqa: E402
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
+from ftcn.quantize import int8_graph  # noqa: E402
 from ftcn.runtime import engine_for, threads_beside  # noqa: E402
 from ftcn.video.cage import Cage  # noqa: E402
 from ftcn.video.decode import VideoLimits  # noqa: E402
@@ -66,7 +70,19 @@ def reference_options() -> PredictOptions:
     return PredictOptions(stride=1, batch_size=6, detect_every=1, tracker=TrackerMode.OFFICIAL)
 
 
+PRECISIONS = ("bf16", "int8")
+
+
+def split_mode(mode: str) -> tuple[str, str]:
+    """("default int8") -> ("default", "int8"): any mode but the reference may name its precision last."""
+    base, _, last = mode.rpartition(" ")
+    return (base, last) if last in PRECISIONS and base != "reference" else (mode, "auto")
+
+
 def options_for(mode: str, clip_len: int) -> PredictOptions:
+    mode, precision = split_mode(mode)
+    if precision != "auto":
+        return dataclasses.replace(options_for(mode, clip_len), precision=precision)
     if mode == "reference":
         return reference_options()
     if mode in ("default", "default caged", "default borderline"):
@@ -87,7 +103,7 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     # The official operating point, as ftcn_tt.pth gets it: these random weights score the sample's clips 0.45-0.46,
     # far above it and all on one side, so the video is clear to this model; "default borderline" puts every score
     # in the inconclusive band instead, so that every track is looked at again (the adaptive pass's worst case).
-    band = (1e-6, 1 - 1e-6) if mode == "default borderline" else None
+    band = (1e-6, 1 - 1e-6) if split_mode(mode)[0] == "default borderline" else None
     checkpoint = Checkpoint(network.cfg, network.state_dict(), OFFICIAL_FTCN_THRESHOLD,
                             metadata={"purpose": "benchmark, untrained"}, band=band)
     model = model_from_checkpoint(checkpoint)
@@ -96,8 +112,11 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
                                   limits=VideoLimits(max_duration_s=3600, max_frames=10**6,
                                                      cage=Cage() if mode.endswith("caged") else None))
     clock = time.perf_counter()
-    engine = engine_for(model, options.runtime, options.precision)  # cached: predict_video finds it ready
     cfg = model.cfg
+    if options.precision == "int8":  # random weights: calibrated on random clips, for the speed alone
+        int8_graph(model, [torch.randn(1, 3, cfg.clip_len, cfg.image_size, cfg.image_size).numpy()
+                           for _ in range(8)])
+    engine = engine_for(model, options.runtime, options.precision)  # cached: predict_video finds it ready
     warm = torch.zeros(1, 3, cfg.clip_len, cfg.image_size, cfg.image_size)
     for threads in (None, threads_beside()):  # a worker's engine is warm after its first job
         engine(warm, threads)
@@ -178,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["rows"] = rows
         ratios = {}
         for slower, faster in (("default caged", "default"), ("reference", "default"),
+                               *(("reference", f"default {p}") for p in PRECISIONS),
+                               *((f"default {p}", f"limit {p}") for p in PRECISIONS),
                                ("reference", "default borderline"), ("reference", "half clip"),
                                ("reference", "one pass"), ("default", "limit"), ("half clip", "limit"),
                                ("one pass", "limit"), ("reference", "limit")):

@@ -29,7 +29,7 @@ def card_from_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
     dataset), or a checkpoint that says nothing of its training."""
     if checkpoint.source_format == "official":
         return {"training_data": OFFICIAL_DATA, "validation": OFFICIAL_FIGURES, "threshold": checkpoint.threshold,
-                "intended_use": DEFAULT_USE, "demonstration": False}
+                "intended_use": DEFAULT_USE, "demonstration": False, "arithmetic": arithmetic(checkpoint.metadata)}
     meta = checkpoint.metadata or {}
     origin = meta.get("training_data") or {}
     synthetic = bool(origin.get("synthetic"))
@@ -45,7 +45,25 @@ def card_from_checkpoint(checkpoint: Checkpoint) -> dict[str, Any]:
         named = PurePosixPath(str(meta["dataset"]).rstrip("/")).name if meta.get("dataset") else ""
         data = origin.get("name") or (f"the dataset {named}" if named else "unrecorded data")
     return {"training_data": data, "validation": validation, "threshold": checkpoint.threshold,
-            "intended_use": DEMONSTRATION if synthetic else DEFAULT_USE, "demonstration": synthetic}
+            "intended_use": DEMONSTRATION if synthetic else DEFAULT_USE, "demonstration": synthetic,
+            "arithmetic": arithmetic(meta)}
+
+
+def arithmetic(metadata: dict[str, Any] | None) -> str:
+    """What the card says of the number formats the model may run in (``ftcn.precision_check``)."""
+    record = (metadata or {}).get("precision")
+    if not record:
+        return "fp32: no precision check recorded (ftcn check-precision judges bf16 and int8 on labelled videos)"
+    rows = {row["precision"]: row for row in record.get("checked", [])}
+    parts = []
+    for name, row in rows.items():
+        if name == "fp32":
+            continue
+        figures = (f"AUC {row['auc']:.3f} against fp32's {row['auc_fp32']:.3f}, {row['agreement']:.1%} same "
+                   f"verdicts on {row['videos']} validation videos" if row.get("auc") is not None else row["why"])
+        parts.append(f"{name} {'passed' if row['passed'] else 'refused'} ({figures})")
+    fastest = next((p for p in ("int8", "bf16") if p in record.get("passed", [])), "fp32")
+    return f"runs in {fastest}; " + "; ".join(parts) if parts else f"runs in {fastest}"
 
 
 def complete(card: dict[str, Any], **given: Any) -> dict[str, Any]:

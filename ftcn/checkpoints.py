@@ -42,6 +42,9 @@ class Checkpoint:
     #: validation videos by training (``ftcn.training.metrics.choose_band``); None: the file has none (the
     #: official one, ours from before bands).
     band: tuple[float, float] | None = None
+    #: The model's int8 graph (OpenVINO IR: ``{"xml": ..., "bin": ...}``) when its precision check passed int8
+    #: (``ftcn.precision_check``): carried with the weights so any machine runs it without calibration clips.
+    int8_graph: dict[str, bytes] | None = None
 
 
 def _torch_load(path: str | Path, what: str) -> Any:
@@ -140,7 +143,17 @@ def _parse_ours(obj: dict[str, Any], path: str | Path) -> Checkpoint:
             raise CheckpointError(f"checkpoint {path} has an invalid inconclusive band {band!r} (two scores in (0, 1) "
                                   f"around the threshold {threshold})")
         band = (float(band[0]), float(band[1]))
-    return Checkpoint(config, state_dict, float(threshold), metadata, CHECKPOINT_FORMAT, band)
+    return Checkpoint(config, state_dict, float(threshold), metadata, CHECKPOINT_FORMAT, band,
+                      _int8_graph(obj.get("int8_graph"), path))
+
+
+def _int8_graph(stored: Any, path: str | Path) -> dict[str, bytes] | None:
+    if stored is None:
+        return None
+    if not isinstance(stored, dict) or set(stored) != {"xml", "bin"} or not all(
+            isinstance(part, torch.Tensor) and part.dtype == torch.uint8 for part in stored.values()):
+        raise CheckpointError(f"checkpoint {path} has an int8 graph that is not its two byte tensors")
+    return {name: part.numpy().tobytes() for name, part in stored.items()}
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -185,11 +198,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[FT
 def save_checkpoint(
     path: str | Path, model: FTCN, threshold: float = DEFAULT_THRESHOLD, metadata: dict[str, Any] | None = None,
     training_state: dict[str, Any] | None = None, band: tuple[float, float] | None = None,
+    int8_graph: dict[str, bytes] | None = None,
 ) -> Path:
     """Write our format atomically (temporary file + rename), so a crash never leaves a half checkpoint.
 
     ``training_state`` (optimizer state, epoch, history) makes the file resumable; readers that only predict
-    ignore it. ``band``: the inconclusive band around the threshold (``Checkpoint.band``).
+    ignore it. ``band``: the inconclusive band around the threshold (``Checkpoint.band``); ``int8_graph``: see
+    ``Checkpoint.int8_graph``.
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -209,6 +224,9 @@ def save_checkpoint(
         payload["inconclusive_band"] = [float(band[0]), float(band[1])]
     if training_state is not None:
         payload["training_state"] = training_state
+    if int8_graph is not None:
+        payload["int8_graph"] = {name: torch.frombuffer(bytearray(part), dtype=torch.uint8)
+                                 for name, part in int8_graph.items()}
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     partial.replace(path)

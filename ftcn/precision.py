@@ -1,17 +1,15 @@
-"""The number format the networks compute in, decided in one place.
+"""The number formats the networks compute in, and which one a model runs in.
 
+fp32 is the official-equivalent arithmetic and what every model runs in unless its own check passed a faster one.
 bf16 halves the bytes every convolution moves and runs on the matrix units of recent GPUs and CPUs (AVX-512 BF16,
-AMX); where a device has no native bf16 it is emulated and slower than fp32. The accuracy guard for making it a
-default: every clip probability within :data:`MAX_PROBABILITY_DELTA` of fp32.
+AMX); where a device has no native bf16 it is emulated and slower than fp32, so it is refused there. int8 runs a
+graph quantized after training (``ftcn.quantize``) on OpenVINO's int8 kernels (AVX-512 VNNI, AMX).
 
-Measured on this project's 2-core CPU (``bench/bench_guard.py``: 12 trained tiny and small models, every clip of
-their datasets): with bf16 in every layer clip probabilities moved by up to 0.051 (8 models over the guard); with
-the stem, the first two stages and the temporal pool between them kept in fp32 under autocast
-(``ResNetTemporal.fp32_steps``) by up to 0.011 (2 models over), and by 0.0004 on the parity recipe weights;
-OpenVINO's own bf16 by up to 0.028. It does not hold the guard, so ``auto`` is fp32 on every device; ``bf16`` is an
-explicit choice (refused on a device without native bf16, where it would only be slower), and
-``bench/bench_model.py`` / ``bench/bench_gpu.py`` print its speed and its probability change side by side. On a CPU
-the fast path is OpenVINO in fp32 anyway (``ftcn.runtime``): 4.3-4.5x torch fp32, exact.
+Neither is judged by how far a clip probability moves (bf16 moved them by up to 0.028 on trained models against a
+guard of :data:`MAX_PROBABILITY_DELTA`, which still guards the fp32 runtimes against torch): a user sees verdicts
+and researchers see AUC, so ``ftcn.precision_check`` judges each precision per model by those, on the model's own
+validation videos, and records the ones that pass in its checkpoint. ``auto`` is then the fastest of them
+(:func:`fastest_passed`); a model with no record runs in fp32. ``bench/bench_precision.py`` prints the table.
 """
 
 from __future__ import annotations
@@ -32,6 +30,19 @@ class Precision(str, Enum):
     AUTO = "auto"
     FP32 = "fp32"
     BF16 = "bf16"
+    INT8 = "int8"  # OpenVINO only: the graph quantized after training by NNCF (``ftcn.quantize``)
+
+
+#: Fastest first, as the CPU runs them (``bench/bench_precision.py``): a model runs the first one its own check
+#: passed (``ftcn.precision_check``).
+FASTEST_FIRST = (Precision.INT8, Precision.BF16, Precision.FP32)
+
+
+def fastest_passed(passed: list[str] | tuple[str, ...] | None) -> Precision:
+    """The precision a model runs in when none is asked for: the fastest its check passed; fp32 for a model with
+    no record (the official ``ftcn_tt.pth``, anything checked before the rule existed)."""
+    recorded = set(passed or ())
+    return next((p for p in FASTEST_FIRST if p.value in recorded), Precision.FP32)
 
 
 def native_bf16(device: torch.device | str) -> bool:
@@ -51,6 +62,8 @@ def resolve_precision(precision: Precision | str, device: torch.device | str) ->
     except ValueError:
         raise BadOption(f"precision must be one of {', '.join(p.value for p in Precision)}, "
                         f"got {precision!r}") from None
+    if precision is Precision.INT8:
+        raise BadOption("int8 runs in OpenVINO only (runtime auto or openvino), on a graph quantized for the model")
     if precision is not Precision.BF16:
         return torch.float32
     if not native_bf16(device):

@@ -38,7 +38,7 @@ import torch
 from ftcn.checkpoints import weights_digest
 from ftcn.errors import BadOption
 from ftcn.models import FTCN
-from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, dtype_name, resolve_precision
+from ftcn.precision import MAX_PROBABILITY_DELTA, compute_in, dtype_name, native_bf16, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,9 @@ def available(runtime: Runtime | str) -> bool:
     return runtime not in _AVAILABLE or _AVAILABLE[runtime][0]()
 
 
+#: The precisions each CPU runtime computes in ("auto" is fp32 there); torch takes fp32 and bf16 (ftcn.precision).
+RUNS_IN = {Runtime.ONNXRUNTIME: ("auto", "fp32"), Runtime.OPENVINO: ("auto", "fp32", "bf16", "int8")}
+
 _engines: "weakref.WeakKeyDictionary[FTCN, dict[tuple[str, str], Engine]]" = weakref.WeakKeyDictionary()
 
 
@@ -121,14 +124,15 @@ def engine_for(model: FTCN, runtime: Runtime | str = Runtime.AUTO, precision: st
     device = next(model.parameters()).device
     asked = runtime
     if runtime is Runtime.AUTO:
-        cpu_fp32 = device.type == "cpu" and precision != "bf16"
-        runtime = next((r for r in (Runtime.OPENVINO, Runtime.ONNXRUNTIME) if cpu_fp32 and available(r)),
-                       Runtime.TORCH)
+        on_cpu = device.type == "cpu"
+        order = (Runtime.OPENVINO,) if precision in ("bf16", "int8") else (Runtime.OPENVINO, Runtime.ONNXRUNTIME)
+        runtime = next((r for r in order if on_cpu and available(r)), Runtime.TORCH)
     if runtime.on_cpu_only:
         if device.type != "cpu":
             raise BadOption(f"the {runtime.value} runtime runs on the CPU; the model is on {device.type}")
-        if precision == "bf16":
-            raise BadOption(f"the {runtime.value} runtime computes in fp32; use precision auto or fp32")
+        if precision not in RUNS_IN[runtime]:
+            computes = ", ".join(p for p in RUNS_IN[runtime] if p != "auto")
+            raise BadOption(f"the {runtime.value} runtime computes in {computes}, not {precision}")
         if not available(runtime):
             raise BadOption(f"the {runtime.value} runtime needs {_AVAILABLE[runtime][1]}")
     key = (runtime.value, precision)
@@ -206,9 +210,18 @@ def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
 
     import openvino
 
-    path = _graph_or_fallback(model, fallback, precision)
-    if isinstance(path, Engine):
-        return path
+    if precision == "int8":
+        from ftcn.quantize import int8_graph
+
+        path, _ = int8_graph(model)  # made and checked when the model was (ftcn.precision_check)
+    else:
+        path = _graph_or_fallback(model, fallback, precision)
+        if isinstance(path, Engine):
+            return path
+    if precision == "bf16" and not native_bf16("cpu"):
+        raise BadOption("bf16 was asked for, but this CPU has no native bf16 (it would be emulated, slower than "
+                        "fp32); use auto or fp32")
+    hint = "bf16" if precision == "bf16" else "f32"  # int8 layers run in int8 whatever the hint; the rest in fp32
     core = openvino.Core()
     cores = torch.get_num_threads()
     compiled: dict[tuple[int, bool], tuple[Any, threading.Lock]] = {}
@@ -221,7 +234,7 @@ def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
                 graph = core.read_model(str(path))
                 if batch == 1:
                     graph.reshape([1, *graph.inputs[0].get_partial_shape()[1:].to_shape()])
-                config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads,
+                config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": threads,
                           "ENABLE_CPU_PINNING": False, "PERFORMANCE_HINT": "LATENCY"}
                 compiled[key] = (core.compile_model(graph, "CPU", config), threading.Lock())
             return compiled[key]
@@ -235,6 +248,8 @@ def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
 
     for threads in {cores, threads_beside()}:  # made now: a worker makes them once, not inside a job
         compiled_for(threads, 1)
+    if precision in ("bf16", "int8"):  # judged by the verdicts they give (ftcn.precision_check), not by logits
+        return Engine(Runtime.OPENVINO.value, precision, run)
     version = hashlib.sha256(openvino.get_version().encode()).hexdigest()[:12]  # "2026.4.1-22982-.../2026/4"
     marker = path.with_name(f"{path.name}.openvino-{version}.checked")
     if not marker.is_file():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,25 +31,41 @@ def _sessions(settings: Settings) -> sessionmaker:
 
 
 def register_model(settings: Settings, checkpoint_path: Path, name: str, default: bool,
-                   owner: str | None = None, **card: Any) -> str:
+                   owner: str | None = None, check_on: str | None = None, **card: Any) -> str:
     """Validate the checkpoint (ours or the official ftcn_tt.pth), store it, and add a Model row (shared with every
     token when ``owner`` is None; the default among shared models with ``default``). Its model card is the one the
-    checkpoint implies, completed by ``card`` (training_data, validation, intended_use, demonstration)."""
+    checkpoint implies, completed by ``card`` (training_data, validation, intended_use, demonstration).
+
+    ``check_on``: a preprocessed, split dataset of labelled videos; bf16 and int8 are judged on its validation
+    videos first (``ftcn.precision_check``) and the checkpoint registered with what passed. Without it, the
+    checkpoint's own record stands (``ftcn train`` makes one), and a file with none runs in fp32."""
+    import tempfile
+
     from ftcn.cards import card_from_checkpoint, complete
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
     from ftcn.digests import file_sha256
 
     checkpoint = load_checkpoint(checkpoint_path)
     model_from_checkpoint(checkpoint)  # strict load: refuse weights that do not fit before registering them
+    if check_on is not None:
+        from ftcn.datasets.storage import open_store
+        from ftcn.precision_check import check_checkpoint, save_checked, table_lines
+
+        checkpoint, table = check_checkpoint(checkpoint, open_store(check_on, settings.s3_endpoint_url))
+        print("\n".join(table_lines(table)), file=sys.stderr)
+        checkpoint_path = save_checked(Path(tempfile.mkdtemp(prefix="ftcn-checked-")) / "model.pt", checkpoint)
     model_id = new_id()
     key = model_key(model_id)
     open_storage(settings).put_file(key, checkpoint_path)
+    digest = file_sha256(checkpoint_path)
+    if check_on is not None:
+        shutil.rmtree(checkpoint_path.parent)  # the checked copy: stored now
     with session_scope(_sessions(settings)) as session:
         if default:
             clear_default(session, owner)
         session.add(Model(id=model_id, name=name, threshold=checkpoint.threshold, storage_key=key,
                           config=checkpoint.config.to_dict(), metrics=checkpoint.metadata.get("best_val"),
-                          is_default=default, owner=owner, sha256=file_sha256(checkpoint_path),
+                          is_default=default, owner=owner, sha256=digest,
                           card=complete(card_from_checkpoint(checkpoint), **card)))
     return model_id
 
@@ -106,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     register.add_argument("--intended-use", help="model card: what its verdicts are for")
     register.add_argument("--demonstration", action=argparse.BooleanOptionalAction, default=None,
                           help="model card: a demonstration model, whose verdicts on real videos mean little")
+    register.add_argument("--check-on", metavar="DATASET",
+                          help="judge bf16 and int8 against fp32 on this preprocessed dataset's validation videos "
+                               "and register the checkpoint with the precisions that pass")
     detector = commands.add_parser("register-detector", help="register the official RetinaFace + landmark weights")
     detector.add_argument("--retinaface", type=Path, required=True, help="mobilenet0.25_Final.pth")
     detector.add_argument("--landmarks", type=Path, required=True, help="MobileNet_GDConv .pth.tar")
@@ -126,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upgrade(settings.database_url)
         if args.command == "register-model":
-            print(register_model(settings, args.checkpoint, args.name, args.default, args.owner,
+            print(register_model(settings, args.checkpoint, args.name, args.default, args.owner, args.check_on,
                                  training_data=args.training_data, validation=args.validation,
                                  intended_use=args.intended_use, demonstration=args.demonstration))
         elif args.command == "register-detector":

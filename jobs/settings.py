@@ -80,7 +80,8 @@ class Settings:
     #: Attempts per object-store call (exponential backoff between them) before a job fails on storage.
     storage_attempts: int = 5
     #: How the workers run the model (ftcn.runtime, ftcn.precision): runtime auto (OpenVINO fp32 on a CPU,
-    #: torch on a GPU), torch, onnxruntime or openvino; precision auto = fp32 (the official-equivalent arithmetic), or bf16.
+    #: torch on a GPU), torch, onnxruntime or openvino; precision auto = the fastest the model's own check passed
+    #: (ftcn.precision_check; fp32 for a model with no record), or fp32, bf16 or int8 for every model.
     runtime: str = "auto"
     precision: str = "auto"
     #: Webhooks (jobs.webhooks): seconds before each retry (Standard Webhooks' schedule), for at most this many
@@ -149,8 +150,8 @@ class Settings:
             raise SettingsError("retention days must be 0 (keep) or more")
         if self.auth not in ("tokens", "open"):
             raise SettingsError(f"FTCN_AUTH must be 'tokens' or 'open', got {self.auth!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise SettingsError(f"FTCN_PRECISION must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "int8"):
+            raise SettingsError(f"FTCN_PRECISION must be auto, fp32, bf16 or int8, got {self.precision!r}")
         try:
             if any(float(part) < 0 for part in self.webhook_backoff_s) or self.webhook_retry_hours <= 0 \
                     or self.webhook_poll_s <= 0:

@@ -58,6 +58,8 @@ def train_argv(dataset: str, out: Path, cfg: TrainConfig, processes: int) -> lis
         argv += ["--init", cfg.init]
     if cfg.split_file:
         argv += ["--split", cfg.split_file]
+    if not cfg.check_precisions:
+        argv.append("--no-precision-check")
     return argv
 
 

@@ -48,6 +48,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--dataset", dest="kind", choices=dataset_kinds(),
                        help="require the dataset to be this standard dataset, preprocessed with --dataset (its "
                             "official split is then what trains and validates)")
+    train.add_argument("--no-precision-check", action="store_true",
+                       help="do not judge bf16 and int8 on the validation videos after training (best.pt then "
+                            "runs in fp32 unless --precision says otherwise)")
     add_recipe_arguments(train)
     train.set_defaults(run=run_train)
 
@@ -61,6 +64,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     add_dataset_arguments(evaluate)
     evaluate.set_defaults(run=run_evaluate)
+
+    check = commands.add_parser(
+        "check-precision", help="judge bf16 and int8 against fp32 on a model's own labelled videos (verdicts and "
+                                "AUC) and record the precisions that pass, with the int8 graph, in a checkpoint")
+    check.add_argument("checkpoint", type=Path, help="ours, or the official ftcn_tt.pth")
+    check.add_argument("dataset", help="a preprocessed, split dataset (folder or s3://) of labelled videos")
+    check.add_argument("--split", default="val", help="the videos judged on (default val; never the training ones)")
+    check.add_argument("--calibrate-split", default="train", help="the clips int8 is calibrated on (default train)")
+    check.add_argument("--out", type=Path, help="write the checked checkpoint here (default: only print the table)")
+    check.set_defaults(run=run_check_precision)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -77,6 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
     print_recipe(chosen)
     cfg = TrainConfig(**values, init=args.init, seed=args.seed, accumulate=args.accumulate, workers=args.workers,
                       device=args.device, resume=args.resume, split_file=args.split_file,
+                      check_precisions=not args.no_precision_check,
                       recipe=chosen.name if chosen is not None else None)
     bars = StageBars()
     try:
@@ -183,4 +197,23 @@ def run_protocol(args: argparse.Namespace) -> int:
     print(card_line(args.model.name, card_from_checkpoint(load_checkpoint(args.model))))
     print("video-level figures in percent; the paper's column is FTCN+TT trained on FaceForensics++ c23")
     print(text)
+    return 0
+
+
+def run_check_precision(args: argparse.Namespace) -> int:
+    from ftcn.checkpoints import load_checkpoint
+    from ftcn.precision import fastest_passed
+    from ftcn.precision_check import check_checkpoint, save_checked, table_lines
+
+    if args.split == args.calibrate_split:
+        raise BadOption("--split and --calibrate-split must differ: a precision is never judged on the clips it was "
+                        "calibrated on")
+    checked, table = check_checkpoint(load_checkpoint(args.checkpoint), store_at(args.dataset), args.split,
+                                      args.calibrate_split)
+    print("\n".join(table_lines(table)))
+    passed = checked.metadata["precision"]["passed"]
+    print(f"passes: {', '.join(passed)}; the checked checkpoint runs in {fastest_passed(passed).value} by default")
+    if args.out:
+        save_checked(args.out, checked)
+        print(f"recorded in {args.out}: predictions run in the fastest of them unless --precision says otherwise")
     return 0

@@ -31,7 +31,8 @@ from ftcn.predict.result import (
 from ftcn.predict.scoring import mean_score
 from ftcn.predict.second_look import second_look
 from ftcn.predict.stream import StreamResult
-from ftcn.runtime import Engine, engine_for
+from ftcn.precision_check import engine_for_model
+from ftcn.runtime import Engine
 from ftcn.timing import StageTimer
 
 
@@ -49,7 +50,7 @@ def predict_video(
     report = progress or (lambda stage, done, total: None)
     timer = StageTimer()
     with timer.measure("engine"):  # an ONNX export the first time a model is seen on this machine
-        engine = engine_for(model, options.runtime, options.precision)
+        engine = engine_for_model(model, checkpoint, options.runtime, options.precision)
     options = replace(options, runtime=engine.runtime, precision=engine.precision)
     backend.timer.reset()
     with timer.measure("total"):

@@ -33,7 +33,7 @@ from ftcn.predict.options import PredictOptions, Progress
 from ftcn.predict.passes import streamed
 from ftcn.predict.pipeline import looked_again, result_document
 from ftcn.predict.stream import StreamResult
-from ftcn.runtime import engine_for
+from ftcn.precision_check import engine_for_model
 from ftcn.timing import StageTimer
 from ftcn.video.decode import VideoInfo
 
@@ -77,7 +77,7 @@ def run_segment(path: str | Path, model: FTCN, checkpoint: Checkpoint, backend: 
     """Faces, tracks and clip probabilities of one segment, as plain data."""
     options = options.resolved(model, backend)
     timer = StageTimer()
-    engine = engine_for(model, options.runtime, options.precision)
+    engine = engine_for_model(model, checkpoint, options.runtime, options.precision)
     options = replace(options, runtime=engine.runtime, precision=engine.precision, max_frames=plan.decode_end,
                       judging=JUDGE_ALL)
     backend.timer.reset()
@@ -211,7 +211,7 @@ def merged_document(path: str | Path, parts: list[dict[str, Any]], model: FTCN, 
     at the borderline ones (a track's doubt shows only once it is whole), as one run would write it."""
     timer = timer or StageTimer()
     options = options.resolved(model, backend)
-    engine = engine_for(model, options.runtime, options.precision)
+    engine = engine_for_model(model, checkpoint, options.runtime, options.precision)
     options = replace(options, runtime=engine.runtime, precision=engine.precision)
     found = merge_segments(parts, model.cfg.clip_len, options.judging)
     found, again = looked_again(Path(path), found, model, engine, checkpoint, options, timer)

@@ -29,6 +29,7 @@ from ftcn.datasets.split import load_split_rows, rows_from_split_file
 from ftcn.datasets.storage import DatasetStore, open_store
 from ftcn.errors import BadOption, DatasetError
 from ftcn.models import FTCN, build_model, config_for_size
+from ftcn.precision_check import check_checkpoint, save_checked
 from ftcn.training.data import ClipDataset, clip_refs, read_clip
 from ftcn.training.metrics import by_video, choose_band, choose_threshold, summarise
 from ftcn.training.plots import write_training_plots
@@ -58,6 +59,9 @@ class TrainConfig:
     lr_gamma: float = 0.1
     erase_prob: float = 0.0  # chance of erasing a black rectangle from every frame of a training clip alike
     recipe: str | None = None  # the named recipe (or setting file) these values came from
+    #: After training, judge bf16 and int8 against fp32 on the validation videos and record those that pass in
+    #: best.pt (ftcn.precision_check): predictions then run in the fastest of them.
+    check_precisions: bool = True
 
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -258,6 +262,12 @@ def train(dataset: str | DatasetStore, out: str | Path, cfg: TrainConfig | None 
         gc.collect()
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+    if is_main and cfg.check_precisions and (out / "best.pt").is_file():
+        report("precision", 0, 1)
+        checked, _ = check_checkpoint(load_checkpoint(out / "best.pt"), store, rows=rows)
+        save_checked(out / "best.pt", checked)
+        summary["precision"] = checked.metadata["precision"]
+        report("precision", 1, 1)
     if is_main:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -110,7 +110,10 @@ def test_a_failed_export_leaves_the_default_to_torch_and_fails_an_explicit_choic
 def test_choices_that_cannot_work_are_refused() -> None:
     with pytest.raises(BadOption, match="runtime must be one of"):
         engine_for(_tiny(), "tensorrt")
-    for cpu_runtime in ("onnxruntime", "openvino"):
-        with pytest.raises(BadOption, match="computes in fp32"):
-            engine_for(_tiny(), cpu_runtime, "bf16")
+    with pytest.raises(BadOption, match="computes in fp32, not bf16"):
+        engine_for(_tiny(), "onnxruntime", "bf16")
+    with pytest.raises(BadOption, match="int8 runs in OpenVINO only"):
+        engine_for(_tiny(), "torch", "int8")
+    with pytest.raises(BadOption, match="no int8 graph on this machine"):
+        engine_for(_tiny(seed=3), "openvino", "int8")  # made only when the model's check passes int8
     assert engine_for(_tiny(), "torch", "fp32").describe() == {"runtime": "torch", "precision": "fp32"}

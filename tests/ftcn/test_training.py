@@ -13,7 +13,7 @@ import torch
 from ftcn.checkpoints import load_checkpoint
 from ftcn.cli import main
 from ftcn.errors import DatasetError
-from ftcn.precision import MAX_PROBABILITY_DELTA
+from ftcn.precision import MAX_PROBABILITY_DELTA, fastest_passed
 from ftcn.training.metrics import choose_threshold, equal_error_rate, roc_auc
 from ftcn.training.train import TrainConfig, train
 from tests.datasets import write_clip_dataset
@@ -86,7 +86,8 @@ def test_init_from_official_format_trains_one_step(tmp_path: Path) -> None:
     data = write_clip_dataset(tmp_path / "data", {"r": ("real", "train"), "f": ("fake", "train"),
                                                   "rv": ("real", "val"), "fv": ("fake", "val")}, (32, 224, 3))
     summary = train(str(data), tmp_path / "run",
-                    TrainConfig(epochs=1, batch_size=2, init=str(official), max_steps=1, freeze=True))
+                    TrainConfig(epochs=1, batch_size=2, init=str(official), max_steps=1, freeze=True,
+                                check_precisions=False))
     assert summary["epochs_run"] == 1 and summary["init"] == str(official)
     trained = load_checkpoint(tmp_path / "run" / "last.pt")
     assert trained.config.name == "ftcn_tt"
@@ -136,7 +137,9 @@ def test_synthetic_set_end_to_end(tmp_path: Path, capsys) -> None:
     assert main(["synth", str(held_out), "--videos", "2", "--seed", "99"]) == 0
     capsys.readouterr()
     verdicts = {}
-    ways = {"default": [], "torch-fp32": ["--runtime", "torch", "--precision", "fp32"]}
+    ways = {"default": [], "openvino-fp32": ["--precision", "fp32"],
+            "torch-fp32": ["--runtime", "torch", "--precision", "fp32"]}
+    passed = load_checkpoint(run / "best.pt").metadata["precision"]["passed"]  # training checked them
     for label in ("real", "fake"):
         results = {}
         for way, flags in ways.items():
@@ -145,11 +148,13 @@ def test_synthetic_set_end_to_end(tmp_path: Path, capsys) -> None:
                          "--out", str(out), "--no-video", *flags]) == 0
             results[way] = json.loads((out / "result.json").read_text())
         verdicts[label] = results["default"]["verdict"]
-        # the accuracy guard on a trained model: the default runtime (OpenVINO in fp32 on a CPU) moves no clip,
-        # frame or face score by more than the guard from torch fp32, the official-equivalent arithmetic
-        assert results["default"]["options"]["runtime"] == "openvino"
-        assert results["default"]["options"]["precision"] == "fp32"
-        fast, exact = results["default"]["tracks"], results["torch-fp32"]["tracks"]
+        # by default the model runs in the fastest precision its own check passed (ftcn.precision_check) ...
+        assert results["default"]["options"]["precision"] == fastest_passed(passed).value
+        assert results["default"]["verdict"] == results["torch-fp32"]["verdict"]
+        # ... and in fp32, the CPU runtime (OpenVINO) moves no clip, frame or face score by more than the guard
+        # from torch fp32, the official-equivalent arithmetic
+        assert results["openvino-fp32"]["options"]["runtime"] == "openvino"
+        fast, exact = results["openvino-fp32"]["tracks"], results["torch-fp32"]["tracks"]
         assert [t["frames"] for t in fast] == [t["frames"] for t in exact] and fast
         for a, b in zip(fast, exact):
             pairs = [(x, y) for x, y in zip(a["timeline"] + [a["score"]], b["timeline"] + [b["score"]])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobs.states import JobKind
 
@@ -139,9 +139,19 @@ PARAMS: dict[JobKind, type[Stored]] = {JobKind.PREDICT: PredictParams, JobKind.P
 P = TypeVar("P", bound=Stored)
 
 
+class InvalidParams(ValueError):
+    """A job row whose params do not fit their kind (written by hand, or by a version with other rules): the job
+    fails with this reason (``bad-option``) instead of running on values no request could have sent."""
+
+
 def read_params(kind: type[P], stored: dict[str, Any] | None) -> P:
     """A job row's params as its kind's type (``Job.params`` is plain JSON)."""
-    return kind.model_validate(stored or {})
+    try:
+        return kind.model_validate(stored or {})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidParams(f"the job's {where} cannot be used: {first['msg']}") from None
 
 
 def new_params(kind: type[Stored], **values: Any) -> dict[str, Any]:

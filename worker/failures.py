@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from ftcn import errors as ftcn_errors
 from jobs.archives import UnsafeArchive
 from jobs.errors import ErrorCode
+from jobs.params import InvalidParams
 from jobs.storage import SourceTooLarge, SourceUnreadable, StorageError
 from jobs.urls import FetchFailed, UnsafeURL
 
@@ -48,6 +49,7 @@ CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (ftcn_errors.CheckpointError, ErrorCode.BAD_CHECKPOINT),
     (ftcn_errors.BackendUnavailable, ErrorCode.UNKNOWN_BACKEND),
     (ftcn_errors.BadOption, ErrorCode.BAD_OPTION),
+    (InvalidParams, ErrorCode.BAD_OPTION),
 )
 
 _PATH = re.compile(r"(?<![\w.:/])(?:/[^/\s'\"():,]+)+/([^/\s'\"():,]+)")

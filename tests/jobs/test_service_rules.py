@@ -16,7 +16,7 @@ from jobs import auth, detectors, reuse, uploads
 from jobs.db import session_scope
 from jobs.models import Detector, Job, Model, Upload, utcnow
 from jobs.moves import move_job
-from jobs.params import PredictParams, TrainParams, new_params, read_params
+from jobs.params import InvalidParams, PredictParams, TrainParams, new_params, read_params
 from jobs.service import create_job
 from jobs.settings import Settings
 from jobs.states import JobKind, JobStatus
@@ -171,6 +171,8 @@ def test_params_are_checked_when_made_and_read_back_whatever_another_version_wro
                                                    "max_frames": None}, "video_url": "https://v.example/a"}
     read = read_params(PredictParams, {**stored, "written_by_a_later_version": 1})
     assert (read.model_id, read.options.stride, read.input_key, read.reuse) == ("m", 2, None, True)
+    with pytest.raises(InvalidParams, match="options.stride cannot be used"):  # a row no request could make
+        read_params(PredictParams, {"model_id": "m", "options": {"stride": 0}})
     train = read_params(TrainParams, {"dataset_id": "d", "epochs": 3, "lr": 0.1, "recipe": "paper",
                                       "given": ["epochs"]})
     assert train.config_values({"epochs": 30, "lr": 0.01, "batch_size": 16}) == {

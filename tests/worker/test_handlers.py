@@ -132,7 +132,7 @@ def dataset_row(state: WorkerState, tmp_path: Path, videos: dict[str, tuple[str,
     return "d1"
 
 
-TRAIN = {"epochs": 1, "batch_size": 2, "lr": 1e-4, "model_size": "tiny", "freeze": "none"}
+TRAIN = {"epochs": 1, "batch_size": 2, "lr": 1e-4, "model_size": "tiny", "freeze": False}
 
 
 def failing_cases(state: WorkerState, tmp_path: Path, model_id: str) -> dict[ErrorCode, tuple[JobKind, dict]]:
@@ -157,7 +157,7 @@ def failing_cases(state: WorkerState, tmp_path: Path, model_id: str) -> dict[Err
         ErrorCode.UNKNOWN_MODEL: (JobKind.PREDICT, {**predict, "model_id": "gone", "input_key": video}),
         ErrorCode.BAD_CHECKPOINT: (JobKind.PREDICT, {**predict, "model_id": "corrupt", "input_key": video}),
         ErrorCode.UNKNOWN_BACKEND: (JobKind.PREDICT, {**predict, "input_key": video,
-                                                      "options": {"backend": "no-such-detector"}}),
+                                                      "options": {"backend": "retinaface", "detector_id": "gone"}}),
         ErrorCode.BAD_OPTION: (JobKind.PREDICT, {**predict, "input_key": video, "options": {"stride": 0}}),
         ErrorCode.STORAGE_UNAVAILABLE: (JobKind.PREDICT, {**predict, "input_key": "in/never-uploaded.mp4"}),
         ErrorCode.BAD_ARCHIVE: (JobKind.PREPROCESS, {"input_key": put(state, "in/evil.zip",

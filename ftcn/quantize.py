@@ -3,7 +3,7 @@
 Post-training quantization needs calibration clips: the ranges of every activation are measured on them. They are
 the model's own training clips, aligned exactly as inference aligns them (preprocessing cuts them with the same
 code), never test videos. The quantized graph is cached beside the exported fp32 one, keyed by the same digest of
-the weights (``ftcn.runtime.graph_key``): a model is quantized once per machine, and a quantized graph made here
+the weights (``ftcn.export.graph_key``): a model is quantized once per machine, and a quantized graph made here
 can be handed to another machine with the model (:func:`int8_files`).
 
 Whether a model may run in int8 is not decided here: ``ftcn.precision_check`` judges it by the verdicts it gives.
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ftcn.errors import BadOption
+from ftcn.export import cache_folder, exported, graph_key
 from ftcn.models import FTCN
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ def int8_available() -> bool:
 
 def int8_files(model: FTCN) -> tuple[Path, Path]:
     """Where this model's quantized graph is cached (OpenVINO IR: the .xml graph and its .bin weights)."""
-    from ftcn.runtime import cache_folder, graph_key
-
     stem = cache_folder() / f"{model.cfg.name}-{graph_key(model)[:24]}.int8"
     return stem.with_suffix(".xml"), stem.with_suffix(".bin")
 
@@ -61,14 +60,12 @@ def int8_graph(model: FTCN, calibration: Iterable[np.ndarray] | None = None) -> 
     import nncf
     import openvino
 
-    from ftcn.runtime import _exported
-
     started = time.perf_counter()
     clips = [np.asarray(clip, np.float32)[None] if np.ndim(clip) == 4 else np.asarray(clip, np.float32)
              for clip in calibration]
     if not clips:
         raise BadOption("int8 calibration needs at least one clip")
-    graph = openvino.Core().read_model(str(_exported(model)))
+    graph = openvino.Core().read_model(str(exported(model)))
     quantized = nncf.quantize(graph, nncf.Dataset(clips), subset_size=len(clips),
                               preset=nncf.QuantizationPreset.MIXED)
     xml.parent.mkdir(parents=True, exist_ok=True)

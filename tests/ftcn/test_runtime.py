@@ -12,7 +12,8 @@ from ftcn import runtime
 from ftcn.errors import BadOption
 from ftcn.models import build_model, config_for_size
 from ftcn.precision import MAX_PROBABILITY_DELTA
-from ftcn.runtime import cache_folder, engine_for
+from ftcn.export import cache_folder
+from ftcn.runtime import engine_for
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +53,7 @@ def test_openvino_is_checked_once_per_graph_and_a_failed_check_leaves_the_defaul
     engine_for(_tiny(seed=3), "openvino")
     assert len(list(cache_folder().glob("*.onnx.openvino-*.checked"))) == 1
     checks = []
-    monkeypatch.setattr(runtime, "_check_against_torch", lambda *args, **kwargs: checks.append(args))
+    monkeypatch.setattr(runtime, "check_against_torch", lambda *args, **kwargs: checks.append(args))
     engine_for(_tiny(seed=3), "openvino")  # same weights, same OpenVINO: checked already
     assert checks == []
 
@@ -61,7 +62,7 @@ def test_openvino_is_checked_once_per_graph_and_a_failed_check_leaves_the_defaul
 
     for seed in (4, 5):  # their graphs exported (and checked for ONNX Runtime) before OpenVINO's check breaks
         engine_for(_tiny(seed=seed), "onnxruntime")
-    monkeypatch.setattr(runtime, "_check_against_torch", failing)
+    monkeypatch.setattr(runtime, "check_against_torch", failing)
     assert engine_for(_tiny(seed=4)).runtime == "onnxruntime"
     with pytest.raises(RuntimeError, match="moves probabilities"):
         engine_for(_tiny(seed=5), "openvino")

@@ -86,3 +86,19 @@ def test_a_passing_int8_travels_with_the_checkpoint_and_runs_by_default(checked_
     assert engine.precision == "int8"
     clips = torch.randn(2, 3, model.cfg.clip_len, model.cfg.image_size, model.cfg.image_size)
     assert engine(clips).shape == (2,)
+
+
+@needs_int8
+def test_the_command_prints_the_table_and_writes_the_checked_checkpoint(checked_setup, tmp_path, capsys) -> None:
+    from ftcn.cli import main
+
+    folder, store, checkpoint = checked_setup
+    model = save_checked(tmp_path / "model.pt", checkpoint)
+    assert main(["check-precision", str(model), str(folder / "data"), "--split", "train",
+                 "--calibrate-split", "train"]) == 2  # judged on the clips it was calibrated on: refused
+    assert "must differ" in capsys.readouterr().err
+    assert main(["check-precision", str(model), str(folder / "data"), "--out", str(tmp_path / "checked.pt")]) == 0
+    printed = capsys.readouterr().out
+    checked = load_checkpoint(tmp_path / "checked.pt")
+    assert all(f"\n{name} " in printed for name in ("fp32", "bf16", "int8"))
+    assert f"passes: {', '.join(checked.metadata['precision']['passed'])}" in printed

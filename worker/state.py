@@ -83,7 +83,7 @@ class WorkerState:
         does not pay for them (the full model's engine: 24-26 s the first time a machine sees its weights, about
         3 s from the export cache). Returns what it prepared: ``model_id`` (None: no default model), ``backend``
         and ``detector_id``."""
-        from ftcn.runtime import engine_for
+        from ftcn.precision_check import engine_for_model
         from jobs.auth import OPEN
         from jobs.db import unit_of_work
         from jobs.detectors import resolve_backend
@@ -98,11 +98,12 @@ class WorkerState:
 
         found = unit_of_work(self.sessions, defaults)
         storage_key, sha256 = found.pop("storage_key"), found.pop("sha256")
-        with self._preparing:  # held throughout: a job's engine_for then finds the engine made here
+        with self._preparing:  # held throughout: a job then finds the engine made here
             self.backend(found["backend"], found["detector_id"])
             if found["model_id"]:
-                network, _ = self.model(found["model_id"], storage_key, sha256)
-                engine_for(network, self.settings.runtime, self.settings.precision)
+                network, checkpoint = self.model(found["model_id"], storage_key, sha256)
+                # the engine jobs will run: the fastest precision the model's own check passed
+                engine_for_model(network, checkpoint, self.settings.runtime, self.settings.precision)
         return found
 
     def backend(self, name: str, detector_id: str | None = None) -> Any:

@@ -13,7 +13,8 @@ from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
 from ftcn.datasets.split import load_split_rows
 from ftcn.datasets.storage import LocalStore
 from ftcn.precision_check import (
-    AUC_MARGIN, ENGINES, MIN_AGREEMENT, check_checkpoint, engine_for_model, judge, save_checked, score_videos,
+    AUC_MARGIN, ENGINES, MIN_AGREEMENT, MIN_VIDEOS, check_checkpoint, engine_for_model, judge, save_checked,
+    score_videos,
 )
 from ftcn.quantize import int8_available
 from ftcn.runtime import Engine, engine_for
@@ -32,6 +33,8 @@ def test_the_rule_takes_verdicts_and_auc_not_probabilities() -> None:
     shifted = judge("bf16", fp32, moved, labels, 0.5)
     changed = np.mean((fp32 >= 0.5) != (moved >= 0.5))
     assert shifted.passed == (changed <= 1 - MIN_AGREEMENT)
+    few = judge("bf16", fp32[:MIN_VIDEOS - 1], fp32[:MIN_VIDEOS - 1], labels[:MIN_VIDEOS - 1], 0.5)
+    assert not few.passed and f"at least {MIN_VIDEOS}" in few.why  # too few videos to show the agreement
     flipped = judge("int8", fp32, 1 - fp32, labels, 0.5)
     assert not flipped.passed and "verdicts" in flipped.why and "AUC" in flipped.why
     assert flipped.auc < flipped.auc_fp32 - AUC_MARGIN
@@ -75,7 +78,7 @@ def test_a_passing_int8_travels_with_the_checkpoint_and_runs_by_default(checked_
     honest_but_exact = {"int8": lambda model, calibration: (ENGINES["int8"](model, calibration),
                                                             engine_for(model, "auto", "fp32"))[1]}
     # judged with fp32's own scores, int8 passes by construction; its graph is the real one, made on calibration
-    checked, table = check_checkpoint(checkpoint, store, engines=honest_but_exact)
+    checked, table = check_checkpoint(checkpoint, store, engines=honest_but_exact, min_videos=1)
     assert "int8" in checked.metadata["precision"]["passed"] and checked.int8_graph is not None
     path = save_checked(tmp_path / "checked.pt", checked)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "another-machine"))  # no graph cached there

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         held = open_store(held_out_clips(args.held_out, model.cfg.clip_len, model.cfg.image_size))
         trained = open_store(checkpoint_path.parents[1] / "clips")
         rows = check_precisions(model, checkpoint.threshold, held, every_clip(held),
-                                clip_refs(load_split_rows(trained), "train"))
+                                clip_refs(load_split_rows(trained), "train"), calibration_store=trained)
         name = str(checkpoint_path.relative_to(checkpoint_path.parents[3]))
         print(f"\n{name} (threshold {checkpoint.threshold:.3f})")
         print("\n".join(table_lines(rows)), flush=True)

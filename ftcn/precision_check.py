@@ -42,8 +42,8 @@ AUC_MARGIN = 0.005
 #: ... and must give the same verdict as fp32 on at least this share of videos ...
 MIN_AGREEMENT = 0.99
 #: ... of at least this many: fewer cannot show 99 % agreement (one flip in 10 is 90 %, none in 10 proves
-#: little). Measured: on 10 validation videos int8 passed 3 of 6 trained models, and 120 held-out videos then
-#: refused one of those 3 (96.7 % same verdicts; docs/benchmarks.md).
+#: little). Measured: on 10 validation videos int8 passed 5 of 12 trained models, and 120 held-out videos then
+#: refused one of those 5 (96.7 % same verdicts; docs/benchmarks.md).
 MIN_VIDEOS = 100
 #: Clips scored per forward pass while judging.
 BATCH = 4
@@ -144,9 +144,10 @@ def _why_not(precision: str) -> str | None:
 def check_precisions(model: FTCN, threshold: float, store: DatasetStore, judged_on: list[ClipRef],
                      calibrate_on: list[ClipRef], precisions: Sequence[str] = ("bf16", "int8"),
                      engines: dict[str, EngineMaker] | None = None, calibration_count: int = 32,
-                     min_videos: int = MIN_VIDEOS) -> list[Judged]:
+                     min_videos: int = MIN_VIDEOS, calibration_store: DatasetStore | None = None) -> list[Judged]:
     """fp32 first, then each precision, on the clips of ``judged_on`` (the validation videos); int8 is calibrated
-    on ``calibrate_on`` (training clips). Returns one row per precision, fp32's included."""
+    on ``calibrate_on`` (training clips, in ``calibration_store`` when they are not in ``store``). Returns one row
+    per precision, fp32's included."""
     model = model.eval()
     makers = {**ENGINES, **(engines or {})}
     videos = ClipDataset(store, judged_on, model.cfg)
@@ -162,7 +163,8 @@ def check_precisions(model: FTCN, threshold: float, store: DatasetStore, judged_
             rows.append(unavailable(precision, why))
             continue
         if calibration is None:
-            calibration = calibration_clips(ClipDataset(store, calibrate_on, model.cfg), calibration_count)
+            calibration = calibration_clips(ClipDataset(calibration_store or store, calibrate_on, model.cfg),
+                                            calibration_count)
         started = time.perf_counter()
         try:
             engine = makers[precision](model, calibration)

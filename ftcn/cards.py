@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ftcn.checkpoints import Checkpoint
+from ftcn.precision import fastest_passed
 
 #: The words shown beside a synthetic-only model's verdicts, and its intended use in full.
 DEMONSTRATION_WORDS = "a demonstration model whose verdicts on real videos mean little"
@@ -62,7 +63,7 @@ def arithmetic(metadata: dict[str, Any] | None) -> str:
         figures = (f"AUC {row['auc']:.3f} against fp32's {row['auc_fp32']:.3f}, {row['agreement']:.1%} same "
                    f"verdicts on {row['videos']} validation videos" if row.get("auc") is not None else row["why"])
         parts.append(f"{name} {'passed' if row['passed'] else 'refused'} ({figures})")
-    fastest = next((p for p in ("int8", "bf16") if p in record.get("passed", [])), "fp32")
+    fastest = fastest_passed(record.get("passed")).value
     return f"runs in {fastest}; " + "; ".join(parts) if parts else f"runs in {fastest}"
 
 

@@ -18,6 +18,7 @@ int8 is calibrated on the model's training clips (``ftcn.quantize``), never on t
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,6 +33,7 @@ from ftcn.datasets.storage import DatasetStore
 from ftcn.errors import BadOption
 from ftcn.models import FTCN
 from ftcn.precision import FASTEST_FIRST, Precision, native_bf16
+from ftcn.quantize import CALIBRATION_CLIPS, install_int8, int8_available, int8_graph, read_int8
 from ftcn.runtime import Engine, Runtime, available, engine_for
 from ftcn.training.data import ClipDataset, ClipRef, clip_refs
 from ftcn.training.metrics import by_video
@@ -121,8 +123,6 @@ def _bf16_engine(model: FTCN, calibration: list[np.ndarray]) -> Engine:
 
 
 def _int8_engine(model: FTCN, calibration: list[np.ndarray]) -> Engine:
-    from ftcn.quantize import int8_graph
-
     int8_graph(model, calibration)
     return engine_for(model, Runtime.OPENVINO, Precision.INT8.value)
 
@@ -134,8 +134,6 @@ def _why_not(precision: str) -> str | None:
     if precision == Precision.BF16.value and not native_bf16("cpu") and not torch.cuda.is_available():
         return "this CPU has no native bf16"
     if precision == Precision.INT8.value:
-        from ftcn.quantize import int8_available
-
         if not (int8_available() and available(Runtime.OPENVINO)):
             return "int8 needs the nncf and openvino packages"
     return None
@@ -143,7 +141,7 @@ def _why_not(precision: str) -> str | None:
 
 def check_precisions(model: FTCN, threshold: float, store: DatasetStore, judged_on: list[ClipRef],
                      calibrate_on: list[ClipRef], precisions: Sequence[str] = ("bf16", "int8"),
-                     engines: dict[str, EngineMaker] | None = None, calibration_count: int = 32,
+                     engines: dict[str, EngineMaker] | None = None, calibration_count: int = CALIBRATION_CLIPS,
                      min_videos: int = MIN_VIDEOS, calibration_store: DatasetStore | None = None) -> list[Judged]:
     """fp32 first, then each precision, on the clips of ``judged_on`` (the validation videos); int8 is calibrated
     on ``calibrate_on`` (training clips, in ``calibration_store`` when they are not in ``store``). Returns one row
@@ -154,7 +152,7 @@ def check_precisions(model: FTCN, threshold: float, store: DatasetStore, judged_
     started = time.perf_counter()
     reference = engine_for(model, Runtime.AUTO, Precision.FP32.value)
     prepared = time.perf_counter() - started
-    ids, labels, fp32_scores, fp32_seconds = score_videos(reference, videos)
+    _, labels, fp32_scores, fp32_seconds = score_videos(reference, videos)
     rows = [judge(Precision.FP32.value, fp32_scores, fp32_scores, labels, threshold, fp32_seconds, prepared)]
     calibration: list[np.ndarray] | None = None
     for precision in precisions:
@@ -194,7 +192,8 @@ def engine_for_model(model: FTCN, checkpoint: Checkpoint, runtime: str, precisio
     """The engine a prediction runs: the asked precision, or with ``auto`` the fastest the model's check passed
     that can run here (a CPU without bf16, no int8 graph: the next one), else fp32 as before any check."""
     if precision != Precision.AUTO.value:
-        _install_int8(model, checkpoint)
+        if precision == Precision.INT8.value:
+            _install_int8(model, checkpoint)
         return engine_for(model, runtime, precision)
     passed = passed_precisions(checkpoint.metadata)
     for candidate in FASTEST_FIRST:
@@ -209,11 +208,14 @@ def engine_for_model(model: FTCN, checkpoint: Checkpoint, runtime: str, precisio
     return engine_for(model, runtime, precision)  # fp32 ("auto" as asked: the same engine as before any check)
 
 
-def _install_int8(model: FTCN, checkpoint: Checkpoint) -> None:
-    if checkpoint.int8_graph is not None:
-        from ftcn.quantize import install_int8
+#: Models whose checkpoint's int8 graph is in place: finding its files digests every weight, so once a process.
+_installed: "weakref.WeakSet[FTCN]" = weakref.WeakSet()
 
+
+def _install_int8(model: FTCN, checkpoint: Checkpoint) -> None:
+    if checkpoint.int8_graph is not None and model not in _installed:
         install_int8(model, checkpoint.int8_graph)
+        _installed.add(model)
 
 
 def check_checkpoint(checkpoint: Checkpoint, store: DatasetStore, judge_split: str = "val",
@@ -230,11 +232,8 @@ def check_checkpoint(checkpoint: Checkpoint, store: DatasetStore, judge_split: s
     model = model_from_checkpoint(checkpoint)
     table = check_precisions(model, checkpoint.threshold, store, judged_on, calibrate_on, engines=engines,
                              min_videos=min_videos)
-    graph = None
-    if any(row.passed and row.precision == Precision.INT8.value for row in table):
-        from ftcn.quantize import read_int8
-
-        graph = read_int8(model)
+    passed_int8 = any(row.passed and row.precision == Precision.INT8.value for row in table)
+    graph = read_int8(model) if passed_int8 else None
     metadata = {**checkpoint.metadata, "precision": record(table, min_videos)}
     return replace(checkpoint, metadata=metadata, int8_graph=graph), table
 

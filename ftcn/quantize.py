@@ -46,12 +46,12 @@ def int8_files(model: FTCN) -> tuple[Path, Path]:
     return stem.with_suffix(".xml"), stem.with_suffix(".bin")
 
 
-def int8_graph(model: FTCN, calibration: Iterable[np.ndarray] | None = None) -> tuple[Path, float]:
-    """The quantized graph of ``model`` (its .xml) and the seconds it took to make (0.0: from the cache).
-    ``calibration``: normalised clips [3, T, H, W] (or batches of them), needed only when it is not cached."""
+def int8_graph(model: FTCN, calibration: Iterable[np.ndarray] | None = None) -> Path:
+    """The quantized graph of ``model`` (its .xml). ``calibration``: normalised clips [3, T, H, W] (or batches of
+    them), needed only when it is not cached."""
     xml, weights = int8_files(model)
     if xml.is_file() and weights.is_file():
-        return xml, 0.0
+        return xml
     if not int8_available():
         raise BadOption("int8 needs the nncf and openvino packages")
     if calibration is None:
@@ -79,9 +79,8 @@ def int8_graph(model: FTCN, calibration: Iterable[np.ndarray] | None = None) -> 
         for leftover in Path(folder).glob("*"):
             leftover.unlink()
         os.rmdir(folder)
-    seconds = time.perf_counter() - started
-    log.info("quantized %s to int8 on %d clips in %.1f s", model.cfg.name, len(clips), seconds)
-    return xml, seconds
+    log.info("quantized %s to int8 on %d clips in %.1f s", model.cfg.name, len(clips), time.perf_counter() - started)
+    return xml
 
 
 def read_int8(model: FTCN) -> dict[str, bytes] | None:

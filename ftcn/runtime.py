@@ -207,7 +207,7 @@ def _openvino_engine(model: FTCN, fallback: bool, precision: str) -> Engine:
     if precision == "int8":
         from ftcn.quantize import int8_graph
 
-        path, _ = int8_graph(model)  # made and checked when the model was (ftcn.precision_check)
+        path = int8_graph(model)  # made and checked when the model was (ftcn.precision_check)
     else:
         path = _graph_or_fallback(model, fallback, precision)
         if isinstance(path, Engine):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +39,24 @@ def register_model(settings: Settings, checkpoint_path: Path, name: str, default
     ``check_on``: a preprocessed, split dataset of labelled videos; bf16 and int8 are judged on its validation
     videos first (``ftcn.precision_check``) and the checkpoint registered with what passed. Without it, the
     checkpoint's own record stands (``ftcn train`` makes one), and a file with none runs in fp32."""
-    import tempfile
-
     from ftcn.cards import card_from_checkpoint, complete
     from ftcn.checkpoints import load_checkpoint, model_from_checkpoint
     from ftcn.digests import file_sha256
 
     checkpoint = load_checkpoint(checkpoint_path)
     model_from_checkpoint(checkpoint)  # strict load: refuse weights that do not fit before registering them
-    if check_on is not None:
-        from ftcn.datasets.storage import open_store
-        from ftcn.precision_check import check_checkpoint, save_checked, table_lines
-
-        checkpoint, table = check_checkpoint(checkpoint, open_store(check_on, settings.s3_endpoint_url))
-        print("\n".join(table_lines(table)), file=sys.stderr)
-        checkpoint_path = save_checked(Path(tempfile.mkdtemp(prefix="ftcn-checked-")) / "model.pt", checkpoint)
     model_id = new_id()
     key = model_key(model_id)
-    open_storage(settings).put_file(key, checkpoint_path)
-    digest = file_sha256(checkpoint_path)
-    if check_on is not None:
-        shutil.rmtree(checkpoint_path.parent)  # the checked copy: stored now
+    with tempfile.TemporaryDirectory(prefix="ftcn-checked-") as folder:
+        if check_on is not None:
+            from ftcn.datasets.storage import open_store
+            from ftcn.precision_check import check_checkpoint, save_checked, table_lines
+
+            checkpoint, table = check_checkpoint(checkpoint, open_store(check_on, settings.s3_endpoint_url))
+            print("\n".join(table_lines(table)), file=sys.stderr)
+            checkpoint_path = save_checked(Path(folder) / "model.pt", checkpoint)
+        open_storage(settings).put_file(key, checkpoint_path)
+        digest = file_sha256(checkpoint_path)
     with session_scope(_sessions(settings)) as session:
         if default:
             clear_default(session, owner)

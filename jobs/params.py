@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobs.states import JobKind
 
 #: Face backends a job may ask for (``ftcn.faces.names``; the API does not import the ML library).
 BackendName = Literal["mtcnn", "dlib", "retinaface"]
@@ -134,8 +133,6 @@ class TrainParams(TrainChoices, Notification):
 #: Params that identify the input (and so, often, a person): an erased job keeps none of them (``jobs.erasure``).
 IDENTIFYING = ("filename", "video_url", "sha256", "input_key", "s3_prefix", "item")
 
-PARAMS: dict[JobKind, type[Stored]] = {JobKind.PREDICT: PredictParams, JobKind.PREPROCESS: PreprocessParams,
-                                       JobKind.TRAIN: TrainParams}
 P = TypeVar("P", bound=Stored)
 
 

@@ -20,14 +20,15 @@ start a track) apply as they are.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
 from ftcn.faces import official
-from ftcn.faces.dlib_backend import FOLLOW_WINDOW, DlibBackend, landmark_package, skin_share
+from ftcn.faces.dlib_backend import DLIB_TRACKING, FOLLOW_WINDOW, DlibBackend, landmark_package, skin_share
 from ftcn.faces.mtcnn import MtcnnConfig, confirm_faces, detect_faces
+from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
 from ftcn.models.mtcnn import WEIGHT_FILES, WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION, load_mtcnn
 
@@ -53,6 +54,16 @@ RECONFIRM_THRESHOLDS = (0.5, FOLLOW_THRESHOLD)
 #: In small frames faces are small too: the scan's floor drops to a sixth of the shorter side (QCIF: 24 px), not
 #: below this. It costs little there, where a 720p scan at 24 px would cost 2.8 times one at 40.
 SMALLEST_FLOOR_PX = 20.0
+#: MTCNN's tracks keep dlib's rules, but a track whose median O-Net probability reaches 0.99 needs no skin: the
+#: c40 FaceForensics++ faces of pair 469/481 (a cool, washed-out picture) measured 0.05-0.19 skin at 0.997-1.0,
+#: and were NO_FACE; the false finds the skin rule is for scored 0.55-0.82 (see ``count_faces_slowly``).
+MTCNN_TRACKING = replace(DLIB_TRACKING, skin_waived_score=0.99)
+
+
+def points_roll(points5: np.ndarray) -> float:
+    """The in-plane roll (degrees, image coordinates) of the eye line of MTCNN's 5 points."""
+    (lx, ly), (rx, ry) = points5[0], points5[1]
+    return math.degrees(math.atan2(ry - ly, rx - lx))
 
 
 def predictor_box(box: np.ndarray) -> np.ndarray:
@@ -69,6 +80,7 @@ class MtcnnBackend(DlibBackend):
 
     name: str = "mtcnn"
     device: str = "cpu"
+    tracker_config: TrackerConfig = field(default_factory=lambda: MTCNN_TRACKING)
     second_detector = f"MTCNN (faces from {SECOND_LOOK_FACE_PX:.0f} px, whole frames)"
 
     def __post_init__(self) -> None:
@@ -88,16 +100,13 @@ class MtcnnBackend(DlibBackend):
         scanned = width * height * (40.0 / self.smallest_face_px(width, height)) ** 2
         return max(1, math.ceil(scanned / SCAN_PIXELS_PER_FRAME))
 
-    def _found(self, rgb: np.ndarray, min_face_px: float) -> list[tuple[np.ndarray, float]]:
-        """(predictor box, score) of each face MTCNN finds in ``rgb``."""
-        with self.timer.measure("detect"):
-            found = detect_faces(self._mtcnn, rgb, MtcnnConfig(min_face_px=min_face_px))
-        return [(predictor_box(box), float(score)) for box, score in zip(found.boxes, found.scores)]
-
     def detect(self, rgb: np.ndarray, coarse: bool = False) -> list[Face]:
         """A full scan from ``min_face_px``; ``coarse`` from twice that (a quarter of the cost), for keyframes."""
         floor = self.smallest_face_px(rgb.shape[1], rgb.shape[0]) * (2 if coarse else 1)
-        return official.keep_valid([self._face(rgb, box, score) for box, score in self._found(rgb, floor)])
+        with self.timer.measure("detect"):
+            found = detect_faces(self._mtcnn, rgb, MtcnnConfig(min_face_px=floor))
+        return official.keep_valid([self._face(rgb, predictor_box(box), float(score), roll=points_roll(points))
+                                    for box, score, points in zip(found.boxes, found.scores, found.points)])
 
     def _find_in_window(self, window: np.ndarray, face: Face) -> list[tuple[np.ndarray, float]]:
         """O-Net where the followed face should be (the window's centre, FOLLOW_WINDOW times smaller than the
@@ -127,6 +136,7 @@ class MtcnnBackend(DlibBackend):
         image = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
         with self.timer.measure("second_look"):
             found = detect_faces(self._mtcnn, image, MtcnnConfig(min_face_px=SECOND_LOOK_FACE_PX))
-        floor = self.tracker_config.min_skin
         skins = [skin_share(rgb, box / scale) for box in found.boxes]
-        return sum(skin is None or skin >= floor for skin in skins), SECOND_LOOK_FACE_PX / scale
+        seen = sum(self.tracker_config.skin_ok([] if skin is None else [skin], [float(score)])
+                   for skin, score in zip(skins, found.scores))
+        return seen, SECOND_LOOK_FACE_PX / scale

@@ -119,6 +119,10 @@ class MTCNN(nn.Module):
         super().__init__()
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
 
 def weight_paths() -> dict[str, Path]:
     """The three weight files inside the installed facenet-pytorch distribution, each checked by its digest."""

@@ -52,14 +52,16 @@ FOLLOW_THRESHOLD = 0.3
 #: track. The carphone cases above keep their figures (119 and 96 frames); R-Net and O-Net at the scan's 0.7
 #: would lose the CRF 45 face in 45 frames.
 RECONFIRM_THRESHOLDS = (0.5, FOLLOW_THRESHOLD)
-#: ... and it is looked for around where it should be, not only there: its landmarks carried it, and on a blurred
-#: or compressed face they wander. R-Net takes the expected box and boxes a fifth of its side off in each
-#: direction, at 0.85 and 1.2 times its size (27 crops, one batch). On the talking face at CRF 45, the expected
-#: box alone lost the face in 42 of 120 frames after a 0.002 change in one O-Net probability (OpenVINO against
-#: torch, through the following's path), and held it in every frame but one with either runtime once it looked
-#: around.
+#: ... and, in its first SEARCH_CARRIED frames without confirmation, it is looked for around where it should be,
+#: not only there: its landmarks carried it, and on a blurred or compressed face they wander. R-Net takes the
+#: expected box and boxes a fifth of its side off in each direction, at 0.85 and 1.2 times its size (27 crops, one
+#: batch). On the talking face at CRF 45, the expected box alone lost the face in 42 of 120 frames after a 0.002
+#: change in one O-Net probability (OpenVINO against torch, through the following's path); looking around holds it
+#: in every frame with either runtime. Only just after the loss: looking around for longer found a "face" on the
+#: orange suit a passing face had left 6 frames before, and the ghost became a judged track.
 SEARCH_SHIFTS = (-0.2, 0.0, 0.2)
 SEARCH_SCALES = (0.85, 1.0, 1.2)
+SEARCH_CARRIED = 2
 #: In small frames faces are small too: the scan's floor drops to a sixth of the shorter side (QCIF: 24 px), not
 #: below this. It costs little there, where a 720p scan at 24 px would cost 2.8 times one at 40.
 SMALLEST_FLOOR_PX = 20.0
@@ -135,8 +137,8 @@ class MtcnnBackend(DlibBackend):
                               centre + side / 2, centre + side / 2 - BOX_DROP * side]])
         with self.timer.measure("detect"):
             if face.carried:
-                found = confirm_faces(self._mtcnn, window, around(expected[0]), RECONFIRM_THRESHOLDS[1],
-                                      RECONFIRM_THRESHOLDS[0])
+                boxes = around(expected[0]) if face.carried <= SEARCH_CARRIED else expected
+                found = confirm_faces(self._mtcnn, window, boxes, RECONFIRM_THRESHOLDS[1], RECONFIRM_THRESHOLDS[0])
             else:
                 found = confirm_faces(self._mtcnn, window, expected, FOLLOW_THRESHOLD)
         return [(predictor_box(box), float(score)) for box, score in zip(found.boxes, found.scores)]

@@ -15,7 +15,6 @@ up) and their 5 points in video frames, where dlib's HOG misses compressed, dark
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
@@ -23,12 +22,6 @@ import torch.nn.functional as F
 
 from ftcn.models.box_ops import nms
 from ftcn.models.mtcnn import MTCNN
-
-if TYPE_CHECKING:
-    from ftcn.faces.mtcnn_runtime import MtcnnNets
-
-#: The networks as torch modules, or compiled (``ftcn.faces.mtcnn_runtime``): called alike.
-Nets = Union[MTCNN, "MtcnnNets"]
 
 #: P-Net's window and stride (pixels of the scaled image).
 CELL = 12
@@ -111,7 +104,7 @@ def _crops(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.Ten
 
 
 @torch.inference_mode()
-def detect_faces(model: Nets, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig()) -> Detections:
+def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig()) -> Detections:
     """The faces MTCNN finds in one RGB frame (uint8, [H, W, 3])."""
     image = _as_image(model, rgb)
     height, width = rgb.shape[:2]
@@ -140,12 +133,12 @@ def detect_faces(model: Nets, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig
     return _output_stage(model, image, boxes, third)
 
 
-def _as_image(model: Nets, rgb: np.ndarray) -> torch.Tensor:
+def _as_image(model: MTCNN, rgb: np.ndarray) -> torch.Tensor:
     """An RGB frame (uint8, [H, W, 3]) as the float batch of one the networks take, on the model's device."""
     return torch.from_numpy(np.ascontiguousarray(rgb)).to(model.device).permute(2, 0, 1)[None].float()
 
 
-def _refine_stage(model: Nets, image: torch.Tensor, boxes: np.ndarray,
+def _refine_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray,
                   threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R-Net on square boxes: the boxes it passes, with their regression offsets and probabilities."""
     crops, valid = _crops(image, boxes, 24)
@@ -156,7 +149,7 @@ def _refine_stage(model: Nets, image: torch.Tensor, boxes: np.ndarray,
     return boxes[valid][passed], offsets[passed], probability[passed]
 
 
-def _output_stage(model: Nets, image: torch.Tensor, boxes: np.ndarray, threshold: float) -> Detections:
+def _output_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray, threshold: float) -> Detections:
     """O-Net on square boxes: those it calls faces, with its box regression and 5 points."""
     crops, valid = _crops(image, boxes, 48)
     if not len(valid):
@@ -175,7 +168,7 @@ def _output_stage(model: Nets, image: torch.Tensor, boxes: np.ndarray, threshold
 
 
 @torch.inference_mode()
-def confirm_faces(model: Nets, rgb: np.ndarray, boxes: np.ndarray, threshold: float = MtcnnConfig.thresholds[2],
+def confirm_faces(model: MTCNN, rgb: np.ndarray, boxes: np.ndarray, threshold: float = MtcnnConfig.thresholds[2],
                   refine_threshold: float | None = None) -> Detections:
     """O-Net on boxes where faces are expected (followed faces), after R-Net when ``refine_threshold`` is given:
     about a millisecond per face, where a scan costs the pyramid. Returns the faces confirmed, their boxes refined

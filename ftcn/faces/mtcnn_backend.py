@@ -28,10 +28,9 @@ import numpy as np
 from ftcn.faces import official
 from ftcn.faces.dlib_backend import DLIB_TRACKING, FOLLOW_WINDOW, DlibBackend, landmark_package, skin_share
 from ftcn.faces.mtcnn import MtcnnConfig, confirm_faces, detect_faces
-from ftcn.faces.mtcnn_runtime import shared_mtcnn
 from ftcn.faces.tracking import TrackerConfig
 from ftcn.faces.types import Face
-from ftcn.models.mtcnn import WEIGHT_FILES, WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION
+from ftcn.models.mtcnn import WEIGHT_FILES, WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION, shared_mtcnn
 
 #: Frame pixels (at a 40 px floor) a full scan may cost per video frame on average while no face is followed:
 #: a 720p frame then gets a full scan every 6th frame (80 ms / 6, about 13 ms a frame).
@@ -56,9 +55,10 @@ RECONFIRM_THRESHOLDS = (0.5, FOLLOW_THRESHOLD)
 #: not only there: its landmarks carried it, and on a blurred or compressed face they wander. R-Net takes the
 #: expected box and boxes a fifth of its side off in each direction, at 0.85 and 1.2 times its size (27 crops, one
 #: batch). On the talking face at CRF 45, the expected box alone lost the face in 42 of 120 frames after a 0.002
-#: change in one O-Net probability (OpenVINO against torch, through the following's path); looking around holds it
-#: in every frame with either runtime. Only just after the loss: looking around for longer found a "face" on the
-#: orange suit a passing face had left 6 frames before, and the ghost became a judged track.
+#: change in one O-Net probability (the networks run by OpenVINO instead of torch, equal to 1e-7 on any one input,
+#: moved the following's path that much); looking around holds it in every frame either way. Only just after the
+#: loss: looking around for longer found a "face" on the orange suit a passing face had left 6 frames before, and
+#: the ghost became a judged track.
 SEARCH_SHIFTS = (-0.2, 0.0, 0.2)
 SEARCH_SCALES = (0.85, 1.0, 1.2)
 SEARCH_CARRIED = 2

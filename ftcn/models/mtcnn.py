@@ -18,6 +18,7 @@ Layouts: images [B, 3, H, W] RGB, normalised as the networks were trained, ``(x 
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 from pathlib import Path
 
@@ -142,6 +143,13 @@ def weight_paths() -> dict[str, Path]:
                                      f"version {WEIGHTS_VERSION} (its SHA-256 differs)")
         paths[net] = path
     return paths
+
+
+@functools.lru_cache(maxsize=None)
+def shared_mtcnn(device: str = "cpu") -> MTCNN:
+    """The networks every MTCNN backend of this process runs on ``device``, loaded (and their files digested) once;
+    torch modules in inference mode take concurrent calls."""
+    return load_mtcnn(device)
 
 
 def load_mtcnn(device: str = "cpu") -> MTCNN:

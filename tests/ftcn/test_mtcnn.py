@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from ftcn.errors import BackendUnavailable
-from ftcn.faces import mtcnn_backend, mtcnn_runtime
+from ftcn.faces import mtcnn_backend
 from ftcn.faces.align import five_from_68
 from ftcn.faces.backends import make_backend
 from ftcn.faces.mtcnn import MtcnnConfig, detect_faces
@@ -157,19 +157,3 @@ def test_a_backlit_face_walking_through_is_found(tmp_path: Path) -> None:
     found = sum(any(iou(box, true) >= 0.3 for box in boxes_at(tracks, t)) for t, true in shown)
     assert found >= 0.8 * len(shown), (found, len(shown))
 
-
-def test_openvino_runs_the_cascade_as_torch_does(model: mtcnn.MTCNN) -> None:
-    """The compiled networks find the photo's face with torch's boxes, scores and points."""
-    compiled = mtcnn_runtime.runnable(model)
-    assert isinstance(compiled, mtcnn_runtime.MtcnnNets) and compiled.runtime == "openvino"
-    photo = face_photo()
-    expected, found = (detect_faces(nets, photo, MtcnnConfig(min_face_px=40)) for nets in (model, compiled))
-    assert len(found.scores) == len(expected.scores) == 1
-    assert np.abs(found.boxes - expected.boxes).max() < 1e-2
-    assert np.abs(found.points - expected.points).max() < 1e-2
-    assert abs(found.scores[0] - expected.scores[0]) < 1e-5
-
-
-def test_compiled_networks_that_disagree_with_torch_are_not_used(model: mtcnn.MTCNN, monkeypatch) -> None:
-    monkeypatch.setattr(mtcnn_runtime, "_agrees", lambda module, compiled, shape: 0.01)
-    assert mtcnn_runtime.runnable(model) is model

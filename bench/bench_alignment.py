@@ -37,7 +37,7 @@ from ftcn.faces.backends import make_backend  # noqa: E402
 from ftcn.faces.clips import crop_boxes  # noqa: E402
 from ftcn.faces.official import STD_POINTS_224  # noqa: E402
 from ftcn.faces.mtcnn import MtcnnConfig, detect_faces  # noqa: E402
-from ftcn.models.mtcnn import load_mtcnn  # noqa: E402
+from ftcn.models.mtcnn import shared_mtcnn  # noqa: E402
 from ftcn.synth.generate import media_dir  # noqa: E402
 from ftcn.video.decode import iter_frames  # noqa: E402
 from ftcn.video.encode import VideoWriter  # noqa: E402
@@ -126,13 +126,14 @@ def _clip_shift(reference: list[np.ndarray], hard: list[np.ndarray], affine: np.
 
 def hard_faces() -> dict:
     """Part 2: point error and clip shift on the hard versions of the talking face, per source of points."""
-    backend, mtcnn = make_backend("mtcnn"), load_mtcnn()
+    backend, mtcnn = make_backend("mtcnn"), shared_mtcnn()
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         versions = _hard_versions(Path(tmp))
         width, height = next(iter_frames(versions["pristine"][0])).rgb.shape[1::-1]
-        for source in ("backend", "onet"):
-            reference = _points_per_frame(versions["pristine"][0], source, backend, mtcnn)
+        pristine = {source: _points_per_frame(versions["pristine"][0], source, backend, mtcnn)
+                    for source in ("backend", "onet")}
+        for source, reference in pristine.items():
             for name, (path, affine) in versions.items():
                 if name == "pristine":
                     continue
@@ -150,9 +151,7 @@ def hard_faces() -> dict:
                     "clip_shift_px_mean": float(np.mean(shifts)) if shifts else None,
                     "clip_shift_px_max": float(np.max(shifts)) if shifts else None,
                 }
-        pristine = _points_per_frame(versions["pristine"][0], "backend", backend, mtcnn)
-        onet = _points_per_frame(versions["pristine"][0], "onet", backend, mtcnn)
-    both = [(a, b) for a, b in zip(pristine, onet) if a is not None and b is not None]
+    both = [(a, b) for a, b in zip(pristine["backend"], pristine["onet"]) if a is not None and b is not None]
     offset = np.mean([(a - b) / np.linalg.norm(b[1] - b[0]) for a, b in both], axis=0)
     figures["backend_minus_onet_eyes_share"] = {name: [round(float(v), 3) for v in offset[i]]
                                                 for i, name in enumerate(POINTS)}

@@ -27,6 +27,12 @@ def five_from_68(landmarks68: np.ndarray) -> np.ndarray:
     )
 
 
+def eye_roll_deg(points5: np.ndarray) -> float:
+    """The in-plane roll of a face in degrees (image coordinates, y down) from its 5 points' eye line."""
+    (left_x, left_y), (right_x, right_y) = points5[0], points5[1]
+    return float(np.degrees(np.arctan2(right_y - left_y, right_x - left_x)))
+
+
 def _nonreflective_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """3x3 matrix T (row-vector convention, [x y 1] @ T) mapping src to dst, least squares (cp2tform)."""
     x, y = dst[:, 0:1], dst[:, 1:2]

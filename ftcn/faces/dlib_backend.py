@@ -29,7 +29,7 @@ import numpy as np
 
 from ftcn.errors import BackendUnavailable
 from ftcn.faces import official
-from ftcn.faces.align import five_from_68
+from ftcn.faces.align import eye_roll_deg, five_from_68
 from ftcn.faces.tracking import TrackerConfig, iou
 from ftcn.faces.types import Face
 from ftcn.timing import StageTimer
@@ -135,13 +135,6 @@ def skin_share(rgb: np.ndarray, box: np.ndarray) -> float | None:
     if float(np.median(luma)) < 35:
         return None
     return float(((cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1])).mean())
-
-
-def _roll_degrees(landmarks: np.ndarray) -> float:
-    """In-plane angle of the eye line (image coordinates, y down)."""
-    left = landmarks[official.LEFT_EYE_68].mean(axis=0)
-    right = landmarks[official.RIGHT_EYE_68].mean(axis=0)
-    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
 
 
 @dataclass
@@ -256,7 +249,7 @@ class DlibBackend:
         size = max(box[2] - box[0], box[3] - box[1])
         centre = (box[:2] + box[2:]) / 2
         scale = min(4.0, FOLLOW_FACE_PX / max(size, 1.0))
-        roll = _roll_degrees(face.landmarks68) if face.landmarks68 is not None else 0.0
+        roll = eye_roll_deg(five_from_68(face.landmarks68)) if face.landmarks68 is not None else 0.0
         side = int(round(size * FOLLOW_WINDOW * scale))
         # window -> frame: rotate by the face's roll around its centre, so the face stands upright in the window
         rotation = cv2.getRotationMatrix2D((side / 2, side / 2), -roll if abs(roll) > 12 else 0.0, 1.0 / scale)
@@ -323,9 +316,8 @@ class DlibBackend:
             turn[:, 2] -= turn[:, :2] @ origin  # frame pixels -> the upright window's pixels
             upright = cv2.warpAffine(rgb, turn, (2 * reach, 2 * reach), flags=cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_REPLICATE)
-        inside = np.concatenate([centre - origin, centre - origin]) + (box - np.concatenate([centre, centre]))
-        back = cv2.invertAffineTransform(turn)
-        return self._fit(upright, inside) @ back[:, :2].T + back[:, 2]
+        back = cv2.invertAffineTransform(turn)  # the box keeps its place: the turn is about its centre
+        return self._fit(upright, box - np.tile(origin, 2)) @ back[:, :2].T + back[:, 2]
 
     def _face(self, rgb: np.ndarray, box: np.ndarray, score: float, landmarks: np.ndarray | None = None,
               roll: float = 0.0) -> Face:

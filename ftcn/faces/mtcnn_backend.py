@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ftcn.faces import official
+from ftcn.faces.align import eye_roll_deg
 from ftcn.faces.dlib_backend import DLIB_TRACKING, FOLLOW_WINDOW, DlibBackend, landmark_package, skin_share
 from ftcn.faces.mtcnn import MtcnnConfig, confirm_faces, detect_faces
 from ftcn.faces.tracking import TrackerConfig
@@ -54,11 +55,11 @@ RECONFIRM_THRESHOLDS = (0.5, FOLLOW_THRESHOLD)
 #: ... and, in its first SEARCH_CARRIED frames without confirmation, it is looked for around where it should be,
 #: not only there: its landmarks carried it, and on a blurred or compressed face they wander. R-Net takes the
 #: expected box and boxes a fifth of its side off in each direction, at 0.85 and 1.2 times its size (27 crops, one
-#: batch). On the talking face at CRF 45, the expected box alone lost the face in 42 of 120 frames after a 0.002
+#: batch). On the talking face at CRF 45, the expected box alone lost the face in 45 of 120 frames after a 0.002
 #: change in one O-Net probability (the networks run by OpenVINO instead of torch, equal to 1e-7 on any one input,
-#: moved the following's path that much); looking around holds it in every frame either way. Only just after the
-#: loss: looking around for longer found a "face" on the orange suit a passing face had left 6 frames before, and
-#: the ghost became a judged track.
+#: moved the following's path that much); looking around holds it in 119 of 120 frames either way. Only just
+#: after the loss: looking around for longer found a "face" on the orange suit a passing face had left 6 frames
+#: before, and the ghost became a judged track.
 SEARCH_SHIFTS = (-0.2, 0.0, 0.2)
 SEARCH_SCALES = (0.85, 1.0, 1.2)
 SEARCH_CARRIED = 2
@@ -69,12 +70,6 @@ SMALLEST_FLOOR_PX = 20.0
 #: c40 FaceForensics++ faces of pair 469/481 (a cool, washed-out picture) measured 0.05-0.19 skin at 0.997-1.0,
 #: and were NO_FACE; the false finds the skin rule is for scored 0.55-0.82 (see ``count_faces_slowly``).
 MTCNN_TRACKING = replace(DLIB_TRACKING, skin_waived_score=0.99)
-
-
-def points_roll(points5: np.ndarray) -> float:
-    """The in-plane roll (degrees, image coordinates) of the eye line of MTCNN's 5 points."""
-    (lx, ly), (rx, ry) = points5[0], points5[1]
-    return math.degrees(math.atan2(ry - ly, rx - lx))
 
 
 def around(box: np.ndarray) -> np.ndarray:
@@ -124,7 +119,7 @@ class MtcnnBackend(DlibBackend):
         floor = self.smallest_face_px(rgb.shape[1], rgb.shape[0]) * (2 if coarse else 1)
         with self.timer.measure("detect"):
             found = detect_faces(self._mtcnn, rgb, MtcnnConfig(min_face_px=floor))
-        return official.keep_valid([self._face(rgb, predictor_box(box), float(score), roll=points_roll(points))
+        return official.keep_valid([self._face(rgb, predictor_box(box), float(score), roll=eye_roll_deg(points))
                                     for box, score, points in zip(found.boxes, found.scores, found.points)])
 
     def _find_in_window(self, window: np.ndarray, face: Face) -> list[tuple[np.ndarray, float]]:

@@ -28,6 +28,10 @@ A long video (the sample looped and scaled to 720p) is then analysed at two leng
 adds others) to show that peak memory does not grow with the video's length, with the share of its frames in a
 tracked face.
 
+Every mode, the reference's included, finds faces with ``--backend`` (the product's default, MTCNN, unless told):
+the official detector's weights are not to be had here, so the ratios compare procedures on one detector. (Until
+2026-12-07 this script used the dlib backend whatever the product's default was.)
+
 Weights are random (seeded): the figures are about speed and memory; the score difference between modes is
 reported, but only a trained model makes it meaningful (bench/bench_one_pass.py). How fast the default is depends
 on how clear a video is to the model (the adaptive pass looks again at borderline tracks), so it is measured both
@@ -52,6 +56,7 @@ from children import in_child  # noqa: E402
 
 from ftcn.checkpoints import OFFICIAL_FTCN_THRESHOLD, Checkpoint, model_from_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.names import DEFAULT_BACKEND, DLIB, MTCNN  # noqa: E402
 from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, TrackerMode, predict_video  # noqa: E402
 from ftcn.render.annotate import write_annotated_video  # noqa: E402
@@ -96,7 +101,7 @@ def options_for(mode: str, clip_len: int) -> PredictOptions:
     raise ValueError(mode)
 
 
-def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
+def _run(video: str, size: str, mode: str, annotate: bool, backend_name: str) -> dict:
     torch.set_num_threads(2)
     torch.manual_seed(0)
     network = build_model(config_for_size(size))
@@ -107,7 +112,7 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     checkpoint = Checkpoint(network.cfg, network.state_dict(), OFFICIAL_FTCN_THRESHOLD,
                             metadata={"purpose": "benchmark, untrained"}, band=band)
     model = model_from_checkpoint(checkpoint)
-    backend = make_backend("dlib")
+    backend = make_backend(backend_name)
     options = dataclasses.replace(options_for(mode, model.cfg.clip_len),
                                   limits=VideoLimits(max_duration_s=3600, max_frames=10**6,
                                                      cage=Cage() if mode.endswith("caged") else None))
@@ -148,8 +153,8 @@ def _run(video: str, size: str, mode: str, annotate: bool) -> dict:
     }
 
 
-def run(video: Path, size: str, mode: str, annotate: bool = True) -> dict:
-    row = in_child(_run, str(video), size, mode, annotate)
+def run(video: Path, size: str, mode: str, annotate: bool = True, backend: str = DEFAULT_BACKEND) -> dict:
+    row = in_child(_run, str(video), size, mode, annotate, backend)
     if "error" in row:
         raise SystemExit(f"{mode} run failed with {row['error']}")
     return row
@@ -173,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="small", choices=["tiny", "small", "full"])
     parser.add_argument("--video", type=Path, default=SAMPLE)
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=[MTCNN, DLIB],
+                        help="face backend of every mode, the reference's included (default: the product's)")
     parser.add_argument("--looped", type=float, default=0.0,
                         help="compare on the sample looped to this many seconds at 720p instead of --video")
     parser.add_argument("--long-seconds", type=float, default=300.0, help="length of the long video (0: skip)")
@@ -189,10 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.looped:
         args.video = make_long_video(Path(workdir.name) / f"looped_{args.looped:g}s_720p.mp4", args.looped)
     if not args.skip_compare:
-        print(f"model={args.model} (random weights), video={args.video.name}, CPU threads=2")
+        print(f"model={args.model} (random weights), video={args.video.name}, backend={args.backend}, CPU threads=2")
         rows = {}
         for mode in args.modes.split(","):
-            rows[mode] = run(args.video, args.model, mode)
+            rows[mode] = run(args.video, args.model, mode, backend=args.backend)
             print(_row(rows[mode]), flush=True)
         figures["rows"] = rows
         ratios = {}
@@ -216,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = make_long_video(Path(folder) / f"long_{int(seconds)}s.mp4", seconds)
                 print(f"made {seconds:.0f} s of 720p in {time.perf_counter() - clock:.0f} s", flush=True)
                 for mode in args.long_modes.split(","):
-                    row = run(path, args.long_model, mode, annotate=True)
+                    row = run(path, args.long_model, mode, annotate=True, backend=args.backend)
                     row["mode"] = f"{seconds:.0f}s 720p {mode}"
                     print(_row(row), flush=True)
                     rows.append(row)

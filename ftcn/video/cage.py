@@ -38,11 +38,14 @@ from typing import Any
 import numpy as np
 
 from ftcn import errors
+from ftcn.video.pixels import rgb_from_i420
 from ftcn.video.types import Frame, VideoInfo, VideoLimits
 
-#: Record kinds on the child's stdout: info (JSON), frame (header + pixels), error (JSON), done.
-INFO, FRAME, ERROR, DONE = b"I", b"F", b"E", b"D"
+#: Record kinds on the child's stdout: info (JSON), frame (header + RGB pixels), I420 frame (header + planes, for
+#: the parent to convert: ``ftcn.video.pixels``), error (JSON), done.
+INFO, FRAME, I420, ERROR, DONE = b"I", b"F", b"Y", b"E", b"D"
 FRAME_HEADER = struct.Struct("<qdiid")  # index, time_s, height, width, scale
+I420_HEADER = struct.Struct("<qdiidi")  # index, time_s, coded height, coded width, scale, rotation
 LENGTH = struct.Struct("<I")
 #: Where the child imports ftcn from (the package's parent folder; not a secret).
 IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
@@ -155,6 +158,11 @@ class _Reader:
             rgb = np.empty((height, width, 3), dtype=np.uint8)
             self._fill(memoryview(rgb).cast("B"))
             return kind, (index, time_s, rgb, scale)
+        if kind == I420:
+            index, time_s, height, width, scale, rotation = I420_HEADER.unpack(self.exact(I420_HEADER.size))
+            planes = np.empty((height * 3 // 2, width), dtype=np.uint8)
+            self._fill(memoryview(planes).cast("B"))
+            return FRAME, (index, time_s, rgb_from_i420(planes, rotation, scale), scale)
         if kind in (INFO, ERROR):
             return kind, json.loads(self.exact(LENGTH.unpack(self.exact(LENGTH.size))[0]))
         if kind == DONE:

@@ -80,9 +80,12 @@ def main(argv: list[str]) -> int:
     lock, then the file."""
     from dataclasses import asdict
 
+    import numpy as np
+
     from ftcn.errors import FtcnError
-    from ftcn.video.cage import DONE, ERROR, FRAME, FRAME_HEADER, INFO
-    from ftcn.video.decode import VideoLimits, iter_frames, probe
+    from ftcn.video.cage import DONE, ERROR, FRAME, FRAME_HEADER, I420, I420_HEADER, INFO
+    from ftcn.video.decode import VideoLimits, decoded_frames, probe
+    from ftcn.video.pixels import i420_planes, swscale_rgb
 
     line = argv[0] if argv else sys.stdin.readline()
     if not line.strip():
@@ -97,12 +100,18 @@ def main(argv: list[str]) -> int:
             _json(INFO, {"video": asdict(probe(request["path"], limits))})
         else:
             out = sys.stdout.buffer
-            for frame in iter_frames(request["path"], limits, max_frames=request["max_frames"],
-                                     scale=request["scale"], start_frame=request["start_frame"]):
-                rgb = frame.rgb if frame.rgb.flags.c_contiguous else frame.rgb.copy()
-                height, width = rgb.shape[:2]
-                out.write(FRAME + FRAME_HEADER.pack(frame.index, frame.time_s, height, width, frame.scale))
-                out.write(memoryview(rgb).cast("B"))
+            scale = request["scale"]
+            for index, time_s, frame, rotation in decoded_frames(request["path"], limits, request["max_frames"],
+                                                                 request["start_frame"]):
+                planes = i420_planes(frame)  # shipped as they are, converted by the parent (ftcn.video.pixels)
+                if planes is not None:
+                    out.write(I420 + I420_HEADER.pack(index, time_s, frame.height, frame.width, scale, rotation))
+                    pixels = planes
+                else:
+                    pixels = swscale_rgb(frame, rotation, scale)
+                    height, width = pixels.shape[:2]
+                    out.write(FRAME + FRAME_HEADER.pack(index, time_s, height, width, scale))
+                out.write(memoryview(np.ascontiguousarray(pixels)).cast("B"))
     except (MemoryError, BlockingIOError):  # no memory left for a buffer, or for a decoding thread's stack
         _json(ERROR, {"kind": "InvalidVideo", "message": _out_of_memory(request)})
         return 0

@@ -8,6 +8,7 @@ recorders); ``fps`` is only the stream's average rate, reported for information.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import av
@@ -15,9 +16,10 @@ import numpy as np
 
 from ftcn.errors import InvalidVideo, NotAVideo, VideoTooLarge
 from ftcn.video.cage import caged_frames, caged_probe
+from ftcn.video.pixels import scaled, to_rgb
 from ftcn.video.types import Frame, VideoInfo, VideoLimits
 
-__all__ = ["Frame", "VideoInfo", "VideoLimits", "probe", "iter_frames", "scaled"]
+__all__ = ["Frame", "VideoInfo", "VideoLimits", "probe", "iter_frames", "decoded_frames", "scaled"]
 
 
 #: A video whose frames run out before this share of what its header announces (duration x rate) is damaged (cut
@@ -97,18 +99,6 @@ def _check_bounds(info: VideoInfo, limits: VideoLimits, name: str) -> None:
         raise VideoTooLarge(f"{name}: {info.frame_count} frames exceed the limit of {limits.max_frames}")
 
 
-def _to_rgb(frame: av.VideoFrame, rotation: int, scale: float = 1.0) -> np.ndarray:
-    if scale == 1.0:
-        rgb = frame.to_ndarray(format="rgb24")
-    else:  # one swscale call converts and shrinks (the frame is stored before its display rotation)
-        rgb = frame.to_ndarray(format="rgb24", width=scaled(frame.width, scale), height=scaled(frame.height, scale),
-                               interpolation="AREA")
-    if rotation:
-        # PyAV reports the counter-clockwise rotation the display matrix applies; np.rot90 turns counter-clockwise.
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
-    return rgb
-
-
 def _decoded(container: av.container.InputContainer, name: str) -> Iterator[av.VideoFrame]:
     """Decoded frames; a damaged picture stops decoding (FFmpeg's ``err_detect=explode``) instead of being hidden
     by error concealment: a verdict on pictures the decoder made up would be on made-up pictures."""
@@ -153,11 +143,6 @@ def probe(path: str | Path, limits: VideoLimits | None = None) -> VideoInfo:
     return info
 
 
-def scaled(pixels: int, scale: float) -> int:
-    """A frame side after scaling: even (what yuv420p encoders need), at least 2."""
-    return max(2, int(round(pixels * scale / 2)) * 2)
-
-
 def iter_frames(
     path: str | Path, limits: VideoLimits | None = None, max_frames: int | None = None, scale: float = 1.0,
     start_frame: int = 0,
@@ -165,7 +150,7 @@ def iter_frames(
     """Yield displayed RGB frames in order; raises :class:`InvalidVideo` / :class:`VideoTooLarge` as it finds out.
 
     Bounds are re-checked while decoding, because container headers can lie about duration and frame count.
-    ``scale`` < 1 decodes smaller frames (each side :func:`scaled`), cheaper than resizing full ones.
+    ``scale`` < 1 gives smaller frames (each side :func:`scaled`), cheaper than resizing full ones.
     ``start_frame``: frames before it are decoded (to count them exactly, whatever the container's timestamps
     say) but not converted or yielded; indices stay the video's own. ``max_frames`` counts from the video's start.
     """
@@ -173,6 +158,15 @@ def iter_frames(
     if limits.cage is not None:
         yield from caged_frames(path, limits, max_frames, scale, start_frame)
         return
+    with closing(decoded_frames(path, limits, max_frames, start_frame)) as frames:
+        for index, time_s, frame, rotation in frames:
+            yield Frame(index=index, time_s=time_s, rgb=to_rgb(frame, rotation, scale), scale=scale)
+
+
+def decoded_frames(path: str | Path, limits: VideoLimits, max_frames: int | None = None, start_frame: int = 0
+                   ) -> Iterator[tuple[int, float, av.VideoFrame, int]]:
+    """:func:`iter_frames` before conversion, in this process: (index, time in s, FFmpeg's frame, its display
+    rotation), for the caged decoder, which ships frames as it finds them (``ftcn.video.child``)."""
     name = Path(path).name
     with _open(path, limits) as container:
         rotation = None
@@ -190,8 +184,7 @@ def iter_frames(
             if time_s - start_time > limits.max_duration_s:
                 raise VideoTooLarge(f"{name}: longer than the limit of {limits.max_duration_s:.0f} s")
             if count >= start_frame:
-                yield Frame(index=count, time_s=time_s - start_time, rgb=_to_rgb(frame, rotation, scale),
-                            scale=scale)
+                yield count, time_s - start_time, frame, rotation
             count += 1
             if max_frames is not None and count >= max_frames:
                 return

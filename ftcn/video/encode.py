@@ -7,6 +7,7 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import cv2
 import numpy as np
 
 
@@ -34,7 +35,9 @@ class VideoWriter:
             padded = np.zeros((self.stream.height, self.stream.width, 3), dtype=np.uint8)
             padded[: self.height, : self.width] = rgb
             rgb = padded
-        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+        # OpenCV's BT.601 conversion (video range, as swscale's default): 0.3 ms for 854x508, swscale's 1.5 ms
+        yuv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420)
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
             self.container.mux(packet)
 
     def close(self) -> Path:

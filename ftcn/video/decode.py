@@ -12,7 +12,6 @@ from contextlib import closing
 from pathlib import Path
 
 import av
-import numpy as np
 
 from ftcn.errors import InvalidVideo, NotAVideo, VideoTooLarge
 from ftcn.video.cage import caged_frames, caged_probe

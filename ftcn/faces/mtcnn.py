@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ftcn.models.box_ops import nms
 from ftcn.models.mtcnn import MTCNN
@@ -90,29 +90,78 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes[:, :4] + offsets * np.column_stack([width, height, width, height])
 
 
-def _crops(image: torch.Tensor, boxes: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
+def _crops(model: MTCNN, areas: "AreaSums", boxes: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
     """Each box's pixels (clipped to the frame, 1-based as the authors' code counts) resized to ``size``; and the
     indices of the boxes that hold any pixel (the others are dropped)."""
-    height, width = image.shape[-2:]
+    height, width = areas.height, areas.width
     corners = np.trunc(boxes[:, :4]).astype(np.int64)
     x1, y1 = np.maximum(corners[:, 0], 1), np.maximum(corners[:, 1], 1)
     x2, y2 = np.minimum(corners[:, 2], width), np.minimum(corners[:, 3], height)
     valid = np.flatnonzero((x2 > x1 - 1) & (y2 > y1 - 1))
-    crops = [F.interpolate(image[:, :, y1[i] - 1:y2[i], x1[i] - 1:x2[i]], size=(size, size), mode="area")
-             for i in valid]
-    return (torch.cat(crops) if crops else image.new_zeros((0, 3, size, size))), valid
+    if not len(valid):
+        return torch.zeros((0, 3, size, size), device=model.device), valid
+    rows = _windows(y1[valid] - 1, y2[valid] - y1[valid] + 1, size)
+    cols = _windows(x1[valid] - 1, x2[valid] - x1[valid] + 1, size)
+    return _batch(model, areas.crops(rows, cols)), valid
+
+
+class AreaSums:
+    """A frame's summed-area table, from which any box of it is resized by pixel areas as torch's
+    ``F.interpolate(mode="area")`` (adaptive average pooling) does, to the last bit: the window of output pixel i
+    is input pixels [floor(i * n / m), ceil((i + 1) * n / m)), summed exactly here, then divided by its height and
+    its width in float32, as torch does.
+
+    Why: the pyramid and the crops are the scan's largest cost, and torch pools each of them from the float frame
+    anew (36 ms of a 76 ms 720p scan); one table serves them all: the scan takes 43 ms, its results unchanged."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self.height, self.width = rgb.shape[:2]
+        exact_in_int32 = 255 * self.height * self.width < 2**31
+        self.table = cv2.integral(np.ascontiguousarray(rgb), sdepth=cv2.CV_32S if exact_in_int32 else cv2.CV_64F)
+
+    def resized(self, height: int, width: int) -> np.ndarray:
+        """The whole frame at ``height`` x ``width``: float32 [height, width, 3] (rows first, then columns: two
+        gathers of whole rows, where the crops' four-corner gather would cost six times more here)."""
+        (r0, r1), (c0, c1) = (_windows(np.zeros(1, np.int64), np.array([n]), size)
+                              for n, size in ((self.height, height), (self.width, width)))
+        rows = np.take(self.table, r1[0], axis=0) - np.take(self.table, r0[0], axis=0)
+        sums = np.take(rows, c1[0], axis=1) - np.take(rows, c0[0], axis=1)
+        return sums.astype(np.float32) / (r1[0] - r0[0]).astype(np.float32)[:, None, None] \
+            / (c1[0] - c0[0]).astype(np.float32)[None, :, None]
+
+    def crops(self, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """Boxes given by their output windows (each [N, size]): float32 [N, size, size, 3]."""
+        (r0, r1), (c0, c1) = rows, cols
+        table = self.table
+        sums = (table[r1[:, :, None], c1[:, None, :]] - table[r0[:, :, None], c1[:, None, :]]
+                - table[r1[:, :, None], c0[:, None, :]] + table[r0[:, :, None], c0[:, None, :]])
+        return sums.astype(np.float32) / (r1 - r0).astype(np.float32)[:, :, None, None] \
+            / (c1 - c0).astype(np.float32)[:, None, :, None]
+
+
+def _windows(origin: np.ndarray, extent: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive pooling's windows: start and end rows (or columns) [N, size] of ``size`` outputs over ``extent``
+    inputs from ``origin``, for N boxes."""
+    i = np.arange(size)[None]
+    extent = extent[:, None]
+    return origin[:, None] + (i * extent) // size, origin[:, None] - ((-(i + 1) * extent) // size)
+
+
+def _batch(model: MTCNN, images: np.ndarray) -> torch.Tensor:
+    """float32 [N, H, W, 3] as the networks' contiguous NCHW batch, on the model's device."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(model.device)
 
 
 @torch.inference_mode()
 def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfig()) -> Detections:
     """The faces MTCNN finds in one RGB frame (uint8, [H, W, 3])."""
-    image = _as_image(model, rgb)
+    areas = AreaSums(rgb)
     height, width = rgb.shape[:2]
     first, second, third = config.thresholds
 
     found = []
     for scale in pyramid_scales(height, width, config.min_face_px, config.factor):
-        scaled = F.interpolate(image, size=(int(height * scale + 1), int(width * scale + 1)), mode="area")
+        scaled = _batch(model, areas.resized(int(height * scale + 1), int(width * scale + 1))[None])
         offsets, probability = model.pnet(_normalise(scaled))
         rows = _proposals(offsets[0].cpu().numpy(), probability[0].cpu().numpy(), scale, first)
         if len(rows):
@@ -124,24 +173,19 @@ def detect_faces(model: MTCNN, rgb: np.ndarray, config: MtcnnConfig = MtcnnConfi
     width_, height_ = rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1]
     boxes = _square(rows[:, :4] + rows[:, 5:9] * np.column_stack([width_, height_, width_, height_]))
 
-    boxes, offsets, scores = _refine_stage(model, image, boxes, second)
+    boxes, offsets, scores = _refine_stage(model, areas, boxes, second)
     if not len(boxes):
         return Detections.empty()
     keep = nms(boxes, scores, 0.7)
     boxes = _square(_regress(boxes[keep], offsets[keep]))
 
-    return _output_stage(model, image, boxes, third)
+    return _output_stage(model, areas, boxes, third)
 
 
-def _as_image(model: MTCNN, rgb: np.ndarray) -> torch.Tensor:
-    """An RGB frame (uint8, [H, W, 3]) as the float batch of one the networks take, on the model's device."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).to(model.device).permute(2, 0, 1)[None].float()
-
-
-def _refine_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray,
+def _refine_stage(model: MTCNN, areas: AreaSums, boxes: np.ndarray,
                   threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R-Net on square boxes: the boxes it passes, with their regression offsets and probabilities."""
-    crops, valid = _crops(image, boxes, 24)
+    crops, valid = _crops(model, areas, boxes, 24)
     if not len(valid):
         return boxes[:0], np.zeros((0, 4)), np.zeros(0)
     offsets, probability = (t.cpu().numpy() for t in model.rnet(_normalise(crops)))
@@ -149,9 +193,9 @@ def _refine_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray,
     return boxes[valid][passed], offsets[passed], probability[passed]
 
 
-def _output_stage(model: MTCNN, image: torch.Tensor, boxes: np.ndarray, threshold: float) -> Detections:
+def _output_stage(model: MTCNN, areas: AreaSums, boxes: np.ndarray, threshold: float) -> Detections:
     """O-Net on square boxes: those it calls faces, with its box regression and 5 points."""
-    crops, valid = _crops(image, boxes, 48)
+    crops, valid = _crops(model, areas, boxes, 48)
     if not len(valid):
         return Detections.empty()
     offsets, relative, probability = (t.cpu().numpy() for t in model.onet(_normalise(crops)))
@@ -175,8 +219,8 @@ def confirm_faces(model: MTCNN, rgb: np.ndarray, boxes: np.ndarray, threshold: f
     by O-Net's regression."""
     if not len(boxes):
         return Detections.empty()
-    image = _as_image(model, rgb)
+    areas = AreaSums(rgb)
     boxes = _square(np.asarray(boxes, np.float64))
     if refine_threshold is not None:
-        boxes = _refine_stage(model, image, boxes, refine_threshold)[0]
-    return _output_stage(model, image, boxes, threshold)
+        boxes = _refine_stage(model, areas, boxes, refine_threshold)[0]
+    return _output_stage(model, areas, boxes, threshold)

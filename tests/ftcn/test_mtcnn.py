@@ -14,7 +14,7 @@ from ftcn.errors import BackendUnavailable
 from ftcn.faces import mtcnn_backend
 from ftcn.faces.align import five_from_68
 from ftcn.faces.backends import make_backend
-from ftcn.faces.mtcnn import MtcnnConfig, detect_faces
+from ftcn.faces.mtcnn import AreaSums, MtcnnConfig, _windows, detect_faces
 from ftcn.faces.names import DEFAULT_BACKEND
 from ftcn.faces.tracking import boxes_at, iou, link_faces
 from ftcn.models import mtcnn
@@ -28,6 +28,24 @@ from tests.media import TALKING_FACE, face_photo
 @pytest.fixture(scope="module")
 def model() -> mtcnn.MTCNN:
     return mtcnn.load_mtcnn()
+
+
+def test_area_sums_resize_as_torchs_area_interpolation_to_the_last_bit() -> None:
+    """The pyramid and the crops come from one summed-area table instead of torch's pooling: same floats, so the
+    detector's behaviour (and every figure measured with it) is unchanged."""
+    rgb = np.random.default_rng(3).integers(0, 256, (181, 317, 3), dtype=np.uint8)
+    areas, image = AreaSums(rgb), torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    for height, width in ((55, 96), (39, 69), (13, 23), (181, 317), (200, 400)):
+        expected = torch.nn.functional.interpolate(image, size=(height, width), mode="area")[0].permute(1, 2, 0)
+        assert np.array_equal(areas.resized(height, width), expected.numpy()), (height, width)
+    boxes = np.array([[0, 0, 40, 52], [100, 20, 111, 29], [290, 150, 317, 181]])  # rows/columns [y0, y1) x [x0, x1)
+    for size in (24, 48):
+        rows = _windows(boxes[:, 1], boxes[:, 3] - boxes[:, 1], size)
+        cols = _windows(boxes[:, 0], boxes[:, 2] - boxes[:, 0], size)
+        crops = areas.crops(rows, cols)
+        for crop, (x0, y0, x1, y1) in zip(crops, boxes):
+            expected = torch.nn.functional.interpolate(image[:, :, y0:y1, x0:x1], size=(size, size), mode="area")
+            assert np.array_equal(crop, expected[0].permute(1, 2, 0).numpy()), (size, x0, y0)
 
 
 def test_the_wheels_weights_fit_our_networks_key_for_key(model: mtcnn.MTCNN) -> None:

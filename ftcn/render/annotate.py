@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ftcn.video.ahead import read_ahead
 from ftcn.video.decode import Frame, VideoLimits, iter_frames, scaled
 from ftcn.video.encode import VideoWriter
 
@@ -92,7 +93,8 @@ def write_annotated_video(
     limits: VideoLimits | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> Path:
-    """Decode ``video_path`` again (at the annotated size) and write the annotated MP4 (H.264, yuv420p)."""
+    """Decode ``video_path`` again (at the annotated size, read ahead in a thread) and write the annotated MP4
+    (H.264, yuv420p)."""
     out_path = Path(out_path)
     info = result["input"]
     frames_read = info["frames_read"]
@@ -103,7 +105,7 @@ def write_annotated_video(
     faces_at = _frame_index(result)
     with VideoWriter(out_path, width, height + STRIP_HEIGHT, info["fps"] or 25.0, crf=ANNOTATED_CRF,
                      preset=ANNOTATED_PRESET) as writer:
-        for frame in iter_frames(video_path, limits, max_frames=frames_read, scale=scale):
+        for frame in read_ahead(iter_frames(video_path, limits, max_frames=frames_read, scale=scale)):
             canvas = np.empty((height + STRIP_HEIGHT, width, 3), dtype=np.uint8)
             canvas[:height] = frame.rgb
             _draw(canvas[:height], faces_at.get(frame.index, []), result["threshold"], frame.scale)

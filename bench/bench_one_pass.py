@@ -52,6 +52,7 @@ from children import in_child  # noqa: E402
 
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.names import DEFAULT_BACKEND  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, predict_video  # noqa: E402
 from ftcn.training.metrics import roc_auc  # noqa: E402
 
@@ -76,7 +77,7 @@ def score_model(weights: Path, test: Path, modes: list[str], threads: int = 2) -
     torch.set_num_threads(threads)
     checkpoint = load_checkpoint(weights)
     model = model_from_checkpoint(checkpoint)
-    backend = make_backend("dlib")
+    backend = make_backend(DEFAULT_BACKEND)
     rows = list(csv.DictReader((test / "labels.csv").open()))
     scored: dict[str, dict] = {}
     for mode in modes:

@@ -37,6 +37,7 @@ import torch  # noqa: E402
 
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.names import DEFAULT_BACKEND  # noqa: E402
 from ftcn.models import build_model, config_for_size  # noqa: E402
 from ftcn.faces.scan import scan_interval  # noqa: E402
 from ftcn.predict.pipeline import PredictOptions, predict_video, result_document  # noqa: E402
@@ -59,7 +60,7 @@ def _prepare(weights: str) -> None:
     checkpoint = load_checkpoint(weights)
     model = model_from_checkpoint(checkpoint)
     engine_for(model, "auto", "auto")
-    _WORKER.update(checkpoint=checkpoint, model=model, backend=make_backend("dlib"))
+    _WORKER.update(checkpoint=checkpoint, model=model, backend=make_backend(DEFAULT_BACKEND))
 
 
 def _segment(video: str, plan: dict, weights: str) -> tuple[dict, float]:
@@ -144,7 +145,7 @@ def main() -> int:
               flush=True)
         info = probe(video, LIMITS)
         plans = plan_segments(whole["input"]["frames_read"], info.fps, args.segment_s,
-                              config_for_size(args.model).clip_len, scan_interval(make_backend("dlib"), info, None))
+                              config_for_size(args.model).clip_len, scan_interval(make_backend(DEFAULT_BACKEND), info, None))
         list(pool.map(_ready, [weights] * args.workers))
         started = time.perf_counter()
         done = list(pool.map(_segment, [str(video)] * len(plans), [p.to_dict() for p in plans],

@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 from ftcn.checkpoints import load_checkpoint, model_from_checkpoint  # noqa: E402
 from ftcn.faces.backends import make_backend  # noqa: E402
+from ftcn.faces.names import DEFAULT_BACKEND  # noqa: E402
 from ftcn.predict.adaptive import looks_borderline  # noqa: E402
 from ftcn.predict.options import PredictOptions  # noqa: E402
 from ftcn.predict.passes import streamed  # noqa: E402
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     rows = list(csv.DictReader((args.calibration / "labels.csv").open()))
     fake = [row["label"] == "fake" for row in rows]
-    backend = make_backend("dlib")
+    backend = make_backend(DEFAULT_BACKEND)
     models = []
     for weights in sorted(p for folder in args.folders for p in folder.glob("train-*/model-*/best.pt")):
         checkpoint = load_checkpoint(weights)

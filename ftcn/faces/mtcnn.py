@@ -90,7 +90,7 @@ def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes[:, :4] + offsets * np.column_stack([width, height, width, height])
 
 
-def _crops(model: MTCNN, areas: "AreaSums", boxes: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
+def _crops(model: MTCNN, areas: AreaSums, boxes: np.ndarray, size: int) -> tuple[torch.Tensor, np.ndarray]:
     """Each box's pixels (clipped to the frame, 1-based as the authors' code counts) resized to ``size``; and the
     indices of the boxes that hold any pixel (the others are dropped)."""
     height, width = areas.height, areas.width

@@ -157,7 +157,8 @@ def end_to_end(folder: Path, scale: Scale) -> dict[str, Any]:
     model = model_from_checkpoint(checkpoint, scale.device)
     official = scale.retinaface_weights is not None and scale.landmark_weights is not None
     backend = make_backend("retinaface", device=scale.device, retinaface_weights=scale.retinaface_weights,
-                           landmark_weights=scale.landmark_weights) if official else make_backend(DEFAULT_BACKEND, device=scale.device)
+                           landmark_weights=scale.landmark_weights) if official \
+        else make_backend(DEFAULT_BACKEND, device=scale.device)
     options = PredictOptions(limits=VideoLimits(max_duration_s=3600, max_frames=10**6), second_look=False)
     start = time.perf_counter()
     result = predict_video(video, model, checkpoint, backend, options)

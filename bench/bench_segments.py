@@ -145,7 +145,8 @@ def main() -> int:
               flush=True)
         info = probe(video, LIMITS)
         plans = plan_segments(whole["input"]["frames_read"], info.fps, args.segment_s,
-                              config_for_size(args.model).clip_len, scan_interval(make_backend(DEFAULT_BACKEND), info, None))
+                              config_for_size(args.model).clip_len,
+                              scan_interval(make_backend(DEFAULT_BACKEND), info, None))
         list(pool.map(_ready, [weights] * args.workers))
         started = time.perf_counter()
         done = list(pool.map(_segment, [str(video)] * len(plans), [p.to_dict() for p in plans],

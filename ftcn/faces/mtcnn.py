@@ -122,12 +122,10 @@ class AreaSums:
     def resized(self, height: int, width: int) -> np.ndarray:
         """The whole frame at ``height`` x ``width``: float32 [height, width, 3] (rows first, then columns: two
         gathers of whole rows, where the crops' four-corner gather would cost six times more here)."""
-        (r0, r1), (c0, c1) = (_windows(np.zeros(1, np.int64), np.array([n]), size)
-                              for n, size in ((self.height, height), (self.width, width)))
-        rows = np.take(self.table, r1[0], axis=0) - np.take(self.table, r0[0], axis=0)
-        sums = np.take(rows, c1[0], axis=1) - np.take(rows, c0[0], axis=1)
-        return sums.astype(np.float32) / (r1[0] - r0[0]).astype(np.float32)[:, None, None] \
-            / (c1[0] - c0[0]).astype(np.float32)[None, :, None]
+        (r0, r1), (c0, c1) = _windows(0, self.height, height), _windows(0, self.width, width)
+        rows = np.take(self.table, r1, axis=0) - np.take(self.table, r0, axis=0)
+        sums = np.take(rows, c1, axis=1) - np.take(rows, c0, axis=1)
+        return _means(sums, (r1 - r0)[:, None, None], (c1 - c0)[None, :, None])
 
     def crops(self, rows: tuple[np.ndarray, np.ndarray], cols: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Boxes given by their output windows (each [N, size]): float32 [N, size, size, 3]."""
@@ -135,16 +133,20 @@ class AreaSums:
         table = self.table
         sums = (table[r1[:, :, None], c1[:, None, :]] - table[r0[:, :, None], c1[:, None, :]]
                 - table[r1[:, :, None], c0[:, None, :]] + table[r0[:, :, None], c0[:, None, :]])
-        return sums.astype(np.float32) / (r1 - r0).astype(np.float32)[:, :, None, None] \
-            / (c1 - c0).astype(np.float32)[:, None, :, None]
+        return _means(sums, (r1 - r0)[:, :, None, None], (c1 - c0)[:, None, :, None])
 
 
-def _windows(origin: np.ndarray, extent: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Adaptive pooling's windows: start and end rows (or columns) [N, size] of ``size`` outputs over ``extent``
-    inputs from ``origin``, for N boxes."""
-    i = np.arange(size)[None]
-    extent = extent[:, None]
-    return origin[:, None] + (i * extent) // size, origin[:, None] - ((-(i + 1) * extent) // size)
+def _means(sums: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Window sums to means as torch's pooling makes them: in float32, divided by the height, then the width."""
+    return sums.astype(np.float32) / heights.astype(np.float32) / widths.astype(np.float32)
+
+
+def _windows(origin: np.ndarray | int, extent: np.ndarray | int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive pooling's windows: start and end rows (or columns) of ``size`` outputs over ``extent`` inputs from
+    ``origin``: [size] for one span, [N, size] for N boxes."""
+    i = np.arange(size)
+    origin, extent = np.asarray(origin)[..., None], np.asarray(extent)[..., None]
+    return origin + (i * extent) // size, origin - ((-(i + 1) * extent) // size)
 
 
 def _batch(model: MTCNN, images: np.ndarray) -> torch.Tensor:

